@@ -1,0 +1,113 @@
+"""``Function``: one class per differentiable op; an instance is one node of the graph.
+
+An op writes ``forward(ctx, *arrays, **attrs)`` and ``backward(ctx, *grads)`` side by side as static
+methods over raw arrays, reaching NumPy or CuPy only through ``ctx.xp``, so one definition serves
+both backends. ``Function.apply(*tensors, **attrs)`` runs ``forward`` and, when grad mode is on and
+some input requires grad, records the node:
+
+- ``ctx.edges``: per input, in order, where its gradient goes: ``(node, output_index)`` for a
+  tensor made by an op, the tensor itself for a leaf;
+- ``ctx.out_meta``: ``(shape, dtype)`` per output; ``ctx.scope``: the scope in force (see ``scope``);
+- ``ctx.saved``: what ``ctx.save_for_backward`` kept, with the version of every saved input so a
+  backward after an in-place change raises instead of returning a wrong gradient.
+
+This module imports no tensor code: ``tensor`` and ``ops`` both import it, never each other in a circle.
+"""
+
+from __future__ import annotations
+
+from ..backend import DeviceError
+from . import grad_mode, scope as _scope
+
+_grad_state = grad_mode._state
+_tensor_cls = None   # set by tensor.py: the Tensor class that wraps outputs
+
+
+class VersionCounter:
+    """How many times the storage of a tensor (shared by its views and ``detach()``) was changed in place."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+def unbroadcast(xp, grad, shape: tuple):
+    """Sum ``grad`` down to ``shape``: undo NumPy broadcasting in a backward pass."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+class Function:
+    """Base class of ops. Subclasses define static ``forward`` and ``backward``.
+
+    ``forward(ctx, *arrays, **attrs)`` returns an array (or a tuple of arrays for several outputs).
+    ``backward(ctx, *grads)`` gets one gradient per output (zeros for outputs nobody used) and returns
+    one gradient per tensor input (an array, or ``None`` where ``ctx.needs_input_grad`` is false).
+    """
+
+    # Defaults shared by every node; set per node only where used.
+    saved: tuple | None = ()
+    hooks: dict | None = None        # output index -> hooks registered on that output tensor
+    retained: dict | None = None     # output index -> weakref of a tensor that asked retain_grad()
+    grad_norms: list | None = None   # filled by backward inside autograd.record_grad_norms()
+    _checks: tuple = ()
+
+    def save_for_backward(self, *arrays) -> None:
+        """Keep arrays for ``backward``; saved inputs are version-checked when backward runs."""
+        self.saved = arrays
+
+    @property
+    def name(self) -> str:
+        """The op's name, as graph pictures label it."""
+        return type(self).__name__
+
+    @classmethod
+    def apply(cls, *inputs, **attrs):
+        """Run the op on tensors; record a graph node when grad mode is on and an input requires grad."""
+        first = inputs[0]
+        device = first.device
+        for t in inputs:
+            if t.device != device:
+                raise DeviceError(f"{cls.__name__}: expected all tensors on one device, but input 0 is on "
+                                  f"'{device}' and another is on '{t.device}'; move one with .to()")
+        ctx = cls.__new__(cls)
+        ctx.xp = first._xp
+        record = _grad_state.enabled and any(t.requires_grad for t in inputs)
+        if record:
+            ctx.needs_input_grad = tuple(t.requires_grad for t in inputs)
+        out = cls.forward(ctx, *[t._data for t in inputs], **attrs)
+        make = _tensor_cls._make
+        if type(out) is tuple:
+            outs = tuple(make(o, device, record, ctx if record else None, i) for i, o in enumerate(out))
+        else:
+            outs = make(out, device, record, ctx if record else None, 0)
+        if record:
+            ctx.edges = tuple(t if t._node is None else (t._node, t._idx) for t in inputs)
+            outlist = outs if type(outs) is tuple else (outs,)
+            ctx.out_meta = tuple((o._data.shape, o._data.dtype) for o in outlist)
+            ctx.scope = _scope._current
+            if ctx.saved:
+                ctx._checks = _version_checks(ctx.saved, inputs, outlist)
+        return outs
+
+
+def _version_checks(saved, inputs, outputs) -> tuple:
+    """(counter, version now, what) for every saved array that is an input's or an output's storage."""
+    checks = []
+    for a in saved:
+        for i, t in enumerate(inputs):
+            if a is t._data:
+                checks.append((t._version, t._version.value, f"input {i}"))
+                break
+        else:
+            for i, t in enumerate(outputs):
+                if a is t._data:
+                    checks.append((t._version, t._version.value, f"output {i}"))
+                    break
+    return tuple(checks)

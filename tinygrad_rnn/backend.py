@@ -1,0 +1,114 @@
+"""Devices and array modules: NumPy serves ``"cpu"``, CuPy serves ``"cuda"``.
+
+CuPy is imported lazily, the first time a CUDA tensor is asked for, so the package imports and runs
+with NumPy alone. Every op reaches its array module through ``ctx.xp``; nothing else in the engine
+needs to know which library holds the data.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+import numpy as np
+
+DEVICES = ("cpu", "cuda")
+_cupy: ModuleType | None = None
+
+CUDA_INSTALL_HINT = (
+    "install CuPy for your CUDA version: pip install 'tinygrad-rnn[cuda12]' (CUDA 12.x) or "
+    "'tinygrad-rnn[cuda13]' (CUDA 13.x); `nvidia-smi` shows the CUDA version"
+)
+
+
+class DeviceError(ValueError, RuntimeError):
+    """Tensors on different devices met in one op, or a device that cannot be used here.
+
+    A ``ValueError`` by DESIGN.md and a ``RuntimeError`` as PyTorch raises it, so either catch works.
+    """
+
+
+def _import_cupy() -> ModuleType:
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy
+        except ImportError as e:  # pragma: no cover - depends on the machine
+            raise DeviceError(f"device 'cuda' needs CuPy, which is not installed: {CUDA_INSTALL_HINT}") from e
+        try:
+            n = cupy.cuda.runtime.getDeviceCount()
+        except Exception as e:  # pragma: no cover - depends on the machine
+            raise DeviceError(f"device 'cuda': CuPy is installed but no CUDA GPU is usable ({e}); "
+                              f"use device='cpu', or {CUDA_INSTALL_HINT}") from e
+        if n == 0:  # pragma: no cover
+            raise DeviceError("device 'cuda': CuPy found no CUDA GPU; use device='cpu'")
+        _cupy = cupy
+    return _cupy
+
+
+def cuda_is_available() -> bool:
+    """True when CuPy imports and sees at least one GPU (never raises)."""
+    try:
+        _import_cupy()
+        return True
+    except DeviceError:
+        return False
+
+
+def canonical_device(device) -> str:
+    """Map ``None``, ``"cpu"``, ``"cuda"``, ``"cuda:0"`` or a device-like object to ``"cpu"``/``"cuda"``."""
+    if device is None:
+        return default_device()
+    if not isinstance(device, str):
+        device = str(getattr(device, "type", device))
+    name = device.split(":")[0].lower()
+    if name not in DEVICES:
+        raise DeviceError(f"device: expected one of {DEVICES} (optionally 'cuda:0'), got {device!r}")
+    if ":" in device and device != "cuda:0" and name == "cuda":
+        raise DeviceError(f"device: only one GPU is supported ('cuda' or 'cuda:0'), got {device!r}")
+    return name
+
+
+def default_device() -> str:
+    """The device of new tensors when none is given: ``$TINYGRAD_RNN_DEVICE`` or ``"cpu"``."""
+    env = os.environ.get("TINYGRAD_RNN_DEVICE", "cpu") or "cpu"
+    if env.split(":")[0].lower() not in DEVICES:
+        raise DeviceError(f"TINYGRAD_RNN_DEVICE: expected 'cpu' or 'cuda', got {env!r}")
+    return env.split(":")[0].lower()
+
+
+def xp_for(device: str) -> ModuleType:
+    """The array module that serves ``device`` (already canonical)."""
+    if device == "cpu":
+        return np
+    return _import_cupy()
+
+
+def device_of(array) -> str:
+    """``"cpu"`` for NumPy arrays and scalars, ``"cuda"`` for CuPy arrays."""
+    if isinstance(array, np.ndarray) or _cupy is None:
+        return "cpu"
+    return "cuda" if isinstance(array, _cupy.ndarray) else "cpu"
+
+
+def is_device_array(obj) -> bool:
+    """True for a NumPy or CuPy ndarray."""
+    return isinstance(obj, np.ndarray) or (_cupy is not None and isinstance(obj, _cupy.ndarray))
+
+
+def to_numpy(array) -> np.ndarray:
+    """A NumPy array with the data of ``array`` (a copy when it lives on the GPU)."""
+    if isinstance(array, np.ndarray):
+        return array
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return _cupy.asnumpy(array)
+    return np.asarray(array)
+
+
+def move(array, device: str):
+    """``array`` on ``device``; the same object when it is already there."""
+    if device_of(array) == device:
+        return array
+    if device == "cpu":
+        return to_numpy(array)
+    return xp_for("cuda").asarray(array)
