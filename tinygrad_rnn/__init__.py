@@ -21,4 +21,9 @@ from .tensor import (Tensor, arange, as_tensor, cat, concat, device, dropout, em
                      from_numpy, full, full_like, linspace, multinomial, ones, ones_like, rand, rand_like,
                      randint, randn, randn_like, randperm, stack, tensor, where, zeros, zeros_like)
 
+from . import nn
+from . import optim
+from . import viz
+from .io import load, save
+
 __version__ = "0.1.0"

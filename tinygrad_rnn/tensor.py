@@ -279,6 +279,17 @@ class Tensor:
     def __hash__(self) -> int:
         return id(self)
 
+    def __deepcopy__(self, memo) -> "Tensor":
+        """``copy.deepcopy``: a leaf's data, ``requires_grad`` and ``.grad`` copied (as PyTorch)."""
+        if self._node is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the "
+                               "deepcopy protocol; call .detach() first")
+        t = Tensor._make(self._data.copy(), self._device, self.requires_grad, None, 0)
+        if self.grad is not None:
+            t.grad = self._new(self.grad._data.copy())
+        memo[id(self)] = t
+        return t
+
     # ----------------------------------------------------------------- conversion
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array: shared with the tensor on the CPU, a copy from the GPU."""
@@ -1131,7 +1142,8 @@ def _operands(a: Tensor, b) -> tuple:
         if dtypes.scalar_category(b) > dtypes.category(dt):
             dt = dtypes.promote_scalar(dt, b)
             a = a._cast(dt)
-        return a, Tensor._make(a._xp.asarray(b, dtype=dt), a._device, False, None, 0)
+        # a NumPy scalar: works as an operand on NumPy and CuPy alike, with no host-to-device copy
+        return a, Tensor._make(dt.type(b), a._device, False, None, 0)
     if is_device_array(b) or isinstance(b, (list, tuple)):
         return _operands(a, tensor(b, device=a.device) if not is_device_array(b) or b.ndim else
                          tensor(b, device=a.device))

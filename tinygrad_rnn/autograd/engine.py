@@ -39,11 +39,11 @@ def _freed_error(node: Function) -> RuntimeError:
 
 
 def _check_versions(node: Function) -> None:
-    for counter, version, what in node._checks:
+    for counter, version, kind, pos in node._checks:
         if counter.value != version:
             raise RuntimeError(
                 f"one of the arrays needed for gradient computation has been modified by an in-place "
-                f"operation: {what} of {node.name} was saved at version {version} and is now at version "
+                f"operation: {kind} {pos} of {node.name} was saved at version {version} and is now at version "
                 f"{counter.value}. Clone it before changing it in place (x = x.clone()), or make the "
                 f"change after backward().")
 
@@ -100,48 +100,58 @@ def run_backward(roots, grads, retain_graph: bool = False, capture=None):
 
     # 2. Kahn's algorithm: a node runs once every consumer has delivered its gradient.
     ready = [n for n in buf if deps[n] == 0]
+    pop, push = ready.pop, ready.append
     while ready:
-        node = ready.pop()
+        node = pop()
         gs = buf.pop(node)
         if node.hooks or node.retained or capture_nodes:
             gs = _output_hooks(node, gs, capture_nodes, captured)
-        if node.saved is None:
+        saved = node.saved
+        if saved is None:
             raise _freed_error(node)
         if node._checks:
             _check_versions(node)
         if _record_norms:
             node.grad_norms = [None if g is None else node.xp.linalg.norm(g.ravel()) for g in gs]
-        if all(g is None for g in gs):
+        if len(gs) == 1:
+            g = gs[0]
+            in_grads = (None,) * len(node.edges) if g is None else node.backward(node, g)
+        elif all(g is None for g in gs):
             in_grads = (None,) * len(node.edges)
         else:
-            if len(gs) > 1:
-                gs = [node.xp.zeros(s, d) if g is None else g for g, (s, d) in zip(gs, node.out_meta)]
+            gs = [node.xp.zeros(s, d) if g is None else g for g, (s, d) in zip(gs, node.out_meta)]
             in_grads = node.backward(node, *gs)
-            if type(in_grads) is not tuple:
-                in_grads = (in_grads,)
-        if not retain_graph and node.saved:
+        if type(in_grads) is not tuple:
+            in_grads = (in_grads,)
+        if saved and not retain_graph:
             node.saved = None
         for e, g in zip(node.edges, in_grads):
             if type(e) is tuple:
                 m, i = e
                 if g is not None:
                     dtype = m.out_meta[i][1]
-                    if g.dtype != dtype:
+                    if g.dtype is not dtype and g.dtype != dtype:
                         g = g.astype(dtype)
                     slot = buf.get(m)
                     if slot is None:
                         slot = buf[m] = [None] * len(m.out_meta)
-                    slot[i] = g if slot[i] is None else slot[i] + g
-                deps[m] -= 1
-                if deps[m] == 0:
-                    ready.append(m)
+                    old = slot[i]
+                    slot[i] = g if old is None else old + g
+                n = deps[m] - 1
+                deps[m] = n
+                if n == 0:
+                    push(m)
             elif g is not None and e.requires_grad:
-                if g.dtype != e._data.dtype:
-                    g = g.astype(e._data.dtype)
+                dtype = e._data.dtype
+                if g.dtype is not dtype and g.dtype != dtype:
+                    g = g.astype(dtype)
                 key = id(e)
-                leaves[key] = e
                 old = leaf_buf.get(key)
-                leaf_buf[key] = g if old is None else old + g
+                if old is None:
+                    leaves[key] = e
+                    leaf_buf[key] = g
+                else:
+                    leaf_buf[key] = old + g
 
     # 3. Leaves: hooks see the total gradient of this backward, then it is stored or returned.
     for key, g in leaf_buf.items():

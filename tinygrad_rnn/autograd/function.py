@@ -20,6 +20,7 @@ from ..backend import DeviceError
 from . import grad_mode, scope as _scope
 
 _grad_state = grad_mode._state
+_new = object.__new__
 _tensor_cls = None   # set by tensor.py: the Tensor class that wraps outputs
 
 
@@ -70,44 +71,59 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **attrs):
         """Run the op on tensors; record a graph node when grad mode is on and an input requires grad."""
+        # The hot path of every op: plain loops and direct slot reads, no generators.
         first = inputs[0]
-        device = first.device
+        device = first._device
+        record = False
         for t in inputs:
-            if t.device != device:
+            if t.requires_grad:
+                record = True
+            if t._device is not device and t._device != device:
                 raise DeviceError(f"{cls.__name__}: expected all tensors on one device, but input 0 is on "
-                                  f"'{device}' and another is on '{t.device}'; move one with .to()")
-        ctx = cls.__new__(cls)
+                                  f"'{device}' and another is on '{t._device}'; move one with .to()")
+        record = record and _grad_state.enabled
+        ctx = _new(cls)
         ctx.xp = first._xp
-        record = _grad_state.enabled and any(t.requires_grad for t in inputs)
-        if record:
-            ctx.needs_input_grad = tuple(t.requires_grad for t in inputs)
-        out = cls.forward(ctx, *[t._data for t in inputs], **attrs)
-        make = _tensor_cls._make
-        if type(out) is tuple:
-            outs = tuple(make(o, device, record, ctx if record else None, i) for i, o in enumerate(out))
+        if len(inputs) == 1:
+            if record:
+                ctx.needs_input_grad = (True,)
+            out = cls.forward(ctx, first._data, **attrs)
         else:
-            outs = make(out, device, record, ctx if record else None, 0)
-        if record:
-            ctx.edges = tuple(t if t._node is None else (t._node, t._idx) for t in inputs)
-            outlist = outs if type(outs) is tuple else (outs,)
-            ctx.out_meta = tuple((o._data.shape, o._data.dtype) for o in outlist)
-            ctx.scope = _scope._current
-            if ctx.saved:
-                ctx._checks = _version_checks(ctx.saved, inputs, outlist)
+            if record:
+                ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
+            out = cls.forward(ctx, *[t._data for t in inputs], **attrs)
+        make = _tensor_cls._make
+        if not record:
+            if type(out) is tuple:
+                return tuple([make(o, device, False, None, i) for i, o in enumerate(out)])
+            return make(out, device, False, None, 0)
+        if type(out) is tuple:
+            outs = tuple([make(o, device, True, ctx, i) for i, o in enumerate(out)])
+            ctx.out_meta = tuple([(o.shape, o.dtype) for o in out])
+        else:
+            outs = make(out, device, True, ctx, 0)
+            ctx.out_meta = ((out.shape, out.dtype),)
+        ctx.edges = tuple([t if t._node is None else (t._node, t._idx) for t in inputs])
+        ctx.scope = _scope._current
+        if ctx.saved:
+            ctx._checks = _version_checks(ctx.saved, inputs, outs if type(outs) is tuple else (outs,))
         return outs
 
 
 def _version_checks(saved, inputs, outputs) -> tuple:
-    """(counter, version now, what) for every saved array that is an input's or an output's storage."""
+    """(counter, version now, "input"/"output", position) for every saved array that is an input's or
+    an output's storage (the message is only formatted if a check fails)."""
     checks = []
     for a in saved:
         for i, t in enumerate(inputs):
             if a is t._data:
-                checks.append((t._version, t._version.value, f"input {i}"))
+                v = t._version
+                checks.append((v, v.value, "input", i))
                 break
         else:
             for i, t in enumerate(outputs):
                 if a is t._data:
-                    checks.append((t._version, t._version.value, f"output {i}"))
+                    v = t._version
+                    checks.append((v, v.value, "output", i))
                     break
     return tuple(checks)

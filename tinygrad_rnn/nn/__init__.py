@@ -1,0 +1,11 @@
+"""Neural-network layers, losses and utilities with PyTorch's names (``tr.nn``)."""
+
+from .module import Module, Parameter
+from . import functional, init
+from .containers import ModuleDict, ModuleList, Sequential
+from .linear import Dropout, Embedding, Identity, Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from . import utils
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .attention import BahdanauAttention, LuongAttention
+from .seq2seq import Decoder, Encoder, ScheduledSampling, Seq2Seq, beam_search, greedy_decode

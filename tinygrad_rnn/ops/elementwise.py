@@ -282,7 +282,9 @@ class Clamp(Function):
     def forward(ctx, x, min=None, max=None):
         ctx.save_for_backward(x)
         ctx.bounds = (min, max)
-        return ctx.xp.clip(x, min, max).astype(x.dtype, copy=False)
+        y = x if min is None else ctx.xp.maximum(x, min)
+        y = y if max is None else ctx.xp.minimum(y, max)
+        return y.astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, dy):

@@ -20,10 +20,10 @@ class Matmul(Function):
         xp = ctx.xp
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
+        if b.ndim == 1:     # restore the contracted dims (b's first, so a 0-d dy from 1-D @ 1-D works)
+            dy = xp.expand_dims(dy, -1)
         if a.ndim == 1:
             dy = xp.expand_dims(dy, -2)
-        if b.ndim == 1:
-            dy = xp.expand_dims(dy, -1)
         need_a, need_b = ctx.needs_input_grad
         da = db = None
         if need_a:

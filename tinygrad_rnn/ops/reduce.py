@@ -142,7 +142,7 @@ class Logsumexp(Function):
         dim, keepdim = ctx.args
         g = dy if keepdim else xp.expand_dims(dy, dim)
         p = xp.exp(x - xp.where(xp.isfinite(y), y, 0))
-        p = xp.where(xp.isneginf(y), 0, p)
+        p = xp.where(y == -xp.inf, 0, p)
         return g * p
 
 

@@ -1,0 +1,75 @@
+"""Devices and array modules: names, the default device, CUDA errors without CuPy, moving tensors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tr
+from tinygrad_rnn import backend
+
+
+@pytest.mark.parametrize("name,canon", [("cpu", "cpu"), ("CPU", "cpu"), ("cuda", "cuda"), ("cuda:0", "cuda"),
+                                        (tr.device("cpu"), "cpu")])
+def test_canonical_device_names(name, canon):
+    assert backend.canonical_device(name) == canon
+
+
+@pytest.mark.parametrize("bad", ["tpu", "cuda:1", "mps"])
+def test_bad_device_names_are_clear(bad):
+    with pytest.raises(tr.DeviceError, match=repr(bad).replace("'", ".")):
+        tr.zeros(2, device=bad)
+
+
+def test_device_object_is_a_str_with_type():
+    d = tr.ones(1).device
+    assert d == "cpu" and isinstance(d, str) and d.type == "cpu" and repr(d) == "device(type='cpu')"
+
+
+def test_default_device_from_environment(monkeypatch):
+    monkeypatch.setenv("TINYGRAD_RNN_DEVICE", "cpu")
+    assert tr.zeros(1).device == "cpu"
+    monkeypatch.setenv("TINYGRAD_RNN_DEVICE", "gpu0")
+    with pytest.raises(tr.DeviceError, match="TINYGRAD_RNN_DEVICE.*'gpu0'"):
+        tr.zeros(1)
+    monkeypatch.delenv("TINYGRAD_RNN_DEVICE")
+    assert backend.default_device() == "cpu"
+
+
+def test_cuda_without_cupy_says_how_to_install():
+    if tr.cuda_is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(tr.DeviceError, match=r"pip install 'tinygrad-rnn\[cuda12\]'"):
+        tr.tensor([1.0], device="cuda")
+    with pytest.raises(RuntimeError, match="CuPy"):      # also catchable as torch users do
+        tr.ones(2).to("cuda")
+    assert tr.cuda_is_available() is False
+
+
+def test_numpy_is_always_numpy_and_to_moves(device):
+    x = tr.tensor(np.arange(3.0), device=device, requires_grad=True)
+    assert isinstance(x.numpy(), np.ndarray)
+    y = x.to("cpu")
+    assert y.device == "cpu" and isinstance(y._data, np.ndarray)
+    (y * 2).sum().backward()                        # the move is differentiable
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0, 2.0])
+    assert x.grad.device == device
+
+
+def test_to_dtype_and_device_together(device):
+    x = tr.tensor([1, 2], device=device)
+    y = x.to(device, tr.float64)
+    assert y.dtype == np.float64 and y.device == device
+    assert x.to(x) is x and x.to(dtype=tr.int64) is x
+
+
+def test_cpu_to_cpu_is_the_same_tensor():
+    x = tr.ones(2)
+    assert x.to("cpu") is x and x.cpu() is x
+
+
+def test_xp_helpers():
+    assert backend.xp_for("cpu") is np
+    a = np.ones(2)
+    assert backend.device_of(a) == "cpu" and backend.is_device_array(a) and not backend.is_device_array([1])
+    assert backend.to_numpy([1, 2]).tolist() == [1, 2] and backend.move(a, "cpu") is a

@@ -1,0 +1,423 @@
+"""``tinygrad-rnn``: the command line (also ``python -m tinygrad_rnn``).
+
+    tinygrad-rnn demo [--quick] [--device cuda] [--out DIR]     why vanilla RNNs forget, gated cells remember
+    tinygrad-rnn memory --T 5,20,40 ...                          the memory task alone
+    tinygrad-rnn adding --T 100 --steps 2500 --lr 3e-3 ...      the adding problem alone
+    tinygrad-rnn gradflow                                        ‖∂L/∂h_t‖ of a vanilla RNN against its Jacobians
+    tinygrad-rnn graph --cell lstm --steps 4 -o graph.svg        the unrolled computation graph
+    tinygrad-rnn train char_lm [--quick] ...                     run one of the examples
+
+Every command takes ``--help``. A failure that is not a bug (no CuPy for ``--device cuda``, no
+Graphviz, an unwritable output folder, a missing optional package) ends with one line saying what
+went wrong and what to do, exit status 1; results computed before it stay on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import sys
+import time
+from dataclasses import replace
+
+EXAMPLES = ("char_lm", "forecasting", "bidirectional", "clipping", "truncated_bptt", "seq2seq_reversal")
+
+
+class CommandError(Exception):
+    """A failure with a plain one-line reason (printed without a traceback)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# argument helpers
+
+
+def _ints(text: str) -> list:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 2:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 2, got {text!r}")
+    return values
+
+
+def _floats(text: str) -> list:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _cells(text: str) -> list:
+    cells = [c.strip().lower() for c in text.split(",") if c.strip()]
+    bad = [c for c in cells if c not in ("rnn", "gru", "lstm")]
+    if bad or not cells:
+        raise argparse.ArgumentTypeError(f"expected cells among rnn,gru,lstm, got {text!r}")
+    return cells
+
+
+def _forget_bias(text: str):
+    if text.lower() in ("none", "default"):
+        return "none"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _common(p: argparse.ArgumentParser, out_default: str) -> None:
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="where to train: cpu (NumPy) or cuda (CuPy). Default: cpu")
+    p.add_argument("--seed", type=int, default=0, help="base seed; runs use seed, seed+1, ... Default: 0")
+    p.add_argument("--out", default=out_default, help=f"output folder. Default: {out_default}")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _sweep_args(p: argparse.ArgumentParser, task: str) -> None:
+    from .experiments import DEMO_ADDING, DEMO_MEMORY
+    s = DEMO_MEMORY if task == "memory" else DEMO_ADDING
+    p.add_argument("--T", type=_ints, default=None,
+                   help=f"sequence lengths, comma-separated. Default: {','.join(map(str, s.lengths))}")
+    p.add_argument("--cells", type=_cells, default=None, help="cells to train. Default: rnn,gru,lstm")
+    p.add_argument("--seeds", type=_positive, default=None, help=f"seeds per cell and T. Default: {s.seeds}")
+    p.add_argument("--steps", type=_positive, default=None, help=f"Adam steps per run. Default: {s.steps}")
+    p.add_argument("--lr", type=float, default=None, help=f"learning rate. Default: {s.lr:g}")
+    p.add_argument("--hidden", type=_positive, default=None, help=f"hidden size. Default: {s.hidden_size}")
+    p.add_argument("--batch", type=_positive, default=None, help=f"batch size. Default: {s.batch_size}")
+    p.add_argument("--clip", type=float, default=None, help=f"max gradient norm, 0 = off. Default: {s.clip:g}")
+    p.add_argument("--forget-bias", type=_forget_bias, default=None,
+                   help=f"LSTM forget-gate bias at init, or 'none' for PyTorch's default. Default: {s.forget_bias}")
+    if task == "memory":
+        p.add_argument("--K", type=_positive, default=None, help=f"number of symbols (chance 1/K). Default: {s.K}")
+    p.add_argument("--test-size", type=_positive, default=None,
+                   help=f"held-out sequences for the final metric. Default: {s.test_size}")
+    p.add_argument("--quick", action="store_true", help="a tiny sweep (seconds), for checking the setup")
+    _common(p, f"tinygrad-rnn-{task}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tinygrad-rnn",
+        description="Recurrent networks from scratch: train, measure and draw RNN, GRU and LSTM.",
+        epilog="Run `tinygrad-rnn COMMAND --help` for a command's options.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="why vanilla RNNs forget and gated cells remember (tables + pictures)",
+                       description="Train RNN, GRU and LSTM (equal hidden size) on the memory task and the adding "
+                                   "problem over a sweep of T with fixed, stated settings and 3 seeds; print success "
+                                   "rates, final metrics and ‖∂L/∂h_1‖; write plots, a hidden-state heatmap, the "
+                                   "vanilla RNN's gradient flow against its Jacobians and the unrolled graph of a "
+                                   "short LSTM. About 5-10 minutes on 2 CPU cores; --quick takes seconds.")
+    p.add_argument("--quick", action="store_true", help="tiny settings (under a minute), for checking the setup")
+    _common(p, "tinygrad-rnn-demo")
+
+    for task, text in (("memory", "recall the symbol of step 1 at step T, past distractors"),
+                       ("adding", "sum the two marked values of a sequence (Hochreiter & Schmidhuber)")):
+        p = sub.add_parser(task, help=f"the {task} task: {text}",
+                           description=f"Train RNN, GRU and LSTM on the {task} task over a sweep of T; write "
+                                       f"{task}.json (after every run), {task}_vs_T.png and gradnorm_{task}.png.")
+        _sweep_args(p, task)
+
+    p = sub.add_parser("gradflow", help="‖∂L/∂h_t‖ of a vanilla RNN against what its Jacobians predict",
+                       description="A vanilla RNN with W_hh = ρ·Q (Q orthogonal): measured ‖∂L/∂h_t‖ through time "
+                                   "against the bounds from the step Jacobians and from σ_max(W_hh); writes "
+                                   "gradflow.json and gradflow.png.")
+    p.add_argument("--radii", type=_floats, default=[0.5, 0.9, 1.0, 1.1, 1.5],
+                   help="values of ρ(W_hh), comma-separated. Default: 0.5,0.9,1.0,1.1,1.5")
+    p.add_argument("--T", type=_positive, default=60, help="sequence length. Default: 60")
+    p.add_argument("--hidden", type=_positive, default=32, help="hidden size. Default: 32")
+    p.add_argument("--nonlinearity", choices=("tanh", "relu"), default="tanh", help="Default: tanh")
+    p.add_argument("--input-scale", type=float, default=0.1, help="std of the random inputs. Default: 0.1")
+    _common(p, "tinygrad-rnn-gradflow")
+
+    p = sub.add_parser("graph", help="draw the computation graph of a small recurrent layer",
+                       description="Build a small RNN/GRU/LSTM, run it unrolled forward and backward and render "
+                                   "its graph with Graphviz (SVG/PNG/PDF).")
+    p.add_argument("--cell", choices=("lstm", "gru", "rnn"), default="lstm", help="Default: lstm")
+    p.add_argument("--steps", type=_positive, default=4, help="time steps. Default: 4")
+    p.add_argument("--layers", type=_positive, default=1, help="stacked layers. Default: 1")
+    p.add_argument("--bidirectional", action="store_true", help="add a reverse direction")
+    p.add_argument("--view", choices=("unrolled", "rolled"), default="unrolled", help="Default: unrolled")
+    p.add_argument("--detail", choices=("op", "gate", "cell"), default="gate", help="Default: gate")
+    p.add_argument("--format", choices=("svg", "png", "pdf"), default=None,
+                   help="Default: from the output file's extension, else svg")
+    p.add_argument("-o", "--output", default="graph.svg", help="file to write. Default: graph.svg")
+
+    p = sub.add_parser("train", help="run one of the examples (char_lm, forecasting, ...)",
+                       description="Run an example script from the examples/ folder of a source checkout; "
+                                   "arguments after the name go to the example (try `train char_lm --help`).",
+                       add_help=True)
+    p.add_argument("example", choices=EXAMPLES, help="which example")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the example")
+    return parser
+
+
+# --------------------------------------------------------------------------------------------------
+# commands
+
+
+def _device(name: str) -> str:
+    if name == "cuda":
+        from .backend import cuda_is_available, CUDA_INSTALL_HINT
+        if not cuda_is_available():
+            raise CommandError(f"--device cuda needs CuPy and an NVIDIA GPU, and none is usable; "
+                               f"{CUDA_INSTALL_HINT}; or use --device cpu")
+    return name
+
+
+def _settings_from(args, task: str):
+    from .experiments import DEMO_ADDING, DEMO_MEMORY, QUICK_ADDING, QUICK_MEMORY, settings_with
+    base = (QUICK_MEMORY if task == "memory" else QUICK_ADDING) if args.quick else \
+        (DEMO_MEMORY if task == "memory" else DEMO_ADDING)
+    fb = args.forget_bias
+    s = settings_with(base, lengths=args.T, cells=args.cells, seeds=args.seeds, steps=args.steps, lr=args.lr,
+                      hidden_size=args.hidden, batch_size=args.batch, clip=args.clip,
+                      K=getattr(args, "K", None), test_size=args.test_size)
+    if fb is not None:                       # "none" means PyTorch's default initialisation
+        s = replace(s, forget_bias=None if fb == "none" else fb)
+    return s
+
+
+def run_sweep(settings, out: str, seed: int, device: str, progress: bool, keep_models=None):
+    """Run and save one task's sweep; print its settings and table. Returns the Sweep."""
+    from .experiments import Sweep, format_table, write_json
+    path = os.path.join(out, f"{settings.task}.json")
+    print(f"\n== {settings.task} ==\n  {settings.describe()}", flush=True)
+    sweep = Sweep(settings, seed=seed, device=device, path=path)
+    t0 = time.perf_counter()
+    sweep.run(progress=progress, keep_models=keep_models)
+    for r in sweep.runs:
+        r["K"] = settings.K if settings.task == "memory" else None
+    write_json(path, sweep.to_json())
+    print(format_table(sweep.to_json()["summary"], settings.task))
+    print(f"  ({time.perf_counter() - t0:.0f} s; results in {path})", flush=True)
+    return sweep
+
+
+def sweep_figures(sweep, out: str) -> list:
+    """metric-vs-T and gradient-norm-vs-step figures of a sweep; returns the paths."""
+    import numpy as np
+
+    from .viz import plots
+    s = sweep.settings
+    paths = [plots.metric_vs_length(sweep.runs, os.path.join(out, f"{s.task}_vs_T.png"), s.task)]
+    T = max(s.lengths)
+    curves, styles = {}, {}
+    for cell in s.cells:
+        rs = [r for r in sweep.runs if r["cell"] == cell and r["T"] == T]
+        if not rs:
+            continue
+        for key, label, ls in (("grad_norms_init", "at init", "--"), ("grad_norms_final", "trained", "-")):
+            arr = np.array([r[key] for r in rs], dtype=np.float64)
+            with np.errstate(divide="ignore"):
+                geo = np.exp(np.log(np.maximum(arr, 1e-300)).mean(axis=0))
+            name = f"{cell.upper()} {label}"
+            curves[name] = geo
+            styles[name] = {"ls": ls}
+    paths.append(plots.grad_norms_vs_step(
+        curves, os.path.join(out, f"gradnorm_{s.task}.png"), styles=styles,
+        title=f"{s.task}, T={T}: ‖∂L/∂h_t‖ (geometric mean over {s.seeds} seeds)"))
+    return paths
+
+
+def cmd_sweep(args, task: str) -> int:
+    from .experiments import ensure_folder
+    device = _device(args.device)
+    out = ensure_folder(args.out)
+    settings = _settings_from(args, task)
+    sweep = run_sweep(settings, out, args.seed, device, not args.no_progress)
+    for p in sweep_figures(sweep, out):
+        print(f"  wrote {p}")
+    return 0
+
+
+def cmd_gradflow(args) -> int:
+    from .experiments import ensure_folder, format_gradflow_table, gradflow_experiment, write_json
+    device = _device(args.device)
+    out = ensure_folder(args.out)
+    res = gradflow_experiment(tuple(args.radii), T=args.T, hidden_size=args.hidden, nonlinearity=args.nonlinearity,
+                              input_scale=args.input_scale, seed=args.seed, device=device)
+    write_json(os.path.join(out, "gradflow.json"), res)
+    print(f"vanilla RNN ({args.nonlinearity}), W_hh = ρ·Q, T={args.T}, H={args.hidden}, loss ½‖h_T‖²")
+    print(format_gradflow_table(res))
+    print(f"  wrote {_gradflow_figure(res, out)}")
+    return 0
+
+
+def _gradflow_figure(res: dict, out: str) -> str:
+    from .viz import plots
+    curves, styles = {}, {}
+    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+    for i, r in enumerate(res["rows"]):
+        c = colors[i % len(colors)]
+        curves[f"ρ={r['rho']:g} measured"] = r["grad_norms"]
+        styles[f"ρ={r['rho']:g} measured"] = {"color": c, "lw": 2}
+        curves[f"ρ={r['rho']:g} bound ∏σ_max(J)"] = r["jacobian_bound"]
+        styles[f"ρ={r['rho']:g} bound ∏σ_max(J)"] = {"color": c, "ls": "--", "lw": 1}
+    return plots.grad_norms_vs_step(curves, os.path.join(out, "gradflow.png"), styles=styles,
+                                    title=f"vanilla RNN, T={res['T']}: ‖∂L/∂h_t‖ and the Jacobian bound")
+
+
+def cmd_graph(args) -> int:
+    from .viz import graph_command
+    folder = os.path.dirname(args.output)
+    if folder:
+        from .experiments import ensure_folder
+        ensure_folder(folder)
+    fmt = args.format
+    if fmt is None:
+        ext = os.path.splitext(args.output)[1].lstrip(".").lower()
+        fmt = ext if ext in ("svg", "png", "pdf") else "svg"
+    path = graph_command(cell=args.cell, steps=args.steps, layers=args.layers, bidirectional=args.bidirectional,
+                         view=args.view, detail=args.detail, format=fmt, out=args.output)
+    print(f"wrote {path}")
+    return 0
+
+
+def examples_folder() -> str:
+    """The ``examples/`` folder of a source checkout (next to the package)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.join(os.path.dirname(here), "examples")
+
+
+def cmd_train(args) -> int:
+    path = os.path.join(examples_folder(), f"{args.example}.py")
+    if not os.path.isfile(path):
+        raise CommandError(f"example {args.example!r} not found at {path}; the examples ship with the source "
+                           f"checkout: git clone the repository and run from there")
+    old = sys.argv
+    sys.argv = [path] + list(args.args)
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as e:
+        return int(e.code or 0) if not isinstance(e.code, str) else (print(e.code, file=sys.stderr) or 1)
+    finally:
+        sys.argv = old
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """The memory sweep, the adding sweep, the vanilla RNN's gradient flow, pictures and a summary."""
+    import numpy as np
+
+    from .experiments import (DEMO_ADDING, DEMO_MEMORY, QUICK_ADDING, QUICK_MEMORY, ensure_folder,
+                              format_gradflow_table, gradflow_experiment, trace_example, write_json)
+    from .viz import plots
+    device = _device(args.device)
+    out = ensure_folder(args.out)
+    progress = not args.no_progress
+    t_start = time.perf_counter()
+    mem_s, add_s = (QUICK_MEMORY, QUICK_ADDING) if args.quick else (DEMO_MEMORY, DEMO_ADDING)
+    print(f"tinygrad-rnn demo{' --quick' if args.quick else ''}: device {device}, base seed {args.seed}, "
+          f"output {out}", flush=True)
+
+    T_mem = max(mem_s.lengths)
+    mem = run_sweep(mem_s, out, args.seed, device, progress,
+                    keep_models=lambda cell, T, k: T == T_mem and k == 0)
+    add = run_sweep(add_s, out, args.seed, device, progress)
+
+    written = sweep_figures(mem, out) + sweep_figures(add, out)
+    traces = {cell: trace_example(mem_s, mem.models[(cell, T_mem, 0)], T_mem, args.seed, device)
+              for cell in mem_s.cells if (cell, T_mem, 0) in mem.models}
+    write_json(os.path.join(out, "hidden_traces.json"), traces)
+    panels = {f"{cell.upper()} h_t": np.array(tr_["h"]) for cell, tr_ in traces.items()}
+    if "lstm" in traces:
+        panels["LSTM c_t"] = np.array(traces["lstm"]["c"])
+        panels["LSTM forget gate f_t"] = np.array(traces["lstm"]["f"])
+    written.append(plots.hidden_heatmaps(
+        panels, os.path.join(out, "hidden_states.png"),
+        title=f"memory task, T={T_mem}: hidden states of the trained models on one test sequence"))
+
+    print("\n== gradient flow of a vanilla RNN (W_hh = ρ·Q, Q orthogonal) ==", flush=True)
+    gf = gradflow_experiment(T=30 if args.quick else 60, seed=args.seed, device=device)
+    write_json(os.path.join(out, "gradflow.json"), gf)
+    print(format_gradflow_table(gf))
+    written.append(_gradflow_figure(gf, out))
+
+    seconds = time.perf_counter() - t_start
+    summary = _demo_summary(mem, add, gf, seconds, device, args)
+    with open(os.path.join(out, "summary.md"), "w", encoding="utf-8") as f:
+        f.write(summary)
+    written.append(os.path.join(out, "summary.md"))
+    print()
+    for p in written:
+        print(f"  wrote {p}")
+    # the graph comes last: without Graphviz everything above is already on disk
+    from .viz import graph_command
+    print(f"  wrote {graph_command(cell='lstm', steps=4, detail='gate', out=os.path.join(out, 'lstm_unrolled.svg'))}")
+    print(f"demo finished in {seconds:.0f} s (device {device})")
+    return 0
+
+
+def _demo_summary(mem, add, gf, seconds: float, device: str, args) -> str:
+    from .experiments import format_gradflow_table, format_table
+    return "\n".join([
+        "# tinygrad-rnn demo", "",
+        f"Device {device}, base seed {args.seed}{', --quick' if args.quick else ''}; run time {seconds:.0f} s.", "",
+        "## Memory task", "", mem.settings.describe(), "", format_table(mem.to_json()["summary"], "memory"), "",
+        "## Adding problem", "", add.settings.describe(), "", format_table(add.to_json()["summary"], "adding"), "",
+        "## Gradient flow of a vanilla RNN", "",
+        f"W_hh = ρ·Q (Q orthogonal), T={gf['T']}, H={gf['hidden_size']}, loss ½‖h_T‖², one sequence "
+        f"x ~ N(0, {gf['input_scale']}²).", "", format_gradflow_table(gf), ""])
+
+
+# --------------------------------------------------------------------------------------------------
+# entry point
+
+
+def _reason(e: BaseException) -> str | None:
+    """A one-line reason for failures that are not bugs, else None (a traceback is more useful)."""
+    from .backend import DeviceError
+    try:
+        from .viz import GraphvizNotFoundError
+    except ImportError:              # pragma: no cover
+        GraphvizNotFoundError = ()
+    if isinstance(e, CommandError):
+        return str(e)
+    if isinstance(e, GraphvizNotFoundError):
+        return str(e)
+    if isinstance(e, DeviceError):
+        return str(e)
+    if isinstance(e, ImportError):
+        return f"{e} (a missing optional package: pip install 'tinygrad-rnn[examples]')"
+    if isinstance(e, OSError):
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        return f"{e.strerror or e}{where}: choose a writable folder with --out, or free some disk space"
+    return None
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    handlers = {"demo": cmd_demo, "memory": lambda a: cmd_sweep(a, "memory"),
+                "adding": lambda a: cmd_sweep(a, "adding"), "gradflow": cmd_gradflow, "graph": cmd_graph,
+                "train": cmd_train}
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        print("tinygrad-rnn: interrupted; results written so far are kept", file=sys.stderr)
+        return 130
+    except Exception as e:          # noqa: BLE001 - turned into one line when it is not a bug
+        reason = _reason(e)
+        if reason is None:
+            raise
+        print(f"tinygrad-rnn {args.command}: error: {reason}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":      # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,420 @@
+"""The experiments behind ``tinygrad-rnn demo``, ``memory``, ``adding`` and ``gradflow``.
+
+Every run states its settings before it starts and writes its results incrementally (a JSON file
+rewritten atomically after each finished training run), so an interrupted sweep keeps what it
+computed. Seeds: run ``k`` of a sweep started with ``--seed s`` uses seed ``s + k`` for the weights
+and draws every training batch from its own stream (``seed``, step), and every test batch from a
+fixed stream per seed, so the same seed on the same device gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+from . import nn, optim, tasks
+from .analysis import grad_norms_through_time, hidden_trace, jacobian_spectrum
+from .autograd import no_grad
+from .random import manual_seed
+from .tensor import Tensor, tensor
+
+CELLS = ("rnn", "gru", "lstm")
+CELL_NAMES = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
+
+
+# --------------------------------------------------------------------------------------------------
+# progress bars (tqdm when installed)
+
+
+class _NoBar:
+    """Stands in for a tqdm bar when tqdm is not installed (or bars are off)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_description(self, desc: str) -> None:
+        pass
+
+    def set_postfix_str(self, s: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int, desc: str, enabled: bool = True):
+    """A tqdm progress bar on stderr, or a silent stand-in without tqdm or when ``enabled`` is false."""
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar()
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True, mininterval=0.5)
+
+
+# --------------------------------------------------------------------------------------------------
+# settings
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """Everything that defines one sweep; fixed before it runs and written into its results.
+
+    Attributes:
+        task: ``"memory"`` (recall the symbol of step 1 at step T) or ``"adding"`` (sum the two marked
+            values).
+        lengths: the sequence lengths T of the sweep.
+        cells: which of ``"rnn"``, ``"gru"``, ``"lstm"``.
+        seeds: how many seeds per (cell, T); seeds are ``seed, seed + 1, ...``.
+        hidden_size, batch_size, steps, lr: model width, batch, Adam steps and learning rate.
+        clip: max global gradient norm (``clip_grad_norm_``); ``0`` turns clipping off.
+        forget_bias: the LSTM's forget-gate bias ``b_if + b_hf`` at initialisation (``b_if`` set to this,
+            ``b_hf`` to 0); ``None`` keeps PyTorch's default initialisation.
+        K: symbols of the memory task (chance accuracy 1/K).
+        test_size: held-out sequences for the final metric.
+    """
+
+    task: str
+    lengths: tuple
+    cells: tuple = CELLS
+    seeds: int = 3
+    hidden_size: int = 32
+    batch_size: int = 64
+    steps: int = 1000
+    lr: float = 1e-2
+    clip: float = 1.0
+    forget_bias: float | None = 1.0
+    K: int = 4
+    test_size: int = 500
+
+    def describe(self) -> str:
+        fb = "PyTorch default" if self.forget_bias is None else f"{self.forget_bias:g}"
+        what = (f"memory task (K={self.K} symbols, chance {1 / self.K:.0%}, success: test accuracy >= "
+                f"{MEMORY_SUCCESS:.0%})" if self.task == "memory" else
+                "adding problem (success: test MSE < 0.01 and >= 90% of test sequences within 0.04; "
+                "predicting the mean gives MSE 1/6)")
+        return (f"{what}\n  T in {list(self.lengths)}, cells {', '.join(CELL_NAMES[c] for c in self.cells)}, "
+                f"{self.seeds} seeds each, hidden size {self.hidden_size}, batch {self.batch_size}, "
+                f"{self.steps} Adam steps at lr {self.lr:g}, gradient-norm clip {self.clip:g}, "
+                f"LSTM forget-gate bias {fb}, {self.test_size} test sequences")
+
+
+MEMORY_SUCCESS = 0.95          # test accuracy that counts as "remembered"
+ADDING_MSE = 0.01              # Hochreiter & Schmidhuber's criterion for the adding problem
+ADDING_TOL, ADDING_FRACTION = 0.04, 0.90
+
+# The demo's settings, fixed in advance (see docs/memory_test.md for how they were chosen).
+DEMO_MEMORY = TaskSettings("memory", lengths=(5, 20, 40), steps=600, lr=1e-2)
+DEMO_ADDING = TaskSettings("adding", lengths=(10, 25, 50), steps=1000, lr=1e-2)
+QUICK_MEMORY = TaskSettings("memory", lengths=(5, 15), seeds=2, hidden_size=16, steps=60, test_size=200)
+QUICK_ADDING = TaskSettings("adding", lengths=(5, 15), seeds=2, hidden_size=16, steps=60, test_size=200)
+
+
+# --------------------------------------------------------------------------------------------------
+# model and data
+
+
+class SequenceModel(nn.Module):
+    """A recurrent layer and a linear read-out of its last output: ``y = W h_T + b``.
+
+    ``forward(x, unroll=False)`` takes ``(T, B, I)`` and returns ``(B, output_size)``.
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, output_size: int,
+                 forget_bias: float | None = None, device=None) -> None:
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"cell: expected one of {CELLS}, got {cell!r}")
+        layer = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell]
+        self.rnn = layer(input_size, hidden_size, device=device)
+        self.head = nn.Linear(hidden_size, output_size, device=device)
+        if cell == "lstm" and forget_bias is not None:
+            H = hidden_size
+            with no_grad():
+                self.rnn.bias_ih_l0[H:2 * H] = forget_bias
+                self.rnn.bias_hh_l0[H:2 * H] = 0.0
+
+    def forward(self, x: Tensor, unroll: bool = False) -> Tensor:
+        out, _ = self.rnn(x, unroll=unroll)
+        return self.head(out[-1])
+
+
+def _batch(s: TaskSettings, T: int, n: int, seed: int, device):
+    if s.task == "memory":
+        return tasks.memory_signal(T, n, s.K, seed, device=device)
+    return tasks.adding_problem(T, n, seed, device=device)
+
+
+def _input_output(s: TaskSettings) -> tuple[int, int]:
+    return (tasks.memory_input_size(s.K), s.K) if s.task == "memory" else (2, 1)
+
+
+def _loss(s: TaskSettings, pred: Tensor, y: Tensor) -> Tensor:
+    if s.task == "memory":
+        return nn.functional.cross_entropy(pred, y)
+    return nn.functional.mse_loss(pred, y)
+
+
+def train_seed(seed: int, step: int) -> int:
+    """The data seed of training batch ``step`` of the run seeded ``seed`` (disjoint from test seeds)."""
+    return 1 + seed * 1_000_003 + step
+
+
+def test_seed(seed: int) -> int:
+    return 2**31 - 1 - seed
+
+
+def evaluate(s: TaskSettings, model: SequenceModel, T: int, seed: int, device) -> dict:
+    """Test metrics on ``s.test_size`` held-out sequences."""
+    x, y = _batch(s, T, s.test_size, test_seed(seed), device)
+    with no_grad():
+        pred = model(x)
+        loss = float(_loss(s, pred, y).item())
+    p, t = pred.numpy(), y.numpy()
+    if s.task == "memory":
+        acc = float((p.argmax(1) == t).mean())
+        return {"loss": loss, "accuracy": acc, "metric": acc, "success": acc >= MEMORY_SUCCESS}
+    err = np.abs(p - t).ravel()
+    mse = float((err ** 2).mean())
+    within = float((err < ADDING_TOL).mean())
+    return {"loss": loss, "mse": mse, "within_0.04": within, "metric": mse,
+            "success": bool(mse < ADDING_MSE and within >= ADDING_FRACTION)}
+
+
+def gradient_flow(s: TaskSettings, model: SequenceModel, T: int, seed: int, device) -> list:
+    """``‖∂L/∂h_t‖`` for t = 1..T on a held-out batch (fused path), as a list."""
+    x, y = _batch(s, T, min(s.test_size, 256), test_seed(seed), device)
+    flow = grad_norms_through_time(model, x, lambda pred: _loss(s, pred, y))
+    return flow.h[0, 0].tolist()
+
+
+def train_run(s: TaskSettings, cell: str, T: int, seed: int, device="cpu", bar=None) -> tuple[dict, SequenceModel]:
+    """Train one model from scratch; return its result record and the trained model."""
+    t0 = time.perf_counter()
+    manual_seed(seed)
+    I, O = _input_output(s)
+    model = SequenceModel(cell, I, s.hidden_size, O, forget_bias=s.forget_bias, device=device)
+    params = list(model.parameters())
+    opt = optim.Adam(params, lr=s.lr)
+    grad_init = gradient_flow(s, model, T, seed, device)
+    curve = []
+    every = max(1, s.steps // 50)
+    bar = bar or _NoBar()
+    bar.set_description(f"{s.task} {CELL_NAMES[cell]} T={T} seed {seed}")
+    running = None
+    for step in range(s.steps):
+        x, y = _batch(s, T, s.batch_size, train_seed(seed, step), device)
+        loss = _loss(s, model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        if s.clip > 0:
+            nn.utils.clip_grad_norm_(params, s.clip)
+        opt.step()
+        if step % every == 0 or step == s.steps - 1:
+            value = float(loss.item())
+            curve.append([step, value])
+            running = value
+            bar.set_postfix_str(f"loss {running:.4f}")
+        bar.update(1)
+    result = {"task": s.task, "cell": cell, "T": T, "seed": seed, **evaluate(s, model, T, seed, device),
+              "grad_norms_init": grad_init, "grad_norms_final": gradient_flow(s, model, T, seed, device),
+              "loss_curve": curve, "seconds": time.perf_counter() - t0}
+    result["grad_h1_init"] = grad_init[0]
+    result["grad_h1_final"] = result["grad_norms_final"][0]
+    return result, model
+
+
+# --------------------------------------------------------------------------------------------------
+# results files
+
+
+def write_json(path: str, obj) -> None:
+    """Write JSON atomically (a temporary file in the same folder, then rename)."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1, allow_nan=True)
+    os.replace(tmp, path)
+
+
+def ensure_folder(path: str) -> str:
+    """Create ``path`` and check it is writable; raise ``OSError`` with a plain reason otherwise."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise OSError(f"cannot create the output folder {path!r} ({e.strerror or e})") from e
+    probe = os.path.join(path, f".write_test{os.getpid()}")
+    try:
+        with open(probe, "w") as f:
+            f.write("")
+        os.remove(probe)
+    except OSError as e:
+        raise OSError(f"the output folder {path!r} is not writable ({e.strerror or e})") from e
+    return path
+
+
+@dataclass
+class Sweep:
+    """A task's sweep over cells, lengths and seeds, with its results written as they come."""
+
+    settings: TaskSettings
+    seed: int = 0
+    device: str = "cpu"
+    path: str | None = None
+    runs: list = field(default_factory=list)
+    models: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"settings": asdict(self.settings), "base_seed": self.seed, "device": str(self.device),
+                "runs": self.runs, "summary": summarize(self.runs)}
+
+    def run(self, progress: bool = True, keep_models: Callable | None = None) -> "Sweep":
+        s = self.settings
+        total = s.steps * len(s.cells) * len(s.lengths) * s.seeds
+        bar = progress_bar(total, s.task, progress)
+        try:
+            for T in s.lengths:
+                for cell in s.cells:
+                    for k in range(s.seeds):
+                        result, model = train_run(s, cell, T, self.seed + k, self.device, bar)
+                        self.runs.append(result)
+                        if keep_models is not None and keep_models(cell, T, k):
+                            self.models[(cell, T, k)] = model
+                        if self.path is not None:
+                            write_json(self.path, self.to_json())
+        finally:
+            bar.close()
+        return self
+
+
+def summarize(runs: list) -> list:
+    """One row per (task, cell, T): success rate, median metric, median ‖∂L/∂h_1‖ at init and at the end."""
+    rows = {}
+    for r in runs:
+        rows.setdefault((r["task"], r["cell"], r["T"]), []).append(r)
+    out = []
+    for (task, cell, T), rs in rows.items():
+        out.append({"task": task, "cell": cell, "T": T, "seeds": len(rs),
+                    "successes": int(sum(r["success"] for r in rs)),
+                    "metric_median": float(np.median([r["metric"] for r in rs])),
+                    "metrics": [r["metric"] for r in rs],
+                    "grad_h1_init_median": float(np.median([r["grad_h1_init"] for r in rs])),
+                    "grad_h1_final_median": float(np.median([r["grad_h1_final"] for r in rs]))})
+    return out
+
+
+def format_table(summary: list, task: str) -> str:
+    """A Markdown table of a sweep's summary (one row per cell and T)."""
+    metric = "test accuracy" if task == "memory" else "test MSE"
+    lines = [f"| cell | T | success | median {metric} (per seed) | median ‖∂L/∂h₁‖ at init | after training |",
+             "| --- | ---: | ---: | --- | ---: | ---: |"]
+    for row in sorted((r for r in summary if r["task"] == task), key=lambda r: (r["T"], CELLS.index(r["cell"]))):
+        fmt = "{:.3f}" if task == "memory" else "{:.4f}"
+        per_seed = ", ".join(fmt.format(m) for m in row["metrics"])
+        lines.append(f"| {CELL_NAMES[row['cell']]} | {row['T']} | {row['successes']}/{row['seeds']} | "
+                     f"{fmt.format(row['metric_median'])} ({per_seed}) | {row['grad_h1_init_median']:.2e} | "
+                     f"{row['grad_h1_final_median']:.2e} |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# gradient flow of a vanilla RNN against its Jacobians
+
+
+def orthogonal(n: int, seed: int) -> np.ndarray:
+    """A random orthogonal ``n × n`` matrix (QR of a Gaussian, signs fixed)."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))
+
+
+def gradflow_experiment(radii=(0.5, 0.9, 1.0, 1.1, 1.5), T: int = 60, hidden_size: int = 32,
+                        nonlinearity: str = "tanh", input_scale: float = 0.1, seed: int = 0,
+                        device="cpu") -> dict:
+    """``‖∂L/∂h_t‖`` of a vanilla RNN with ``W_hh = ρ·Q`` (Q orthogonal, so σ_max = ρ(W_hh) = ρ).
+
+    One input sequence ``x ~ N(0, input_scale²)``, loss ``L = ½‖h_T‖²``. For every ρ: the measured
+    norms (fused path), the bound ``‖∂L/∂h_T‖ · ∏_{k>t} σ_max(J_k)`` from the step Jacobians, and
+    the bound ``‖∂L/∂h_T‖ · (γ σ_max(W_hh))^{T−t}`` from the weights alone (γ = 1); the measured and
+    predicted per-step rates are the geometric means of ``‖∂L/∂h_{t}‖ / ‖∂L/∂h_{t+1}‖`` and of
+    ``σ_max(J_k)``.
+    """
+    manual_seed(seed)
+    rng = np.random.Generator(np.random.PCG64(seed))
+    x_np = (input_scale * rng.standard_normal((T, 1, hidden_size))).astype(np.float64)
+    rows = []
+    for rho in radii:
+        rnn = nn.RNN(hidden_size, hidden_size, nonlinearity=nonlinearity, dtype="float64", device=device)
+        with no_grad():
+            rnn.weight_hh_l0.copy_(tensor(rho * orthogonal(hidden_size, seed + 1), dtype="float64", device=device))
+        x = tensor(x_np, device=device)
+        flow = grad_norms_through_time(rnn, x, lambda o: 0.5 * (o[0][-1] ** 2).sum())
+        spec = jacobian_spectrum(rnn, x)
+        g = flow.h[0, 0]
+        sig = spec.step[:, 0, 0]                                  # σ_max(J_t)
+        jac_bound = g[-1] * np.concatenate([np.cumprod(sig[:0:-1])[::-1], [1.0]])
+        w_bound = g[-1] * spec.bound()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            measured = float(np.exp(np.mean(np.log(g[:-1] / g[1:]))))
+        rows.append({"rho": float(rho), "spectral_radius": spec.spectral_radius, "sigma_max": spec.sigma_max,
+                     "grad_norms": g.tolist(), "jacobian_bound": jac_bound.tolist(), "weight_bound": w_bound.tolist(),
+                     "product_sigma": (g[-1] * spec.to_end[:, 0, 0]).tolist(),
+                     "rate_measured": measured, "rate_jacobians": float(np.exp(np.mean(np.log(sig[1:])))),
+                     "ratio_first_last": float(g[0] / g[-1])})
+    return {"T": T, "hidden_size": hidden_size, "nonlinearity": nonlinearity, "input_scale": input_scale,
+            "seed": seed, "rows": rows}
+
+
+def format_gradflow_table(result: dict) -> str:
+    lines = ["| ρ(W_hh) = σ_max(W_hh) | measured rate ‖∂L/∂h_t‖/‖∂L/∂h_t+1‖ | mean σ_max(J_t) (geometric) | "
+             "‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ |",
+             "| ---: | ---: | ---: | ---: |"]
+    for r in result["rows"]:
+        lines.append(f"| {r['spectral_radius']:.2f} | {r['rate_measured']:.3f} | {r['rate_jacobians']:.3f} | "
+                     f"{r['ratio_first_last']:.2e} |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers for the demo's pictures
+
+
+def trace_example(s: TaskSettings, model: SequenceModel, T: int, seed: int, device) -> dict:
+    """Hidden states and gates of a trained model on one held-out sequence, as lists for JSON."""
+    x, y = _batch(s, T, 1, test_seed(seed) + 1, device)
+    tr_ = hidden_trace(model.rnn, x)
+    out = {"h": tr_.h[0, 0, :, 0].tolist(), "target": y.numpy().tolist(),
+           "input": x.numpy()[:, 0].tolist()}
+    for g, a in tr_.gates.items():
+        if g != "h":
+            out[g] = a[0, 0, :, 0].tolist()
+    if tr_.c is not None:
+        out["c"] = tr_.c[0, 0, :, 0].tolist()
+    return out
+
+
+def settings_with(s: TaskSettings, **overrides) -> TaskSettings:
+    """``s`` with the given fields replaced (``None`` values ignored); lengths/cells become tuples."""
+    kw = {k: v for k, v in overrides.items() if v is not None}
+    for k in ("lengths", "cells"):
+        if k in kw:
+            kw[k] = tuple(kw[k])
+    return replace(s, **kw)
+
+
+def fmt_seconds(sec: float) -> str:
+    return f"{sec:.0f} s" if sec < 120 else f"{sec / 60:.1f} min"
+
+
+def isfinite(v) -> bool:
+    return isinstance(v, float) and math.isfinite(v)

@@ -1,0 +1,510 @@
+"""``Module`` and ``Parameter``: the containers every layer is built from, with PyTorch's behaviour.
+
+A ``Module`` registers the ``Parameter``s, buffers and sub-modules assigned to it as attributes, and
+from that registry gives ``parameters()``/``named_parameters()`` (PyTorch's names and order; a tied
+``Parameter`` is listed once), ``state_dict()``/``load_state_dict()`` (moves both ways with PyTorch),
+``train()``/``eval()``, ``to(device|dtype)`` and a PyTorch-like ``repr``.
+
+``Module.to`` replaces the arrays *inside* the existing ``Parameter`` objects, so an optimizer built
+before the move still holds the right tensors.
+"""
+
+from __future__ import annotations
+
+import collections
+import collections.abc
+import numbers
+from collections import OrderedDict
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .. import dtypes
+from ..autograd import grad_mode
+from ..autograd.function import VersionCounter
+from ..backend import canonical_device, device_of, is_device_array, move
+from ..tensor import _DEVICES, Tensor, _xp, zeros
+
+__all__ = ["Module", "Parameter", "StateDictError", "empty_parameter", "factory_kwargs"]
+
+_IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class StateDictError(RuntimeError, ValueError):
+    """A state_dict does not fit the module (missing/unexpected keys, shape or type mismatch).
+
+    A ``RuntimeError`` as PyTorch raises it and a ``ValueError`` by this project's rules.
+    """
+
+
+class Parameter(Tensor):
+    """A tensor that a ``Module`` registers as one of its learnable parameters.
+
+    ``Parameter(data, requires_grad=True)`` shares ``data``'s array and version counter (no copy).
+    ``param._name`` holds its ``state_dict`` name: the attribute name when assigned to a module,
+    refreshed to the full dotted path by ``named_parameters()`` (graph pictures label it so).
+
+    Example::
+
+        w = tr.nn.Parameter(tr.zeros(3, 4))
+        w.requires_grad, w._name     # True, None
+    """
+
+    def __init__(self, data: Tensor | None = None, requires_grad: bool = True) -> None:
+        if data is None:
+            data = zeros(0)
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Parameter: data must be a Tensor, got {type(data).__name__}")
+        self._init(data._data, data._device, requires_grad)
+        self._version = data._version
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+    def __deepcopy__(self, memo) -> "Parameter":
+        if id(self) in memo:
+            return memo[id(self)]
+        p = Parameter(Tensor._make(self._data.copy(), self._device, False, None, 0), self.requires_grad)
+        p._name = self._name
+        if self.grad is not None:
+            p.grad = self.grad._new(self.grad._data.copy())
+        memo[id(self)] = p
+        return p
+
+
+def factory_kwargs(dtype=None, device=None) -> dict:
+    """Validate a layer's ``dtype=``/``device=`` arguments: ``{"dtype": floating dtype, "device": "cpu"|"cuda"}``."""
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    if dt.kind != "f":
+        raise TypeError(f"dtype: parameters must have a floating dtype, got {dt}")
+    return {"dtype": dt, "device": canonical_device(device)}
+
+
+def empty_parameter(*shape, dtype=None, device=None) -> Parameter:
+    """A zero-filled ``Parameter`` of ``shape`` (layers fill it with their initialisation)."""
+    return Parameter(zeros(*shape, **factory_kwargs(dtype, device)))
+
+
+def _addindent(text: str, n: int) -> str:
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return text
+    return lines[0] + "\n" + "\n".join(" " * n + line for line in lines[1:])
+
+
+def _as_array(value, key: str):
+    """A state_dict value (our Tensor, a NumPy/CuPy array, or anything with ``__array__``) as an array."""
+    if isinstance(value, Tensor):
+        return value._data
+    if is_device_array(value):
+        return value
+    if hasattr(value, "detach") and hasattr(value, "cpu"):      # a torch tensor
+        value = value.detach().cpu()
+    if isinstance(value, (numbers.Number, np.generic)) or hasattr(value, "__array__"):
+        arr = np.asarray(value)
+        if arr.dtype.kind in "biuf":
+            return arr
+        raise TypeError(f"load_state_dict: value for {key!r} has dtype {arr.dtype}, expected numbers")
+    raise TypeError(f"load_state_dict: value for {key!r} must be a Tensor or an array, got {type(value).__name__}")
+
+
+class Module:
+    """Base class of layers and models (``torch.nn.Module``).
+
+    Subclasses call ``super().__init__()`` first, assign ``Parameter``s, sub-modules and buffers
+    (``register_buffer``) as attributes, and define ``forward``; ``module(x)`` calls ``forward(x)``.
+
+    Attributes:
+        training: True in training mode (``train()``), False after ``eval()``.
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers_set", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required \"forward\" function")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ----------------------------------------------------------------- registration
+    def _check_init(self, what: str) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {what} before Module.__init__() call "
+                                 f"(call super().__init__() first in {type(self).__name__}.__init__)")
+
+    @staticmethod
+    def _check_name(name, what: str) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"{what} name should be a string, got {type(name).__name__}")
+        if name == "" or "." in name:
+            raise KeyError(f"{what} name can't be empty or contain \".\", got {name!r}")
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` (or ``None``: a declared but absent parameter, e.g. ``bias=False``)."""
+        self._check_init("parameters")
+        self._check_name(name, "parameter")
+        if hasattr(self, name) and name not in self._parameters:
+            raise KeyError(f"attribute {name!r} already exists")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
+                            "(tr.nn.Parameter or None required)")
+        if param is not None and param._name is None:
+            param._name = name
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Register a non-learnable tensor saved in ``state_dict`` (unless ``persistent=False``)."""
+        self._check_init("buffers")
+        self._check_name(name, "buffer")
+        if hasattr(self, name) and name not in self._buffers:
+            raise KeyError(f"attribute {name!r} already exists")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
+                            "(Tensor or None required)")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
+
+    def add_module(self, name: str, module: "Module | None") -> None:
+        """Register a sub-module under ``name``."""
+        self._check_init("modules")
+        self._check_name(name, "module")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        if hasattr(self, name) and name not in self._modules:
+            raise KeyError(f"attribute {name!r} already exists")
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        params = d.get("_parameters")
+        if isinstance(value, Parameter):
+            self._check_init("parameters")
+            self._remove_from(name, d, self._buffers, self._modules)
+            self.register_parameter(name, value)
+        elif params is not None and name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                                "(tr.nn.Parameter or None expected)")
+            params[name] = None
+        elif isinstance(value, Module):
+            self._check_init("modules")
+            self._remove_from(name, d, self._parameters, self._buffers)
+            self._modules[name] = value
+        elif d.get("_modules") is not None and name in self._modules:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' "
+                                "(tr.nn.Module or None expected)")
+            self._modules[name] = None
+        elif d.get("_buffers") is not None and name in self._buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (Tensor or None expected)")
+            self._buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    @staticmethod
+    def _remove_from(name: str, *dicts) -> None:
+        for d in dicts:
+            if name in d:
+                del d[name]
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        for registry in ("_parameters", "_buffers", "_modules"):
+            r = d.get(registry)
+            if r is not None and name in r:
+                return r[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        for registry in (self._parameters, self._buffers, self._modules):
+            if name in registry:
+                del registry[name]
+                self._non_persistent_buffers_set.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
+
+    # ----------------------------------------------------------------- traversal
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, "Module"]]:
+        """(dotted name, module) for this module and every descendant, depth first, each once."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is None:
+                continue
+            sub = prefix + ("." if prefix else "") + name
+            yield from module.named_modules(memo, sub, remove_duplicate)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        seen = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
+
+    def children(self) -> Iterator["Module"]:
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, get, prefix: str, recurse: bool, remove_duplicate: bool = True):
+        seen = set()
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+        for mod_prefix, mod in mods:
+            for name, v in get(mod).items():
+                if v is None or id(v) in seen:
+                    continue
+                if remove_duplicate:
+                    seen.add(id(v))
+                yield mod_prefix + ("." if mod_prefix else "") + name, v
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) in PyTorch's order; a tied parameter once, under its first name.
+
+        Each parameter's ``_name`` is refreshed to the name given here.
+        """
+        for name, p in self._named_members(lambda m: m._parameters, prefix, recurse, remove_duplicate):
+            p._name = name
+            yield name, p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        yield from self._named_members(lambda m: m._buffers, prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def get_submodule(self, target: str) -> "Module":
+        """The sub-module at dotted path ``target`` (``""`` is this module)."""
+        mod = self
+        for part in target.split(".") if target else []:
+            child = mod._modules.get(part)
+            if child is None:
+                raise AttributeError(f"{type(mod).__name__} has no submodule {part!r} (path {target!r})")
+            mod = child
+        return mod
+
+    def get_parameter(self, target: str) -> Parameter:
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if name not in mod._parameters or mod._parameters[name] is None:
+            raise AttributeError(f"{type(mod).__name__} has no parameter {name!r} (path {target!r})")
+        return mod._parameters[name]
+
+    def apply(self, fn: Callable[["Module"], None]) -> "Module":
+        """Call ``fn`` on every sub-module (children first) and then on this module."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # ----------------------------------------------------------------- modes and gradients
+    def train(self, mode: bool = True) -> "Module":
+        if not isinstance(mode, bool):
+            raise TypeError(f"train: mode is expected to be a bool, got {type(mode).__name__}")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset every parameter's gradient: to ``None`` (default), or to zeros in place."""
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad._data = p.grad._xp.zeros_like(p.grad._data)
+                p.grad._version.value += 1
+
+    # ----------------------------------------------------------------- devices and dtypes
+    def to(self, *args, **kwargs) -> "Module":
+        """Move and/or cast in place: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)``.
+
+        Only floating-point parameters and buffers change dtype. The ``Parameter`` objects stay the
+        same (their arrays are replaced), so optimizers keep working; their gradients move with them.
+        """
+        dev, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)
+        if kwargs:
+            raise TypeError(f"to(): unexpected keyword arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dev, dtype = a.device, a.dtype
+            elif isinstance(a, str):
+                dev = a
+            elif a is not None:
+                dtype = a
+        if dtype is not None:
+            dtype = dtypes.as_dtype(dtype)
+            if dtype.kind != "f":
+                raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
+        if dev is not None:
+            dev = canonical_device(dev)
+            _xp(dev)      # a clear error now if the device cannot be used
+        return self._apply_arrays(dev, dtype)
+
+    def _apply_arrays(self, dev, dtype) -> "Module":
+        def convert(arr):
+            if dtype is not None and arr.dtype.kind == "f" and arr.dtype != dtype:
+                arr = arr.astype(dtype)
+            return move(arr, dev) if dev is not None else arr
+
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p is not None:
+                    _replace_array(p, convert(p._data))
+                    if p.grad is not None:
+                        _replace_array(p.grad, convert(p.grad._data))
+            for name, b in m._buffers.items():
+                if b is not None:
+                    arr = convert(b._data)
+                    if arr is not b._data:
+                        m._buffers[name] = Tensor._make(arr, device_of(arr), False, None, 0)
+        return self
+
+    def float(self) -> "Module":
+        return self.to(dtypes.float32)
+
+    def double(self) -> "Module":
+        return self.to(dtypes.float64)
+
+    def half(self) -> "Module":
+        return self.to(dtypes.float16)
+
+    def cpu(self) -> "Module":
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> "Module":
+        return self.to("cuda" if device is None else device)
+
+    # ----------------------------------------------------------------- state dict
+    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
+        """Parameters then persistent buffers of each module, depth first, as detached tensors.
+
+        The order and the keys are PyTorch's (tied parameters appear under every name). Values share
+        storage with the module: copy them (``{k: v.clone() ...}``) to keep a snapshot.
+        """
+        out = OrderedDict() if destination is None else destination
+        for name, p in self._parameters.items():
+            if p is not None:
+                out[prefix + name] = p if keep_vars else p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent_buffers_set:
+                out[prefix + name] = b if keep_vars else b.detach()
+        for name, m in self._modules.items():
+            if m is not None:
+                m.state_dict(out, prefix + name + ".", keep_vars)
+        return out
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Copy values into the parameters and buffers: ``(missing_keys, unexpected_keys)``.
+
+        Accepts our tensors, NumPy arrays and anything with ``__array__`` (such as PyTorch tensors).
+        Values are cast to each parameter's dtype and moved to its device. Everything is checked
+        before anything is copied: a missing or unexpected key (with ``strict=True``), a shape
+        mismatch or a non-numeric value raises ``StateDictError``/``TypeError`` and leaves the module
+        unchanged.
+        """
+        if assign:
+            raise NotImplementedError("load_state_dict(assign=True) is not supported; values are copied")
+        if not isinstance(state_dict, collections.abc.Mapping):
+            raise TypeError(f"load_state_dict: expected a dict-like state_dict, got {type(state_dict).__name__}")
+        targets = self.state_dict(keep_vars=True)
+        missing = [k for k in targets if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in targets]
+        errors = []
+        if strict:
+            if unexpected:
+                errors.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
+            if missing:
+                errors.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+        staged = []
+        for key, target in targets.items():
+            if key not in state_dict:
+                continue
+            arr = _as_array(state_dict[key], key)
+            if tuple(arr.shape) != tuple(target.shape):
+                errors.append(f"size mismatch for {key}: copying a param with shape {tuple(arr.shape)} from "
+                              f"checkpoint, the shape in current model is {tuple(target.shape)}.")
+                continue
+            staged.append((target, arr))
+        if errors:
+            raise StateDictError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
+        converted = [(t, move(a, t._device).astype(t.dtype, copy=False)) for t, a in staged]
+        with grad_mode.no_grad():
+            for target, arr in converted:
+                target.copy_(Tensor._make(arr, target._device, False, None, 0))
+        return _IncompatibleKeys(missing, unexpected)
+
+    # ----------------------------------------------------------------- repr
+    def extra_repr(self) -> str:
+        """The layer's arguments shown inside its ``repr`` (override in subclasses)."""
+        return ""
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        children = [f"({k}): " + _addindent(repr(m), 2) for k, m in self._modules.items()]
+        body = lines + children
+        s = self._get_name() + "("
+        if body:
+            if len(lines) == 1 and not children:
+                s += lines[0]
+            else:
+                s += "\n  " + "\n  ".join(body) + "\n"
+        return s + ")"
+
+
+def _replace_array(t: Tensor, arr) -> None:
+    """Put ``arr`` inside ``t`` (same object), as a fresh version: caches keyed on the version see it."""
+    if arr is t._data:
+        return
+    dev = device_of(arr)
+    t._xp = _xp(dev)
+    t._data = arr
+    t._device = _DEVICES[dev]
+    counter = VersionCounter()
+    counter.value = t._version.value + 1      # a new counter: graphs that saved the old array stay valid
+    t._version = counter

@@ -1,0 +1,548 @@
+"""Fused sequence kernels: one layer of RNN (tanh/relu), LSTM or GRU over a whole sequence, both directions.
+
+The equations are PyTorch's (``torch.nn.RNN/LSTM/GRU``, gate order LSTM i,f,g,o; GRU r,z,n)::
+
+    rnn:  h' = act(W_ih x + b_ih + W_hh h + b_hh)                    act = tanh or relu
+    lstm: i,f,g,o = σ,σ,tanh,σ(W_ih x + b_ih + W_hh h + b_hh)
+          c' = f*c + i*g ;  h' = o*tanh(c')
+    gru:  r,z = σ(W_i{r,z} x + b_i{r,z} + W_h{r,z} h + b_h{r,z})
+          n = tanh(W_in x + b_in + r*(W_hn h + b_hn)) ;  h' = (1-z)*n + z*h
+
+and the kernels are the fast path of ``cells.py`` (the unrolled path), held to the same numbers by
+the tests. Everything is array code over ``xp`` (NumPy or CuPy); only the per-step gate arithmetic
+has a CuPy ``ElementwiseKernel`` twin (``cuda.py``), used when ``xp`` is CuPy.
+
+How the work is laid out (what makes it fast on NumPy):
+
+- **one GEMM** projects the inputs of all steps and both directions, ``x (T*B, I) @ W_ih_all.T``;
+- inside the kernel the state is **feature-major**, ``(H, B)``, and every big buffer is stored in
+  *processing order* ``(T, D, rows, B)``: step ``s`` of the forward direction is time ``s``, of the
+  reverse direction time ``T-1-s``. So ``buf[s]`` holds both directions contiguously, each gate block
+  is a contiguous slab, and one batched GEMM per step (``(D, GH, H) @ (D, H, B)``) serves both
+  directions;
+- σ(z) = ½·tanh(z/2) + ½, with the ½ folded into a scaled copy of the sigmoid rows of the weights
+  (exact: a power of two), so the LSTM takes **one** ``tanh`` over its whole gate buffer per step;
+- backward computes every factor that does not depend on the incoming gradient for all steps at once
+  before the loop; the loop does only what the recurrence needs (a few multiplies and one GEMM per
+  step); the weight gradients are **one GEMM over all steps** after the loop;
+- variable lengths freeze a finished sequence's state (its columns are not updated past its end), so
+  ``h_n`` is simply the last state and the reverse direction naturally starts at each sequence's own
+  last step; gate gradients of padded steps are masked to zero, and state gradients pass through;
+- every buffer is allocated per call, and backward never writes into the cache (two forwards before
+  one backward, or ``retain_graph=True`` and two backwards, stay correct).
+
+Public entry points: :func:`forward`, :func:`backward` (pure array functions for one layer) and
+:class:`FusedRNN` (the autograd node over them).
+"""
+
+from __future__ import annotations
+
+from ...autograd.function import Function
+
+MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+
+
+class RNNCache:
+    """What :func:`forward` keeps for :func:`backward` (all arrays in processing order, see module doc).
+
+    Attributes a caller may use:
+        tap: set to ``True`` before calling :func:`backward` to keep the per-step state gradients.
+        dh: after such a backward, ``(T, D, B, H)``, in **time order** (``dh[t, 1]`` is the reverse
+            direction at time ``t``): the total gradient of the loss w.r.t. the hidden state that step
+            ``t`` outputs, i.e. from ``out[t]`` plus from the step that reads it next (``t+1`` forward,
+            ``t-1`` reverse), plus ``d_hn`` at the direction's last step. Zero at padded steps
+            (``t >= lengths[b]``).
+        dc: (LSTM only, else ``None``) the same for the cell state: total gradient w.r.t. ``c_t``
+            (through ``h_t = o*tanh(c_t)`` and through ``c_{t+1}``, plus ``d_cn`` at the last step).
+    """
+
+    def __init__(self, **fields):
+        self.tap = False
+        self.dh = None
+        self.dc = None
+        self.__dict__.update(fields)
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _gate_kernels(xp):
+    """The CuPy kernels module when ``xp`` is CuPy, else ``None`` (NumPy path)."""
+    if xp.__name__ == "cupy":
+        from . import cuda
+        return cuda
+    return None
+
+
+def _sigmoid_rows(mode: str, H: int):
+    """Row ranges (of the G*H gate rows) that go through σ, computed as ½·tanh(z/2) + ½."""
+    if mode == "lstm":
+        return ((0, 2 * H), (3 * H, 4 * H))
+    if mode == "gru":
+        return ((0, 2 * H),)
+    return ()
+
+
+def _to_proc(xp, src, out):
+    """Copy a time-ordered ``(T, D, ...)`` view into processing order (reverse direction flipped)."""
+    out[:, 0] = src[:, 0]
+    if out.shape[1] == 2:
+        out[:, 1] = src[::-1, 1]
+    return out
+
+
+def _check(mode, x, h0, c0, weights, lengths):
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+    if x.ndim != 3:
+        raise ValueError(f"x: expected shape (T, B, I), got {tuple(x.shape)}")
+    T, B, I = x.shape
+    if h0.ndim != 3 or h0.shape[0] not in (1, 2) or h0.shape[1] != B:
+        raise ValueError(f"h0: expected shape (D, {B}, H) with D in (1, 2), got {tuple(h0.shape)}")
+    D, _, H = h0.shape
+    if (mode == "lstm") != (c0 is not None):
+        raise ValueError(f"c0: expected an array for mode 'lstm' and None otherwise, got "
+                         f"{type(c0).__name__} for mode {mode!r}")
+    if c0 is not None and tuple(c0.shape) != tuple(h0.shape):
+        raise ValueError(f"c0: expected shape {tuple(h0.shape)}, got {tuple(c0.shape)}")
+    if len(weights) != D:
+        raise ValueError(f"weights: expected one tuple per direction ({D}), got {len(weights)}")
+    GH = GATES[mode] * H
+    for d, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
+        if tuple(w_ih.shape) != (GH, I):
+            raise ValueError(f"weights[{d}][0] (w_ih): expected shape {(GH, I)}, got {tuple(w_ih.shape)}")
+        if tuple(w_hh.shape) != (GH, H):
+            raise ValueError(f"weights[{d}][1] (w_hh): expected shape {(GH, H)}, got {tuple(w_hh.shape)}")
+        for k, b in ((2, b_ih), (3, b_hh)):
+            if b is not None and tuple(b.shape) != (GH,):
+                raise ValueError(f"weights[{d}][{k}] (bias): expected shape {(GH,)}, got {tuple(b.shape)}")
+        if (b_ih is None) != (weights[0][2] is None) or (b_hh is None) != (b_ih is None):
+            raise ValueError("weights: either every direction has both biases or none has")
+    if T == 0:
+        raise ValueError("x: expected at least one time step, got T = 0")
+
+
+def _masks(xp, lengths, T: int, B: int, D: int, dtype):
+    """(lengths, act, inact, partial, min_len): masks in processing order ``(T, D, 1, B)``.
+
+    ``act`` is 1 where the step is inside the sequence (float, dtype), ``inact`` its boolean complement,
+    ``partial[s]`` tells whether step ``s`` has any padded column (host bools, so the loop skips the
+    freezing work on full steps).
+    """
+    if lengths is None:
+        return None, None, None, [False] * T
+    if xp.__name__ != "cupy" and hasattr(lengths, "get"):     # CuPy lengths with a NumPy layer
+        lengths = lengths.get()
+    L = xp.asarray(lengths).astype("int64").reshape(-1)
+    if L.shape[0] != B:
+        raise ValueError(f"lengths: expected {B} lengths (one per batch column), got {L.shape[0]}")
+    lo, hi = int(L.min()), int(L.max())
+    if lo < 1 or hi > T:
+        raise ValueError(f"lengths: expected every length in 1..{T}, got min {lo} and max {hi}")
+    on_time = xp.arange(T)[:, None] < L[None, :]                           # (T, B) time order
+    act_b = xp.empty((T, D, 1, B), dtype=bool)
+    act_b[:, 0, 0] = on_time
+    if D == 2:
+        act_b[:, 1, 0] = on_time[::-1]
+    partial = [(s >= lo) or (D == 2 and s < T - lo) for s in range(T)]
+    return L, act_b.astype(dtype), ~act_b, partial
+
+
+# --------------------------------------------------------------------------------------------------
+# forward
+
+
+def forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: bool = True):
+    """Run one recurrent layer (one or two directions) over a whole sequence.
+
+    Args:
+        xp: the array module (``numpy`` or ``cupy``).
+        mode: ``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"`` or ``"gru"``.
+        x: ``(T, B, I)`` inputs, time-major.
+        h0: ``(D, B, H)`` initial states, D = 1 or 2 directions; c0 the same for LSTM, else None.
+        weights: per direction ``(w_ih (G*H, I), w_hh (G*H, H), b_ih (G*H,) | None, b_hh | None)``,
+            PyTorch layout and gate order (G = 1 / 4 / 3 for RNN / LSTM / GRU).
+        lengths: None, or ``(B,)`` ints in 1..T (any order) for right-padded input. Outputs past a
+            sequence's end are zero; ``h_n``/``c_n`` are each sequence's state at its own last step;
+            the reverse direction reads each sequence backward from its own last step.
+        training_cache: keep what :func:`backward` needs (else the returned cache is ``None``).
+
+    Returns:
+        ``out (T, B, D*H)`` (forward direction in ``[..., :H]``, reverse in ``[..., H:]``),
+        ``h_n (D, B, H)``, ``c_n (D, B, H)`` or ``None``, and the cache (an :class:`RNNCache`).
+    """
+    _check(mode, x, h0, c0, weights, lengths)
+    T, B, I = x.shape
+    D, _, H = h0.shape
+    G = GATES[mode]
+    GH = G * H
+    dt = x.dtype
+    kern = _gate_kernels(xp)
+    has_bias = weights[0][2] is not None
+    L, act, inact, partial = _masks(xp, lengths, T, B, D, dt)
+
+    # Weights: stacked per direction, sigmoid rows scaled by 1/2 for the tanh form of σ.
+    w_ih = weights[0][0] if D == 1 else xp.concatenate([w[0] for w in weights])   # (D*GH, I)
+    w_hh = xp.stack([w[1] for w in weights])                                        # (D, GH, H)
+    scale = xp.ones((GH,), dtype=dt)
+    for a, b in _sigmoid_rows(mode, H):
+        scale[a:b] = 0.5
+    w_ih_s = w_ih * xp.tile(scale, D)[:, None]
+    w_hh_s = w_hh * scale[:, None]
+    bias = xp.zeros((D, GH), dtype=dt)
+    b_hn = None
+    if has_bias:
+        for d, (_, _, b_ih, b_hh) in enumerate(weights):
+            bias[d] = b_ih
+            if mode == "gru":                       # b_hn stays inside r * (W_hn h + b_hn)
+                bias[d, :2 * H] += b_hh[:2 * H]
+            else:
+                bias[d] += b_hh
+        bias *= scale
+        if mode == "gru":
+            b_hn = xp.stack([w[3][2 * H:] for w in weights])[:, :, None]          # (D, H, 1)
+
+    # One GEMM for the input projection of every step and both directions, then a transposing
+    # copy (bias added on the way) into the processing-order gate buffer (T, D, GH, B).
+    proj = (x.reshape(T * B, I) @ w_ih_s.T).reshape(T, B, D, GH).transpose(0, 2, 3, 1)
+    gates = xp.empty((T, D, GH, B), dtype=dt)
+    xp.add(proj[:, 0], bias[0][:, None], out=gates[:, 0])
+    if D == 2:
+        xp.add(proj[::-1, 1], bias[1][:, None], out=gates[:, 1])
+    del proj
+
+    hs = xp.empty((T + 1, D, H, B), dtype=dt)              # hs[0] = h0, hs[s+1] = state after step s
+    hs[0] = h0.transpose(0, 2, 1)
+    rec = xp.empty((D, GH, B), dtype=dt)                    # W_hh h, one batched GEMM per step
+    cs = tcs = hn_rec = None
+    if mode == "lstm":
+        cs = xp.empty((T + 1, D, H, B), dtype=dt)
+        cs[0] = c0.transpose(0, 2, 1)
+        tcs = xp.empty((T, D, H, B), dtype=dt)              # tanh(c_s), reused by h and backward
+        tmp = xp.empty((D, H, B), dtype=dt)
+    elif mode == "gru":
+        hn_rec = xp.empty((T, D, H, B), dtype=dt)           # W_hn h + b_hn per step (backward needs it)
+        tmp = xp.empty((D, H, B), dtype=dt)
+        if kern is not None and b_hn is None:
+            b_hn = xp.zeros((D, H, 1), dtype=dt)
+
+    for s in range(T):
+        xp.matmul(w_hh_s, hs[s], out=rec)
+        g = gates[s]
+        if mode == "lstm":
+            if kern is not None:
+                kern.lstm_forward_step(g, rec, cs[s], cs[s + 1], tcs[s], hs[s + 1], H, B)
+            else:
+                g += rec
+                xp.tanh(g, out=g)                               # i,f,o hold tanh(z/2), g holds tanh(z)
+                for a, b in ((0, 2 * H), (3 * H, 4 * H)):
+                    gs = g[:, a:b]
+                    gs *= 0.5
+                    gs += 0.5                                   # σ(z) = ½·tanh(z/2) + ½
+                i, f, gg, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
+                c = cs[s + 1]
+                xp.multiply(f, cs[s], out=c)
+                xp.multiply(i, gg, out=tmp)
+                c += tmp
+                xp.tanh(c, out=tcs[s])
+                xp.multiply(o, tcs[s], out=hs[s + 1])
+            if partial[s]:
+                xp.copyto(cs[s + 1], cs[s], where=inact[s])
+        elif mode == "gru":
+            if kern is not None:
+                kern.gru_forward_step(g, rec, b_hn, hs[s], hn_rec[s], hs[s + 1], H, B)
+            else:
+                rz, n = g[:, :2 * H], g[:, 2 * H:]
+                rz += rec[:, :2 * H]
+                xp.tanh(rz, out=rz)
+                rz *= 0.5
+                rz += 0.5
+                if b_hn is None:
+                    hn_rec[s] = rec[:, 2 * H:]
+                else:
+                    xp.add(rec[:, 2 * H:], b_hn, out=hn_rec[s])
+                xp.multiply(g[:, :H], hn_rec[s], out=tmp)
+                n += tmp
+                xp.tanh(n, out=n)
+                h = hs[s + 1]
+                xp.subtract(hs[s], n, out=h)                    # h' = n + z*(h - n)
+                h *= g[:, H:2 * H]
+                h += n
+        else:
+            h = hs[s + 1]
+            if kern is not None:
+                kern.rnn_forward_step(g, rec, h, mode == "rnn_relu")
+            else:
+                xp.add(g, rec, out=h)
+                if mode == "rnn_tanh":
+                    xp.tanh(h, out=h)
+                else:
+                    xp.maximum(h, 0, out=h)
+        if partial[s]:                                          # finished sequences keep their state
+            xp.copyto(hs[s + 1], hs[s], where=inact[s])
+
+    # Outputs in PyTorch's layout, time order, padded rows zero.
+    out = xp.empty((T, B, D * H), dtype=dt)
+    out4 = out.reshape(T, B, D, H)
+    out4[:, :, 0] = hs[1:, 0].transpose(0, 2, 1)
+    if D == 2:
+        out4[:, :, 1] = hs[:0:-1, 1].transpose(0, 2, 1)
+    if L is not None:
+        out *= act[:, 0, 0, :, None]                            # (T, B, 1): time-order mask of dir 0
+    h_n = xp.ascontiguousarray(hs[T].transpose(0, 2, 1))
+    c_n = xp.ascontiguousarray(cs[T].transpose(0, 2, 1)) if mode == "lstm" else None
+
+    cache = None
+    if training_cache:
+        cache = RNNCache(mode=mode, T=T, B=B, I=I, D=D, H=H, x=x, w_ih=w_ih, w_hh=w_hh,
+                         has_bias=has_bias, act=act, inact=inact, partial=partial, lengths=L,
+                         hs=hs, gates=gates if mode in ("lstm", "gru") else None,
+                         cs=cs, tcs=tcs, hn_rec=hn_rec)
+    return out, h_n, c_n, cache
+
+
+# --------------------------------------------------------------------------------------------------
+# backward
+
+
+def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, need_dw: bool = True):
+    """Hand-written BPTT through one layer; the cache is left unchanged (backward may run twice).
+
+    Args:
+        cache: from :func:`forward`; set ``cache.tap = True`` first to keep per-step state
+            gradients in ``cache.dh`` / ``cache.dc`` (see :class:`RNNCache`).
+        d_out: ``(T, B, D*H)`` gradient of ``out``; d_hn, d_cn: ``(D, B, H)`` or None (zeros).
+        need_dx, need_dw: skip the GEMMs of gradients nobody needs (their results are ``None``).
+
+    Returns:
+        ``dx (T, B, I)``, ``dh0 (D, B, H)``, ``dc0`` (LSTM, else None) and per direction
+        ``(dw_ih, dw_hh, db_ih, db_hh)`` (biases None when the layer has none).
+    """
+    c = cache
+    mode, T, B, I, D, H = c.mode, c.T, c.B, c.I, c.D, c.H
+    G = GATES[mode]
+    GH = G * H
+    dt = c.hs.dtype
+    kern = _gate_kernels(xp)
+    act, inact, partial = c.act, c.inact, c.partial
+    hs = c.hs
+    w_hh_t = c.w_hh.transpose(0, 2, 1)                         # (D, H, GH): dh_prev = W_hh^T dz
+
+    # dH[s]: gradient w.r.t. the state output at step s; starts as d_out, the loop adds the rest.
+    dH = xp.empty((T, D, H, B), dtype=dt)
+    _to_proc(xp, d_out.reshape(T, B, D, H).transpose(0, 2, 3, 1), dH)
+    if act is not None:
+        dH *= act
+    if d_hn is not None:
+        dH[T - 1] += d_hn.transpose(0, 2, 1)
+
+    # Step-independent factors for all steps at once: in the loop, dz[s] = (dh or dc)[s] * K[s].
+    if mode == "lstm":
+        gates, tcs, cs = c.gates, c.tcs, c.cs
+        i, f, g, o = (gates[:, :, k * H:(k + 1) * H] for k in range(4))
+        K = xp.empty((T, D, GH, B), dtype=dt)
+        Ki, Kf, Kg, Ko = (K[:, :, k * H:(k + 1) * H] for k in range(4))
+        K1 = xp.multiply(tcs, tcs)                              # K1 = o * (1 - tanh²c): dc += dh * K1
+        xp.subtract(1, K1, out=K1)
+        K1 *= o
+        xp.subtract(1, o, out=Ko)                               # Ko = tanh(c) * o(1-o)
+        Ko *= o
+        Ko *= tcs
+        xp.subtract(1, f, out=Kf)                               # Kf = c_prev * f(1-f)
+        Kf *= f
+        Kf *= cs[:T]
+        xp.multiply(g, g, out=Kg)                               # Kg = i * (1 - g²)
+        xp.subtract(1, Kg, out=Kg)
+        Kg *= i
+        xp.subtract(1, i, out=Ki)                               # Ki = g * i(1-i)
+        Ki *= i
+        Ki *= g
+        if act is not None:
+            K *= act
+            K1 *= act
+            F = xp.where(inact, xp.asarray(1, dtype=dt), f)    # dc passes unchanged through padding
+        else:
+            F = f
+        K4 = K.reshape(T, D, 4, H, B)
+        dc_total = xp.empty((T, D, H, B), dtype=dt) if c.tap else None
+        dc_scratch = xp.empty((D, H, B), dtype=dt)
+        dc_next = xp.zeros((D, H, B), dtype=dt) if d_cn is None else xp.ascontiguousarray(d_cn.transpose(0, 2, 1))
+        dc_spare = xp.empty((D, H, B), dtype=dt)
+    elif mode == "gru":
+        gates, hn_rec = c.gates, c.hn_rec
+        r, z, n = (gates[:, :, k * H:(k + 1) * H] for k in range(3))
+        K = xp.empty((T, D, GH, B), dtype=dt)                  # [Kr, Kz, Krn]; becomes dz (hidden side)
+        Kr, Kz, Krn = (K[:, :, k * H:(k + 1) * H] for k in range(3))
+        Kn = xp.multiply(n, n)                                  # Kn = (1-z)(1-n²): dn_pre = dh * Kn
+        xp.subtract(1, Kn, out=Kn)
+        xp.subtract(1, z, out=Krn)
+        Kn *= Krn
+        xp.multiply(Kn, r, out=Krn)                             # Krn = Kn * r: d(W_hn h + b_hn)
+        xp.subtract(1, r, out=Kr)                               # Kr = Kn * hn * r(1-r)
+        Kr *= r
+        Kr *= hn_rec
+        Kr *= Kn
+        xp.subtract(hs[:T], n, out=Kz)                          # Kz = (h_prev - n) * z(1-z)
+        Kz *= z
+        zc = xp.subtract(1, z)
+        Kz *= zc
+        del zc
+        if act is not None:
+            K *= act
+            Kn *= act
+            Z = xp.where(inact, xp.asarray(1, dtype=dt), z)    # dh passes unchanged through padding
+        else:
+            Z = z
+        K3 = K.reshape(T, D, 3, H, B)
+        carry = xp.empty((D, H, B), dtype=dt)
+    else:
+        hcur = hs[1:]
+        if mode == "rnn_tanh":
+            K = xp.multiply(hcur, hcur)
+            xp.subtract(1, K, out=K)
+        else:
+            K = (hcur > 0).astype(dt)
+        if act is not None:
+            K *= act
+
+    rec = xp.empty((D, H, B), dtype=dt)
+    dh0 = dc0 = None
+    for s in range(T - 1, -1, -1):
+        dh = dH[s]
+        if mode == "lstm":
+            dc = dc_total[s] if dc_total is not None else dc_scratch
+            if kern is not None:
+                kern.lstm_backward_step(dh, dc_next, K1[s], F[s], K[s], dc, dc_spare, H, B)
+            else:
+                xp.multiply(dh, K1[s], out=dc)                  # dc = dc_next + dh * o(1 - tanh²c)
+                dc += dc_next
+                k4 = K4[s]
+                xp.multiply(k4[:, :3], dc[:, None], out=k4[:, :3])   # dz_{i,f,g} = dc * K
+                xp.multiply(k4[:, 3], dh, out=k4[:, 3])              # dz_o = dh * K
+                xp.multiply(dc, F[s], out=dc_spare)             # dc_prev = dc * f
+            dc_next, dc_spare = dc_spare, dc_next
+        elif mode == "gru":
+            k3 = K3[s]
+            xp.multiply(k3, dh[:, None], out=k3)                # dz_{r,z}, d(W_hn h + b_hn)
+        else:
+            xp.multiply(K[s], dh, out=K[s])
+        xp.matmul(w_hh_t, K[s], out=rec)                        # W_hh^T dz
+        if mode == "gru":
+            if kern is not None:
+                kern.gru_backward_carry(rec, dh, Z[s])
+            else:
+                xp.multiply(dh, Z[s], out=carry)                # direct path h' = ... + z*h
+                rec += carry
+        elif partial[s]:
+            rec += dh * inact[s]                                # padded columns: dh passes through
+        if s > 0:
+            dH[s - 1] += rec
+        else:
+            dh0 = rec
+    if mode == "lstm":
+        dc0 = xp.ascontiguousarray(dc_next.transpose(0, 2, 1))
+    dh0 = xp.ascontiguousarray(dh0.transpose(0, 2, 1))
+
+    # Gradients of the parameters and inputs: one GEMM each over all steps (time order, (D, GH, T*B)).
+    dx = None
+    dws = [(None, None, None, None) for _ in range(D)]
+    if need_dx or need_dw:
+        dz = xp.empty((D, GH, T, B), dtype=dt)
+        dz[0] = K[:, 0].transpose(1, 0, 2)
+        if D == 2:
+            dz[1] = K[::-1, 1].transpose(1, 0, 2)
+        dz2 = dz.reshape(D, GH, T * B)
+        dw_hh = db_hh = None
+        if need_dw:
+            hprev = xp.empty((D, T, B, H), dtype=dt)
+            hprev[0] = hs[:T, 0].transpose(0, 2, 1)
+            if D == 2:
+                hprev[1] = hs[T - 1::-1, 1].transpose(0, 2, 1)
+            dw_hh = xp.matmul(dz2, hprev.reshape(D, T * B, H))     # (D, GH, H)
+            db_hh = dz2.sum(axis=2) if c.has_bias else None
+        if mode == "gru":                                       # input side of n: dn_pre, not r*dn_pre
+            dn = xp.multiply(dH, Kn)
+            dz[0, 2 * H:] = dn[:, 0].transpose(1, 0, 2)
+            if D == 2:
+                dz[1, 2 * H:] = dn[::-1, 1].transpose(1, 0, 2)
+            del dn
+        dzf = dz.reshape(D * GH, T * B)
+        if need_dx:
+            dx = (dzf.T @ c.w_ih).reshape(T, B, I)
+        if need_dw:
+            dw_ih = dzf @ c.x.reshape(T * B, I)                 # (D*GH, I)
+            db_ih = dzf.sum(axis=1) if c.has_bias else None
+            dws = [(dw_ih[d * GH:(d + 1) * GH], dw_hh[d],
+                    None if db_ih is None else db_ih[d * GH:(d + 1) * GH],
+                    None if db_hh is None else db_hh[d]) for d in range(D)]
+
+    if c.tap:
+        c.dh = _tap(xp, dH, act)
+        c.dc = _tap(xp, dc_total, act) if mode == "lstm" else None
+    return dx, dh0, dc0, dws
+
+
+def _tap(xp, buf, act):
+    """Processing-order (T, D, H, B) -> time-order (T, D, B, H), zero at padded steps."""
+    if act is not None:
+        buf = buf * act
+    T, D = buf.shape[:2]
+    out = xp.empty((T, D, buf.shape[3], buf.shape[2]), dtype=buf.dtype)
+    out[:, 0] = buf[:, 0].transpose(0, 2, 1)
+    if D == 2:
+        out[:, 1] = buf[::-1, 1].transpose(0, 2, 1)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# autograd node
+
+
+class FusedRNN(Function):
+    """One recurrent layer (both directions) over the whole sequence as one graph node.
+
+    ``FusedRNN.apply(x, h0, [c0,] *flat_weights, mode=..., lengths=None, num_directions=1,
+    has_bias=True)`` with tensors ``x (T, B, I)``, ``h0 (D, B, H)``, ``c0`` only for LSTM, and
+    ``flat_weights`` = per direction ``w_ih, w_hh[, b_ih, b_hh]`` (biases only when ``has_bias``).
+    Returns ``(out, h_n)``, or ``(out, h_n, c_n)`` for LSTM. Forward and VJP: :func:`forward` and
+    :func:`backward` (hand-written BPTT, no autograd calls inside).
+
+    After ``backward`` ran, ``node.cache`` is gone with the saved arrays unless ``retain_graph``;
+    set ``node.saved[-1].tap = True`` beforehand to keep per-step state gradients (``RNNCache``).
+    """
+
+    @staticmethod
+    def forward(ctx, *arrays, mode: str, lengths=None, num_directions: int = 1, has_bias: bool = True):
+        if mode not in MODES:
+            raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+        x, h0 = arrays[0], arrays[1]
+        k = 3 if mode == "lstm" else 2
+        c0 = arrays[2] if mode == "lstm" else None
+        per = 4 if has_bias else 2
+        flat = arrays[k:]
+        if len(flat) != per * num_directions:
+            raise ValueError(f"FusedRNN: expected {per * num_directions} weight tensors "
+                             f"({num_directions} direction(s), has_bias={has_bias}), got {len(flat)}")
+        if h0.shape[0] != num_directions:
+            raise ValueError(f"h0: expected {num_directions} direction(s) in dim 0, got shape {tuple(h0.shape)}")
+        weights = [tuple(flat[d * per:(d + 1) * per]) + ((None, None) if not has_bias else ())
+                   for d in range(num_directions)]
+        training = hasattr(ctx, "needs_input_grad")
+        out, h_n, c_n, cache = forward(ctx.xp, mode, x, h0, c0, weights, lengths, training_cache=training)
+        if training:
+            ctx.n_state = k
+            ctx.save_for_backward(x, *flat, cache)              # version-checked inputs, then the cache
+        return (out, h_n, c_n) if mode == "lstm" else (out, h_n)
+
+    @staticmethod
+    def backward(ctx, d_out, d_hn, d_cn=None):
+        cache = ctx.saved[-1]
+        need = ctx.needs_input_grad
+        dx, dh0, dc0, dws = backward(ctx.xp, cache, d_out, d_hn, d_cn,
+                                     need_dx=need[0], need_dw=any(need[ctx.n_state:]))
+        grads = [dx, dh0] + ([dc0] if cache.mode == "lstm" else [])
+        for dw in dws:
+            grads += list(dw if cache.has_bias else dw[:2])
+        return tuple(g if n else None for g, n in zip(grads, need))

@@ -1,0 +1,12 @@
+"""Pictures of computation graphs: DOT text (no dependencies), Graphviz rendering, a CLI entry point.
+
+    out, h_n = tr.nn.LSTM(2, 3)(x, unroll=True)
+    tr.viz.render([out, *h_n], "lstm.svg", view="unrolled", detail="gate")
+    tr.viz.to_dot(loss)              # any graph of tensor ops, micrograd-style
+"""
+
+from .dot import DETAILS, VIEWS, to_dot
+from .render import GraphvizNotFoundError, dot_binary, draw_graph, graph_command, render
+
+__all__ = ["DETAILS", "GraphvizNotFoundError", "VIEWS", "dot_binary", "draw_graph", "graph_command", "render",
+           "to_dot"]

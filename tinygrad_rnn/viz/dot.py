@@ -1,0 +1,860 @@
+"""DOT text from the recorded autograd graph: unrolled and rolled pictures of recurrent models.
+
+``to_dot(root)`` walks the graph below ``root`` (a tensor, or a list/tuple of tensors such as
+``[output, h_n]``) and writes Graphviz DOT text. It needs neither the ``graphviz`` package nor the
+``dot`` binary; ``render.py`` turns the text into SVG/PNG/PDF.
+
+What the picture is made of (all read from the graph, never from a template):
+
+- **op nodes**: every ``Function`` node, labelled with its op name and output shape(s);
+- **leaves**: tensors that entered the graph. A leaf with a ``_name`` (every ``nn.Parameter`` has its
+  ``state_dict`` name there) is a *parameter*: drawn once, outside every cluster, labelled with its
+  name and shape. Ops that only reshape/transpose/combine one parameter outside any time step (for
+  example ``w_hh.t()`` computed once before the loop) are folded into that parameter's node, so its
+  edges go straight into every step that uses it: weight sharing across time is visible;
+- **scopes** (``tr.autograd.scope``): ``name`` (``"rnn"``/``"lstm"``/``"gru"``, ...), ``layer``,
+  ``direction`` (``"forward"``/``"reverse"``), ``t`` (0-based step; pictures say t=1..T) and ``gate``
+  (the tags of ``nn/recurrent/cells.py``: ``proj``, LSTM ``i f g o``, GRU ``r z n``, state updates
+  ``c`` and ``h``). A *lane* is one ``(name, layer, direction)``.
+
+Views and detail levels:
+
+- ``view="unrolled"``: one cluster per time step (``t=1..T``, left to right), inside it one sub-cluster
+  (lane) per layer and direction when there are several; inputs ``x_t`` and outputs ``y_t`` at their
+  steps; hidden- (and LSTM cell-) state edges from step to step, bold. ``max_steps=k`` keeps the first
+  ``ceil(k/2)`` and the last ``floor(k/2)`` steps; the steps between become one ellipsis node per lane.
+- ``view="rolled"``: one cell per lane with a self-loop on each state labelled ``"h × T"``.
+- ``detail="op"`` draws every primitive op; ``"gate"`` one box per gate tag of a step; ``"cell"`` one
+  box per step and lane.
+- ``show_grads=True``: each node shows the norm of its output gradient (recorded by backward inside
+  ``tr.autograd.record_grad_norms()``; leaves use ``.grad``), and is filled on a log-scale colour map
+  (dark = small, bright = large), so vanishing gradients are visible in the picture.
+- ``show_values=True``: leaves and roots show their values (few elements) or mean/std.
+
+Seq2seq convention: the encoder and decoder are the two *groups* of a graph. A node belongs to a group
+when its scope has ``part="encoder"``/``"decoder"`` (an extra scope key, which survives the inner
+``name=`` set by recurrent layers), or else ``name="encoder"``/``"decoder"`` (for hand-written step
+loops). Each group is one cluster holding its own steps; every edge from the encoder into the decoder
+passes through a single ``context`` node between the two groups (the bottleneck).
+
+A fused layer (``FusedRNN``, the default path) is one node per layer, labelled as fused with its mode,
+layer, directions and sequence length.
+
+Node ids are ``n<i>`` (ops, numbered by an iterative depth-first walk from the roots in operand order),
+``v<j>`` (leaves, same walk) and ``g<k>``/``e<k>``/``y<k>`` for gate/cell boxes, ellipses and outputs
+(numbered in order of first use): the same graph always gives the same text. Edges into ops whose
+operand order matters carry the operand index (``headlabel``). Everything is iterative: a chain of
+100,000 ops makes DOT text without deep recursion.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from ..tensor import Tensor
+
+VIEWS = ("unrolled", "rolled")
+DETAILS = ("op", "gate", "cell")
+RANKDIRS = ("LR", "RL", "TB", "BT")
+GROUPS = ("encoder", "decoder")
+COMMUTATIVE = frozenset({"Add", "Mul", "Maximum", "Minimum"})
+MOVEMENT = frozenset({"Permute", "Reshape", "Expand", "GetItem", "Split", "Flip", "Cast"})
+GATE_LABELS = {
+    "lstm": {"proj": "W·x + W·h + b", "i": "i  input gate σ", "f": "f  forget gate σ",
+             "g": "g  candidate tanh", "o": "o  output gate σ", "c": "c' = f·c + i·g", "h": "h' = o·tanh(c')"},
+    "gru": {"proj": "W·x + b, W·h + b", "r": "r  reset gate σ", "z": "z  update gate σ",
+            "n": "n  new gate tanh", "h": "h' = (1-z)·n + z·h"},
+    "rnn": {"proj": "W·x + W·h + b", "h": "h' = act(·)"},
+}
+SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+# viridis, sampled: small gradients dark purple, large ones yellow.
+_RAMP = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
+_ELLIPSIS = "…"
+
+COLORS = {"op": "#eef2f7", "param": "#fde9c9", "leaf": "#e3f1e3", "fused": "#f6c38b", "gate": "#dbe7f6",
+          "cell": "#cfdff3", "io": "#ffffff", "context": "#f3d1e4", "state_h": "#c0392b", "state_c": "#1f6fb2",
+          "weight": "#8a94a6"}
+
+
+# ------------------------------------------------------------------------------------------------
+# The recorded graph, walked once
+
+
+class _Graph:
+    """Nodes and leaves below the roots, numbered by an iterative depth-first walk in operand order.
+
+    ``ins[i]``: per operand of node ``i``, ``(0, j, out)`` for output ``out`` of node ``j`` or ``(1, k, 0)``
+    for leaf ``k``; ``users_n[j]`` / ``users_v[k]``: ``(i, operand, out)`` for each use; ``topo``: node
+    indices, inputs before users.
+    """
+
+    def __init__(self, roots: list) -> None:
+        self.nodes, self.leaves = [], []
+        nid, lid = {}, {}
+        stack = [r._node if r._node is not None else r for r in reversed(roots)]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, Tensor):
+                if id(x) not in lid:
+                    lid[id(x)] = len(self.leaves)
+                    self.leaves.append(x)
+            elif x not in nid:
+                nid[x] = len(self.nodes)
+                self.nodes.append(x)
+                stack.extend(e[0] if type(e) is tuple else e for e in reversed(x.edges))
+        self.roots = [(0, nid[r._node], r._idx) if r._node is not None else (1, lid[id(r)], 0) for r in roots]
+        self.root_tensors = roots
+        self.ins = [[(0, nid[e[0]], e[1]) if type(e) is tuple else (1, lid[id(e)], 0) for e in n.edges]
+                    for n in self.nodes]
+        self.users_n = [[] for _ in self.nodes]
+        self.users_v = [[] for _ in self.leaves]
+        for i, ins in enumerate(self.ins):
+            for operand, (kind, j, out) in enumerate(ins):
+                (self.users_v if kind else self.users_n)[j].append((i, operand, out))
+        scopes = {}                                    # nodes of one scope block share its tuple
+        self.scope = [scopes.get(n.scope) or scopes.setdefault(n.scope, dict(n.scope)) for n in self.nodes]
+        # Kahn's algorithm: a node comes after all nodes it reads.
+        pending = [sum(1 for kind, _, _ in ins if kind == 0) for ins in self.ins]
+        ready = deque(i for i in range(len(self.nodes) - 1, -1, -1) if pending[i] == 0)
+        self.topo = []
+        while ready:
+            i = ready.popleft()
+            self.topo.append(i)
+            for u, _, _ in self.users_n[i]:
+                pending[u] -= 1
+                if pending[u] == 0:
+                    ready.append(u)
+
+
+def _roots(root) -> list:
+    if isinstance(root, Tensor):
+        return [root]
+    if isinstance(root, (list, tuple)) and root:
+        flat, stack = [], [iter(root)]
+        while stack:                                  # nested tuples such as (output, (h_n, c_n))
+            for r in stack[-1]:
+                if isinstance(r, (list, tuple)):
+                    stack.append(iter(r))
+                    break
+                if not isinstance(r, Tensor):
+                    raise TypeError(f"root: expected Tensors, got an element of type {type(r).__name__}")
+                flat.append(r)
+            else:
+                stack.pop()
+        if flat:
+            return flat
+    raise TypeError(f"root: expected a Tensor or a non-empty list/tuple of Tensors, got {root!r:.80}")
+
+
+# ------------------------------------------------------------------------------------------------
+# Small formatting helpers
+
+
+_SHAPES: dict = {}
+
+
+def _shape(shape) -> str:
+    text = _SHAPES.get(shape)
+    if text is None:
+        text = _SHAPES[shape] = "(" + ", ".join(str(s) for s in shape) + ")"
+    return text
+
+
+def _sub(n: int) -> str:
+    return str(n).translate(SUBSCRIPT)
+
+
+def _esc(s: str) -> str:
+    if '"' not in s and "\\" not in s and "\n" not in s:
+        return '"' + s + '"'
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _attrs(attrs: dict) -> str:
+    return ", ".join(f"{k}={v if isinstance(v, (int, float)) else _esc(str(v))}" for k, v in attrs.items())
+
+
+def _norm_of(arr) -> float:
+    return float(np.linalg.norm(np.asarray(arr.get() if hasattr(arr, "get") else arr, dtype=np.float64).ravel()))
+
+
+def _color(norm: float, lo: float, hi: float) -> tuple[str, str]:
+    """(fill, font colour) of a gradient norm on the log-scale ramp between ``lo`` and ``hi``."""
+    x = 0.0 if norm <= 0 or hi <= lo else (math.log10(max(norm, lo)) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+    x = min(max(x, 0.0), 1.0) if hi > lo else 0.5
+    k = min(int(x * (len(_RAMP) - 1)), len(_RAMP) - 2)
+    f = x * (len(_RAMP) - 1) - k
+    rgb = [round(a + (b - a) * f) for a, b in zip(_RAMP[k], _RAMP[k + 1])]
+    return "#%02x%02x%02x" % tuple(rgb), ("white" if x < 0.55 else "black")
+
+
+def _values(t: Tensor) -> str:
+    a = np.asarray(t._data.get() if hasattr(t._data, "get") else t._data)
+    if a.size == 1:
+        return f"{a.item():.4g}"
+    if a.size <= 4:
+        return np.array2string(a.ravel(), precision=3, separator=", ")
+    a = a.astype(np.float64)
+    return f"mean {a.mean():.3g}, std {a.std():.3g}"
+
+
+# ------------------------------------------------------------------------------------------------
+# The drawing: nodes in nested clusters, edges, then DOT text
+
+
+class _Drawing:
+    def __init__(self) -> None:
+        self.items = {}       # id -> [label lines, attrs, cluster path]
+        self.clusters = {}    # cluster id -> (label, attrs, parent id or None)
+        self.edges = []       # (src, dst, attrs)
+        self._seen = set()
+        self.same_rank = []   # lists of ids drawn at one rank, in this order
+
+    def node(self, nid: str, label: str, path: tuple, **attrs) -> str:
+        if nid not in self.items:
+            self.items[nid] = [label, attrs, path]
+        return nid
+
+    def cluster(self, cid: str, label: str, parent: str | None, **attrs) -> str:
+        if cid not in self.clusters:
+            self.clusters[cid] = (label, attrs, parent)
+        return cid
+
+    def edge(self, src: str, dst: str, unique: bool = True, **attrs) -> None:
+        if unique:
+            key = (src, dst, attrs.get("label"))
+            if key in self._seen:
+                return
+            self._seen.add(key)
+        self.edges.append((src, dst, attrs))
+
+    def text(self, graph_attrs: dict) -> str:
+        children = {None: []}
+        for cid, (_, _, parent) in self.clusters.items():
+            children.setdefault(parent, []).append(cid)
+        members = {}
+        for nid, (_, _, path) in self.items.items():
+            members.setdefault(path[-1] if path else None, []).append(nid)
+        out = ["digraph G {", f"  graph [{_attrs(graph_attrs)}];",
+               '  node [shape=box, style="rounded,filled", fillcolor="#eef2f7", fontname="Helvetica", '
+               'fontsize=10, height=0.3, margin="0.08,0.04"];',
+               '  edge [fontname="Helvetica", fontsize=9, arrowsize=0.6, color="#555555"];']
+        # Clusters nest at most a few levels; walk them with an explicit stack.
+        stack = [(None, 1, False)]
+        while stack:
+            cid, depth, closing = stack.pop()
+            pad = "  " * depth
+            if closing:
+                out.append("  " * (depth - 1) + "}")
+                continue
+            if cid is not None:
+                label, attrs, _ = self.clusters[cid]
+                out.append("  " * (depth - 1) + f"subgraph {cid} {{")
+                out.append(f"{pad}graph [{_attrs({'label': label, **attrs})}];")
+                stack.append((cid, depth, True))
+            for nid in members.get(cid, ()):
+                label, attrs, _ = self.items[nid]
+                out.append(f"{pad}{_esc(nid)} [{_attrs({'label': label, **attrs})}];")
+            for sub in reversed(children.get(cid, ())):
+                stack.append((sub, depth + 1, False))
+        for src, dst, attrs in self.edges:
+            out.append(f"  {_esc(src)} -> {_esc(dst)}" + (f" [{_attrs(attrs)}];" if attrs else ";"))
+        for ids in self.same_rank:
+            out.append("  {rank=same; " + " ".join(_esc(x) + ";" for x in ids) + "}")
+        out.append("}")
+        return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------
+# From graph to drawing
+
+
+class _Builder:
+    def __init__(self, g: _Graph, view: str, detail: str, show_values: bool, show_grads: bool,
+                 max_steps: int | None) -> None:
+        self.g, self.view, self.detail = g, view, detail
+        self.show_values, self.show_grads, self.max_steps = show_values, show_grads, max_steps
+        self.d = _Drawing()
+        self._ids = {}
+        n = len(g.nodes)
+        sc = g.scope
+        self.t = [s.get("t") for s in sc]
+        self.group = [s.get("part") if s.get("part") in GROUPS else (s.get("name") if s.get("name") in GROUPS else None)
+                      for s in sc]
+        self.lane = [(s.get("name"), s.get("layer"), s.get("direction")) for s in sc]
+        self.has_steps = any(t is not None for t in self.t)
+        self.is_param = [getattr(v, "_name", None) is not None for v in g.leaves]
+        self.fold = [None] * n
+        if self.has_steps:
+            self._fold_parameters()
+        self._plan_steps()
+        self._reroute_hubs()
+        self.rep_n = [None] * n
+        self.slot = {}       # drawn id -> (group, position, lane) for items inside the time axis
+        self.members = {}    # group box id -> list of node indices
+
+    # -- parameters ---------------------------------------------------------------------------
+    def _fold_parameters(self) -> None:
+        """Ops outside every step that read exactly one parameter (and nothing else) become part of it."""
+        g = self.g
+        for i in g.topo:
+            if self.t[i] is not None or g.nodes[i].name == "FusedRNN":
+                continue
+            params = set()
+            for kind, j, _ in g.ins[i]:
+                if kind == 1 and self.is_param[j]:
+                    params.add(j)
+                elif kind == 0 and self.fold[j] is not None:
+                    params.add(self.fold[j])
+                else:
+                    params = None
+                    break
+            if params is not None and len(params) == 1:
+                self.fold[i] = params.pop()
+
+    def _param_name(self, kind: int, j: int) -> str | None:
+        """The parameter behind an operand, through folded ops and movement ops (``w.t()`` in a step)."""
+        g = self.g
+        for _ in range(8):
+            if kind == 1:
+                return g.leaves[j]._name if self.is_param[j] else None
+            if self.fold[j] is not None:
+                return g.leaves[self.fold[j]]._name
+            if g.nodes[j].name not in MOVEMENT or len(g.ins[j]) != 1:
+                return None
+            kind, j, _ = g.ins[j][0]
+        return None
+
+    # -- steps, lanes, ellipsis ---------------------------------------------------------------
+    def _plan_steps(self) -> None:
+        steps = {}
+        for i, t in enumerate(self.t):
+            if t is not None and self.fold[i] is None:
+                steps.setdefault(self.group[i], set()).add(t)
+        self.kept, self.position = {}, {}
+        for grp, ts in steps.items():
+            ts = sorted(ts)
+            k = self.max_steps
+            if k is not None and len(ts) > k:
+                head, tail = ts[:math.ceil(k / 2)], ts[len(ts) - k // 2:]
+                order = head + [None] + tail            # None: the ellipsis
+            else:
+                order = ts
+            self.kept[grp] = {t for t in order if t is not None}
+            self.position[grp] = {t: p for p, t in enumerate(order)}
+        self.lanes = {}
+        for i, t in enumerate(self.t):
+            if t is not None:
+                self.lanes.setdefault(self.group[i], {}).setdefault(self.lane[i], None)
+
+    def _reroute_hubs(self) -> None:
+        """Skip the stack/cat/slice ops between layers: layer k+1's step t reads layer k's step t directly.
+
+        An operand of a step-``t`` node that comes from an op outside the steps (``stack`` of a layer's
+        outputs, ``cat`` of two directions) is redrawn as edges from the step-``t`` nodes that feed that op.
+        Ops left with no drawn consumer (and that are not roots) are hidden.
+        """
+        g = self.g
+        self.reroute = {}                 # (i, operand) -> [(j, out), ...]
+        self.hidden = set()
+        if not self.has_steps or self.view not in VIEWS:
+            return
+        sources = {}                      # hub -> {t: [(j, out)]}, walked through ops outside the steps
+
+        def step_sources(h: int) -> dict:
+            if h in sources:
+                return sources[h]
+            found, seen, stack = {}, {h}, [h]
+            while stack:
+                m = stack.pop()
+                for kind, j, out in g.ins[m]:
+                    if kind == 1 or j in seen:
+                        continue
+                    seen.add(j)
+                    if self.t[j] is not None and self.fold[j] is None:
+                        if self.group[j] == self.group[h]:
+                            found.setdefault(self.t[j], []).append((j, out))
+                    elif self.fold[j] is None and g.nodes[j].name != "FusedRNN":
+                        stack.append(j)
+            sources[h] = found
+            return found
+
+        for i in g.topo:
+            if self.t[i] is None or self.fold[i] is not None:
+                continue
+            for operand, (kind, j, _) in enumerate(g.ins[i]):
+                if kind == 0 and self.t[j] is None and self.fold[j] is None and self.group[j] == self.group[i]:
+                    src = step_sources(j).get(self.t[i])
+                    if src:
+                        self.reroute[(i, operand)] = src
+        roots = {j for kind, j, _ in g.roots if kind == 0}
+        for j in reversed(g.topo):
+            if self.t[j] is not None or j in roots or self.fold[j] is not None or not g.users_n[j]:
+                continue
+            if all((u, op) in self.reroute or u in self.hidden for u, op, _ in g.users_n[j]):
+                self.hidden.add(j)
+
+    def _pos(self, i: int):
+        """Position of node ``i`` along its group's time axis (the ellipsis has its own), else None."""
+        t = self.t[i]
+        if t is None or self.fold[i] is not None or self.view == "rolled":
+            return None
+        grp = self.group[i]
+        return self.position[grp][t if t in self.kept[grp] else None]
+
+    def _id(self, prefix: str, key) -> str:
+        k = (prefix, key)
+        if k not in self._ids:
+            self._ids[k] = f"{prefix}{len(self._ids)}"
+        return self._ids[k]
+
+    def _group_cluster(self, grp) -> tuple:
+        if grp is None:
+            return ()
+        cid = self.d.cluster(f"cluster_{grp}", grp, None, style="rounded,dashed", color="#7d5a8c", fontsize=14)
+        return (cid,)
+
+    def _step_path(self, grp, t, lane) -> tuple:
+        base = self._group_cluster(grp)
+        step = self.d.cluster(f"cluster_step_{self._id('s', (grp, t))}", f"t={t + 1}", base[-1] if base else None,
+                              style="rounded,filled", fillcolor="#f7f7f7", color="#b0b0b0", fontsize=12)
+        path = base + (step,)
+        if len(self.lanes.get(grp, ())) > 1:
+            name, layer, direction = lane
+            label = " · ".join(str(x) for x in (name, None if layer is None else f"layer {layer}", direction)
+                               if x is not None)
+            path += (self.d.cluster(f"cluster_lane_{self._id('l', (grp, t, lane))}", label, step,
+                                    style="rounded", color="#c8c8c8", fontsize=9),)
+        return path
+
+    def _lane_title(self, lane) -> str:
+        name, layer, direction = lane
+        head = (name or "step").upper() if name in ("rnn", "lstm", "gru") else (name or "step")
+        tail = [f"layer {layer}" if layer is not None else None, direction if direction == "reverse" else None]
+        return head + "".join(f" · {x}" for x in tail if x)
+
+    # -- representatives: which drawn item stands for each graph node --------------------------
+    def _place_nodes(self) -> None:
+        g, d = self.g, self.d
+        if self.view == "unrolled":                         # clusters in time order, lanes sorted
+            for grp, kept in self.kept.items():
+                lanes = sorted(self.lanes[grp], key=_lane_key)
+                for t in sorted(kept):
+                    for lane in lanes:
+                        self._step_path(grp, t, lane)
+        for i in g.topo:
+            if self.fold[i] is not None:
+                self.rep_n[i] = f"v{self.fold[i]}"
+                continue
+            t, grp, lane = self.t[i], self.group[i], self.lane[i]
+            gate = g.scope[i].get("gate")
+            if i in self.hidden:
+                continue
+            if t is None:
+                self.rep_n[i] = d.node(f"n{i}", "", self._group_cluster(grp))
+                self.members.setdefault(f"n{i}", []).append(i)
+                continue
+            if self.view == "rolled":
+                rid = self._id("g", ("cell", grp, lane))
+                self.rep_n[i] = d.node(rid, "", self._group_cluster(grp), fillcolor=COLORS["cell"], shape="box",
+                                       style="rounded,filled,bold")
+            elif t not in self.kept[grp]:
+                rid = self._id("e", (grp, lane))
+                self.rep_n[i] = d.node(rid, "", self._group_cluster(grp), shape="plaintext", style="",
+                                       fontsize=16)
+            elif self.detail == "cell" or (self.detail == "gate" and gate is not None):
+                key = ("cell", grp, t, lane) if self.detail == "cell" else ("gate", grp, t, lane, gate)
+                rid = self._id("g", key)
+                self.rep_n[i] = d.node(rid, "", self._step_path(grp, t, lane),
+                                       fillcolor=COLORS["cell" if self.detail == "cell" else "gate"])
+            else:
+                self.rep_n[i] = d.node(f"n{i}", "", self._step_path(grp, t, lane))
+            self.members.setdefault(self.rep_n[i], []).append(i)
+            if self.view == "unrolled":
+                self.slot[self.rep_n[i]] = (grp, self._pos(i), lane)
+
+    def _leaf_home(self, k: int):
+        """Where a leaf is drawn: None (dropped), 'root', or the (group, t, lane) of the one step using it."""
+        homes = set()
+        for i, _, _ in self.g.users_v[k]:
+            rep = self.rep_n[i]
+            if rep is None or rep.startswith("e"):
+                continue
+            t = self.t[i]
+            if t is None or self.fold[i] is not None or self.view == "rolled":
+                homes.add(("outside", self.group[i] if self.fold[i] is None else None))
+            else:
+                homes.add((self.group[i], t, self.lane[i]))
+        if not homes:
+            return None
+        if len(homes) == 1:
+            return homes.pop()
+        return "root"
+
+    def _leaf_role(self, k: int) -> str:
+        """x (sequence input), h / c (initial state) or '' — read from the ops that use the leaf."""
+        g = self.g
+        lstm = False
+        for i, operand, _ in g.users_v[k]:
+            lstm = lstm or self.lane[i][0] == "lstm"
+            if g.nodes[i].name == "Matmul" and len(g.ins[i]) == 2:
+                kind, j, _ = g.ins[i][1 - operand]
+                name = self._param_name(kind, j) or ""
+                if name.startswith("weight_hh"):
+                    return "h"
+                if name.startswith("weight_ih"):
+                    return "x"
+        return "c" if lstm else ""
+
+    def _place_leaves(self) -> list:
+        g, d = self.g, self.d
+        rep_v = [None] * len(g.leaves)
+        for k, v in enumerate(g.leaves):
+            shape = _shape(v.shape)
+            if self.is_param[k]:
+                label = f"{v._name}\n{shape}"
+                rep_v[k] = d.node(f"v{k}", label, (), fillcolor=COLORS["param"], shape="box", style="filled")
+                continue
+            home = self._leaf_home(k)
+            if home is None:
+                continue
+            if not v.requires_grad and v._data.size == 1:       # a Python number in an expression: 1 - z
+                if self.has_steps and (self.detail != "op" or self.view == "rolled"):
+                    continue
+                path = self._step_path(*home) if home != "root" and home[0] != "outside" else ()
+                rep_v[k] = d.node(f"v{k}", _values(v), path, shape="plaintext", style="")
+                continue
+            role = self._leaf_role(k) if self.has_steps else _fused_role(g, k)
+            kind = "leaf" if v.requires_grad else "const"
+            if home == "root" or home[0] == "outside":
+                grp = home[1] if home != "root" else None
+                if self.view == "rolled" and role:
+                    lanes = {self.lane[i] for i, _, _ in g.users_v[k]}
+                    key = ("io", role, tuple(sorted(lanes, key=str)), grp)
+                    rid = self._id("g", key)
+                    label = {"x": "x_t", "h": "h₀", "c": "c₀"}[role] + f"\n{shape}"
+                    rep_v[k] = d.node(rid, label, self._group_cluster(grp), fillcolor=COLORS["io"], shape="ellipse")
+                    continue
+                label = {"x": "x", "h": "h₀", "c": "c₀", "": kind}[role] + f"\n{shape}"
+                rep_v[k] = d.node(f"v{k}", label, self._group_cluster(grp), fillcolor=COLORS["io" if role else "leaf"],
+                                  shape="ellipse")
+            else:
+                grp, t, lane = home
+                label = {"x": f"x{_sub(t + 1)}", "h": "h₀", "c": "c₀", "": kind}[role] + f"\n{shape}"
+                rep_v[k] = d.node(f"v{k}", label, self._step_path(grp, t, lane),
+                                  fillcolor=COLORS["io" if role else "leaf"], shape="ellipse")
+                self.slot[rep_v[k]] = (grp, self.position[grp][t], lane)
+            if self.show_values:
+                self.d.items[rep_v[k]][0] += "\n" + _values(v)
+        return rep_v
+
+    # -- edges --------------------------------------------------------------------------------
+    def _state_label(self, j: int, out: int) -> str:
+        """'h' or 'c': which recurrent state an output carries from one step to the next."""
+        gate = self.g.scope[j].get("gate")
+        if gate in ("c", "h"):
+            return gate
+        for u, operand, o in self.g.users_n[j]:
+            if o == out and self.g.nodes[u].name == "Matmul" and len(self.g.ins[u]) == 2:
+                kind, m, _ = self.g.ins[u][1 - operand]
+                if (self._param_name(kind, m) or "").startswith("weight_hh"):
+                    return "h"
+        return "c" if self.lane[j][0] == "lstm" else "h"
+
+    def _edges(self, rep_v: list) -> None:
+        g, d = self.g, self.d
+        op_level = {f"n{i}" for i in range(len(g.nodes))}
+        self.exits = {}
+        self.state_kinds = {}
+        for i in g.topo:
+            dst = self.rep_n[i]
+            if dst is None or self.fold[i] is not None:
+                continue
+            name = g.nodes[i].name
+            ordered = len(g.ins[i]) > 1 and name not in COMMUTATIVE
+            operands = []
+            for operand, (kind, j, out) in enumerate(g.ins[i]):
+                via = self.reroute.get((i, operand))
+                operands.extend([(operand, 0, m, o) for m, o in via] if via else [(operand, kind, j, out)])
+            for operand, kind, j, out in operands:
+                src = rep_v[j] if kind == 1 else self.rep_n[j]
+                if src is None or src == dst:
+                    continue
+                attrs = {}
+                if kind == 0:
+                    self.exits.setdefault(src, set()).add((j, out))
+                src_param = (kind == 1 and self.is_param[j]) or (kind == 0 and self.fold[j] is not None)
+                if src_param:
+                    attrs.update(style="dashed", color=COLORS["weight"])
+                    if self.view == "unrolled" and self.has_steps:
+                        attrs.update(constraint="false", weight=0)   # parameters sit in a column at the left
+                if kind == 0 and self.fold[j] is None and self.t[j] is not None and self.t[i] is not None \
+                        and self.lane[j] == self.lane[i] and self.group[j] == self.group[i] and self.t[j] != self.t[i]:
+                    state = self._state_label(j, out)
+                    self.state_kinds.setdefault((self.group[i], self.lane[i]), set()).add(state)
+                    if self.view == "rolled":
+                        continue
+                    attrs.update(penwidth=2, color=COLORS["state_" + state])
+                    if self.detail != "op" or src.startswith("e") or dst.startswith("e"):
+                        attrs["label"] = state
+                ps, pd = (self._pos(j) if kind == 0 else None), self._pos(i)
+                if ps is not None and pd is not None and self.group[j] == self.group[i] and (
+                        ps > pd or (ps == pd and self.lane[j] != self.lane[i])):
+                    attrs["constraint"] = "false"       # backward in time, or between lanes of one step
+                if kind == 0 and self.group[j] == "encoder" and self.group[i] == "decoder":
+                    ctx = d.node("context", "context", (), fillcolor=COLORS["context"], shape="doubleoctagon")
+                    d.edge(src, ctx, penwidth=2)
+                    d.edge(ctx, dst, penwidth=2)
+                    continue
+                if kind == 0 and self._pos(j) is not None and self.t[i] is None and not src.startswith("e") \
+                        and self.group[j] == self.group[i]:
+                    t = self.t[j]
+                    yid = self._id("y", (j, out))
+                    shape = _shape(g.nodes[j].out_meta[out][0])
+                    d.node(yid, f"y{_sub(t + 1)}\n{shape}", self._step_path(self.group[j], t, self.lane[j]),
+                           fillcolor=COLORS["io"], shape="ellipse")
+                    self.slot[yid] = (self.group[j], self._pos(j), self.lane[j])
+                    d.edge(src, yid)
+                    src = yid
+                if self.view == "rolled" and kind == 0 and self.t[j] is not None and self.t[i] is None:
+                    yid = self._id("y", ("rolled", src))
+                    d.node(yid, "y_t", self._group_cluster(self.group[j]), fillcolor=COLORS["io"], shape="ellipse")
+                    d.edge(src, yid)
+                    src = yid
+                if ordered and dst in op_level:
+                    attrs.update(headlabel=str(operand), labelfontsize=8, labelfontcolor="#7a7a7a")
+                d.edge(src, dst, unique=not (src in op_level or src.startswith("v")) or dst not in op_level,
+                       **attrs)
+
+    # -- labels, colours, time order --------------------------------------------------------
+    def _node_norm(self, i: int) -> float | None:
+        norms = self.g.nodes[i].grad_norms
+        if not norms:
+            return None
+        vals = [_norm_of(x) for x in norms if x is not None]
+        return math.sqrt(sum(v * v for v in vals)) if vals else None
+
+    def _labels(self) -> None:
+        g, d = self.g, self.d
+        for rid, idx in self.members.items():
+            label, attrs, _ = d.items[rid]
+            first = g.nodes[idx[0]]
+            if rid.startswith("n"):
+                i = idx[0]
+                shapes = " | ".join(_shape(s) for s, _ in first.out_meta)
+                if first.name == "FusedRNN":
+                    label = _fused_label(first, g.scope[i])
+                    attrs.update(fillcolor=COLORS["fused"], shape="box3d", style="filled")
+                else:
+                    label = f"{first.name}\n{shapes}"
+            elif rid.startswith("e"):
+                grp = self.group[idx[0]]
+                gone = sorted(t for t in {self.t[i] for i in idx})
+                label = f"{_ELLIPSIS}\nt={gone[0] + 1}..{gone[-1] + 1}\n({len(gone)} steps)"
+            else:
+                sc = g.scope[idx[0]]
+                lane_name = sc.get("name")
+                outs = sorted(self.exits.get(rid, ()) or {(idx[-1], 0)})
+                shape = _shape(g.nodes[outs[-1][0]].out_meta[outs[-1][1]][0])
+                if self.view == "rolled":
+                    lane = self.lane[idx[0]]
+                    steps = len({self.t[i] for i in idx})
+                    label = f"{self._lane_title(lane)} cell\n{shape}"
+                    for state in sorted(self.state_kinds.get((self.group[idx[0]], lane), ())
+                                        or (("c", "h") if lane_name == "lstm" else ("h",))):
+                        d.edge(rid, rid, label=f" {state} × {steps}", penwidth=2, color=COLORS["state_" + state],
+                               fontcolor=COLORS["state_" + state])
+                elif self.detail == "cell":
+                    label = f"{self._lane_title(self.lane[idx[0]])} cell\n{shape}"
+                else:
+                    gate = sc.get("gate")
+                    label = GATE_LABELS.get(lane_name, {}).get(gate, f"gate {gate}") + f"\n{shape}"
+            d.items[rid][0] = label
+        for j, (kind, k, out) in enumerate(self.g.roots):
+            rid = self.rep_n[k] if kind == 0 else f"v{k}"
+            if rid in d.items:
+                d.items[rid][1]["penwidth"] = 2.5
+                if self.show_values:
+                    d.items[rid][0] += "\n" + _values(self.g.root_tensors[j])
+
+    def _grads(self) -> None:
+        g, d = self.g, self.d
+        norms = {}
+        for rid, idx in self.members.items():
+            if rid.startswith("e"):
+                continue
+            outs = self.exits.get(rid) or {(i, 0) for i in idx}
+            vals = [self._node_norm(i) for i in sorted({i for i, _ in outs})]
+            vals = [v for v in vals if v is not None]
+            if vals:
+                norms[rid] = math.sqrt(sum(v * v for v in vals))
+        for k, v in enumerate(g.leaves):
+            rid = f"v{k}"
+            if rid in d.items and v.grad is not None:
+                norms[rid] = _norm_of(v.grad._data)
+        positive = [x for x in norms.values() if x > 0]
+        if not positive:
+            return
+        lo, hi = min(positive), max(positive)
+        for rid, x in norms.items():
+            fill, font = _color(x, lo, hi)
+            label, attrs, _ = d.items[rid]
+            d.items[rid][0] = f"{label}\n‖grad‖ {x:.2e}"
+            attrs.update(fillcolor=fill, fontcolor=font)
+        legend = d.cluster("cluster_legend", "‖grad‖ (log scale)", None, style="rounded", color="#b0b0b0",
+                           fontsize=10)
+        for q in range(3):
+            x = lo * (hi / lo) ** (q / 2) if hi > lo else lo
+            fill, font = _color(x, lo, hi)
+            d.node(f"legend{q}", f"{x:.1e}", (legend,), fillcolor=fill, fontcolor=font, shape="box", style="filled")
+        d.edge("legend0", "legend1", style="invis")
+        d.edge("legend1", "legend2", style="invis")
+
+    def _time_order(self) -> None:
+        """Invisible edges keep time left to right and lanes straight.
+
+        One anchor per step: every item of step ``p`` lies after anchor ``p`` and before anchor ``p+1``.
+        Heavy invisible edges join a lane's consecutive steps (so a reverse lane, whose state edges run
+        right to left, stays aligned too), and each parameter is ranked at the middle step.
+        """
+        if self.view == "rolled" or not self.has_steps:
+            return
+        d = self.d
+        by_pos, by_lane, first = {}, {}, {}
+        for rid, (grp, p, lane) in self.slot.items():
+            by_pos.setdefault((grp, p), []).append(rid)
+            if rid.startswith(("n", "g", "e")):
+                by_lane.setdefault((grp, lane), {}).setdefault(p, rid)   # the first drawn op of the lane at p
+                first.setdefault((grp, p), {}).setdefault(lane, rid)
+        for (grp, p), lanes in first.items():              # lanes stacked in one order at every step
+            order = [lanes[ln] for ln in sorted(lanes, key=_lane_key, reverse=True)]
+            if len(order) > 1:
+                d.same_rank.append(order)
+                for a, b in zip(order, order[1:]):
+                    d.edge(a, b, style="invis")
+        middle = None
+        for grp, positions in self.position.items():
+            n = len(set(positions.values()))
+            for p in range(n):
+                items = by_pos.get((grp, p), [])
+                if not items:
+                    continue
+                path = d.items[items[0]][2]
+                step = [c for c in path if c.startswith("cluster_step")]
+                anchor = d.node(self._id("a", (grp, p)), "", path[:path.index(step[0]) + 1] if step else path,
+                                style="invis", shape="point", width=0.01, height=0.01)
+                if middle is None and p == int(__import__("os").environ.get("VZ_MID", "0")):
+                    middle = anchor
+                for rid in items:
+                    d.edge(anchor, rid, style="invis", weight=0)
+                if p + 1 < n:
+                    nxt = self._id("a", (grp, p + 1))
+                    for rid in items:
+                        d.edge(rid, nxt, style="invis", weight=0)
+        for (grp, lane), reps in by_lane.items():
+            ps = sorted(reps)
+            for a, b in zip(ps, ps[1:]):
+                d.edge(reps[a], reps[b], style="invis", weight=8)
+        if middle is not None:
+            for k, is_param in enumerate(self.is_param):
+                if is_param and f"v{k}" in d.items:
+                    d.edge(middle, f"v{k}", style="invis")
+
+    def build(self) -> _Drawing:
+        self._place_nodes()
+        rep_v = self._place_leaves()
+        self._edges(rep_v)
+        self._labels()
+        if self.show_grads:
+            self._grads()
+        self._time_order()
+        return self.d
+
+
+def _fused_role(g: _Graph, k: int) -> str:
+    """x / h / c when leaf ``k`` is an input or initial state of a fused layer, else ''."""
+    for i, operand, _ in g.users_v[k]:
+        if g.nodes[i].name == "FusedRNN" and operand < len(g.nodes[i].out_meta):
+            return ("x", "h", "c")[operand]
+    return ""
+
+
+def _lane_key(lane) -> tuple:
+    """Lanes in drawing order: by name, layer, forward before reverse."""
+    name, layer, direction = lane
+    return (str(name), -1 if layer is None else layer, direction == "reverse")
+
+
+def _fused_label(node, scope: dict) -> str:
+    """'FusedRNN (fused)' with mode, layer, directions and T, read from the node and its output shapes."""
+    (out_shape, _), (hn_shape, _) = node.out_meta[0], node.out_meta[1]
+    T, D, H = out_shape[0], hn_shape[0], hn_shape[-1]
+    mode = getattr(node, "mode", None)
+    if mode is None and node.saved:
+        mode = getattr(node.saved[-1], "mode", None)
+    k = getattr(node, "n_state", 3 if len(node.out_meta) == 3 else 2)
+    w = node.edges[k] if len(node.edges) > k else None
+    if mode is None:
+        rows = w.shape[0] if isinstance(w, Tensor) else None
+        mode = "lstm" if len(node.out_meta) == 3 else {3 * H: "gru", H: "rnn"}.get(rows, "rnn")
+    layer = getattr(node, "layer", scope.get("layer"))
+    if layer is None and isinstance(w, Tensor) and getattr(w, "_name", None):
+        tail = w._name.rsplit("_l", 1)[-1].split("_")[0]
+        layer = int(tail) if tail.isdigit() else None
+    lines = [f"FusedRNN (fused {mode.upper() if mode in ('lstm', 'gru') else mode})"]
+    lines.append(" · ".join(x for x in (f"layer {layer}" if layer is not None else None,
+                                        "bidirectional" if D == 2 else None) if x) or "1 direction")
+    lines.append(f"T={T}  out {_shape(out_shape)}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# Public entry point
+
+
+def _check(view, detail, rankdir, max_steps) -> None:
+    if view not in VIEWS:
+        raise ValueError(f"view: expected one of {VIEWS}, got {view!r}")
+    if detail not in DETAILS:
+        raise ValueError(f"detail: expected one of {DETAILS}, got {detail!r}")
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"rankdir: expected one of {RANKDIRS}, got {rankdir!r}")
+    if max_steps is not None:
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int):
+            raise TypeError(f"max_steps: expected an int or None, got {type(max_steps).__name__}")
+        if max_steps < 1:
+            raise ValueError(f"max_steps: expected an int >= 1, got {max_steps}")
+
+
+def to_dot(root, view: str = "unrolled", detail: str = "op", show_values: bool = False, show_grads: bool = False,
+           rankdir: str = "LR", max_steps: int | None = None, title: str | None = None) -> str:
+    """DOT text of the graph that produced ``root`` (a Tensor or a list/tuple of Tensors).
+
+    Args:
+        root: output tensor(s); the graph below them is drawn (a leaf alone draws as one node).
+        view: ``"unrolled"`` (one cluster per time step) or ``"rolled"`` (one cell per layer and
+            direction with a self-loop ``h × T``).
+        detail: ``"op"`` (every op), ``"gate"`` (one box per gate of a step) or ``"cell"`` (one box per step).
+        show_values: print leaf and root values (or their mean/std).
+        show_grads: print gradient norms and colour nodes by them (log scale); run backward inside
+            ``tr.autograd.record_grad_norms()`` first.
+        rankdir: Graphviz ``rankdir`` (``"LR"``: time runs left to right).
+        max_steps: keep the first ``ceil(k/2)`` and last ``floor(k/2)`` steps, an ellipsis between.
+        title: a caption above the picture.
+
+    Example::
+
+        out, h_n = tr.nn.RNN(2, 3)(x, unroll=True)
+        text = tr.viz.to_dot([out, h_n], view="unrolled", detail="gate")
+    """
+    _check(view, detail, rankdir, max_steps)
+    roots = _roots(root)
+    drawing = _Builder(_Graph(roots), view, detail, bool(show_values), bool(show_grads), max_steps).build()
+    graph_attrs = {"rankdir": rankdir, "fontname": "Helvetica", "nodesep": 0.18, "ranksep": 0.3,
+                   "compound": "true", "newrank": "true"}
+    if title:
+        graph_attrs.update(label=title, labelloc="t", fontsize=16)
+    return drawing.text(graph_attrs)

@@ -1,0 +1,130 @@
+"""Pictures from DOT text: the ``graphviz`` package, the ``dot`` binary, and a one-call demo.
+
+- :func:`draw_graph` returns a ``graphviz.Digraph`` (shows inline in Jupyter); the ``graphviz`` Python
+  package is imported only there.
+- :func:`render` writes SVG/PNG/PDF with the ``dot`` binary (``subprocess``). Without ``dot`` it writes
+  the ``.dot`` text next to the requested path and raises :class:`GraphvizNotFoundError`, whose message
+  says how to install Graphviz.
+- :func:`graph_command` builds a small recurrent layer, runs forward and backward on the unrolled path
+  and renders it: what ``tinygrad-rnn graph`` on the command line does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from .dot import to_dot
+
+FORMATS = ("svg", "png", "pdf")
+INSTALL = ("install Graphviz to render pictures: `apt-get install graphviz` (Debian/Ubuntu), "
+           "`brew install graphviz` (macOS), `conda install graphviz`, or see https://graphviz.org/download/")
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """The ``dot`` binary is missing; the DOT text was written to ``dot_path`` instead."""
+
+    def __init__(self, message: str, dot_path: str | None = None) -> None:
+        super().__init__(message)
+        self.dot_path = dot_path
+
+
+def dot_binary() -> str | None:
+    """Path of the Graphviz ``dot`` executable, or None."""
+    return shutil.which("dot")
+
+
+def draw_graph(root, view: str = "unrolled", detail: str = "op", show_values: bool = False,
+               show_grads: bool = False, rankdir: str = "LR", max_steps: int | None = None,
+               title: str | None = None):
+    """The graph below ``root`` as a ``graphviz.Digraph`` (arguments as :func:`tinygrad_rnn.viz.to_dot`)."""
+    try:
+        import graphviz
+    except ImportError as e:
+        raise ImportError("draw_graph needs the `graphviz` Python package: `pip install graphviz` (and the "
+                          "Graphviz binaries to render: `apt-get install graphviz` or `brew install graphviz`); "
+                          "to_dot() returns the DOT text without it") from e
+    text = to_dot(root, view=view, detail=detail, show_values=show_values, show_grads=show_grads,
+                  rankdir=rankdir, max_steps=max_steps, title=title)
+    return graphviz.Source(text) if not hasattr(graphviz, "Digraph") else _digraph(graphviz, text)
+
+
+def _digraph(graphviz, text: str):
+    """A ``graphviz.Digraph`` whose body is the DOT text's statements."""
+    lines = text.splitlines()
+    g = graphviz.Digraph("G")
+    g.body = [line + "\n" for line in lines[1:-1]]
+    return g
+
+
+def render(root, path: str, format: str | None = None, view: str = "unrolled", detail: str = "op",
+           show_values: bool = False, show_grads: bool = False, rankdir: str = "LR",
+           max_steps: int | None = None, title: str | None = None, timeout: float = 120.0) -> str:
+    """Write the picture of the graph below ``root`` to ``path``; return the path written.
+
+    ``format`` is ``"svg"``, ``"png"`` or ``"pdf"`` (default: from the file extension, else svg). Without
+    the ``dot`` binary the DOT text goes to ``path`` with the extension ``.dot`` and
+    :class:`GraphvizNotFoundError` says how to install Graphviz.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
+    path = os.fspath(path)
+    if format is None:
+        ext = os.path.splitext(path)[1].lstrip(".").lower()
+        format = ext if ext in FORMATS else "svg"
+    if format not in FORMATS:
+        raise ValueError(f"format: expected one of {FORMATS}, got {format!r}")
+    text = to_dot(root, view=view, detail=detail, show_values=show_values, show_grads=show_grads,
+                  rankdir=rankdir, max_steps=max_steps, title=title)
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    exe = dot_binary()
+    if exe is None:
+        dot_path = os.path.splitext(path)[0] + ".dot"
+        with open(dot_path, "w", encoding="utf-8") as f:
+            f.write(text)
+        raise GraphvizNotFoundError(f"Graphviz `dot` was not found, so the DOT text was written to {dot_path}; "
+                                    f"{INSTALL}", dot_path)
+    proc = subprocess.run([exe, f"-T{format}", "-o", path], input=text.encode("utf-8"), capture_output=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dot -T{format} failed (exit {proc.returncode}): "
+                           f"{proc.stderr.decode('utf-8', 'replace').strip()}")
+    return path
+
+
+def graph_command(cell: str = "lstm", steps: int = 4, layers: int = 1, bidirectional: bool = False,
+                  view: str = "unrolled", detail: str = "gate", format: str = "svg", out: str = "graph.svg",
+                  max_steps: int | None = None, hidden_size: int = 3, input_size: int = 2,
+                  show_grads: bool = True, seed: int = 0) -> str:
+    """Build a small ``nn.RNN/LSTM/GRU``, run it unrolled forward and backward, render its graph to ``out``.
+
+    The loss is ``output.pow(2).mean()``; backward runs inside ``record_grad_norms()`` so the picture
+    shows gradient norms. Returns the path written (see :func:`render` for the missing-``dot`` case).
+    """
+    from .. import autograd, manual_seed, randn
+    from ..nn import GRU, LSTM, RNN
+
+    layer_cls = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+    if cell not in layer_cls:
+        raise ValueError(f"cell: expected one of {tuple(layer_cls)}, got {cell!r}")
+    for arg, value in (("steps", steps), ("layers", layers), ("hidden_size", hidden_size),
+                       ("input_size", input_size)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{arg}: expected an int, got {type(value).__name__}")
+        if value < 1:
+            raise ValueError(f"{arg}: expected an int >= 1, got {value}")
+    manual_seed(seed)
+    model = layer_cls[cell](input_size, hidden_size, num_layers=layers, bidirectional=bidirectional)
+    x = randn(steps, 1, input_size)
+    output, state = model(x, unroll=True)
+    with autograd.record_grad_norms():
+        output.pow(2).mean().backward()
+    roots = [output] + (list(state) if isinstance(state, tuple) else [state])
+    name = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}[cell]
+    title = (f"{name}, T={steps}, {layers} layer{'s' if layers > 1 else ''}"
+             f"{', bidirectional' if bidirectional else ''} — {view}, detail={detail}")
+    return render(roots, out, format=format, view=view, detail=detail, show_grads=show_grads,
+                  max_steps=max_steps, title=title)
