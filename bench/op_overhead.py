@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 import timeit
 
 import numpy as np
@@ -65,8 +66,8 @@ class Tape:
 
 
 def per_call(fn, number: int, repeat: int) -> float:
-    """Best-of-``repeat`` seconds per call of ``fn``."""
-    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+    """Best-of-``repeat`` CPU seconds per call of ``fn`` (process time: steadier on a shared machine)."""
+    return min(timeit.repeat(fn, number=number, repeat=repeat, timer=time.process_time)) / number
 
 
 def workloads(n: int):

@@ -25,5 +25,6 @@ from . import nn
 from . import optim
 from . import viz
 from .io import load, save
+from . import analysis, tasks
 
 __version__ = "0.1.0"

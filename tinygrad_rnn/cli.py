@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--T", type=_positive, default=60, help="sequence length. Default: 60")
     p.add_argument("--hidden", type=_positive, default=32, help="hidden size. Default: 32")
     p.add_argument("--nonlinearity", choices=("tanh", "relu"), default="tanh", help="Default: tanh")
-    p.add_argument("--input-scale", type=float, default=0.1, help="std of the random inputs. Default: 0.1")
+    p.add_argument("--input-scale", type=float, default=0.01, help="std of the random inputs. Default: 0.01")
     _common(p, "tinygrad-rnn-gradflow")
 
     p = sub.add_parser("graph", help="draw the computation graph of a small recurrent layer",
@@ -368,7 +368,7 @@ def _demo_summary(mem, add, gf, seconds: float, device: str, args) -> str:
         "## Memory task", "", mem.settings.describe(), "", format_table(mem.to_json()["summary"], "memory"), "",
         "## Adding problem", "", add.settings.describe(), "", format_table(add.to_json()["summary"], "adding"), "",
         "## Gradient flow of a vanilla RNN", "",
-        f"W_hh = ρ·Q (Q orthogonal), T={gf['T']}, H={gf['hidden_size']}, loss ½‖h_T‖², one sequence "
+        f"W_hh = ρ·Q (Q orthogonal), biases 0, T={gf['T']}, H={gf['hidden_size']}, loss ½‖h_T‖², one sequence "
         f"x ~ N(0, {gf['input_scale']}²).", "", format_gradflow_table(gf), ""])
 
 

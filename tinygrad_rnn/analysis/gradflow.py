@@ -9,7 +9,7 @@ directly.
 
 Two ways to measure it, one answer (a test holds them equal):
 
-- **unrolled** (``unroll=True``): the layer builds the per-step graph; the states each step produced
+- **unrolled** (``unroll=True``): the layer builds the per-step graph; the states each step computed
   are recorded (``tr.nn.recurrent.layers.record_states``) and their gradients taken with
   ``tr.autograd.grad`` — the textbook construction;
 - **fused** (default): the fused kernel's hand-written backward already computes these per-step
@@ -100,14 +100,9 @@ def _graph(loss: Tensor):
     return nodes, list(leaves.values())
 
 
-def _norm(g, keep=None) -> float:
-    """Frobenius norm of a per-step gradient ``(B, H)``; ``keep`` (B,) bools zero padded columns."""
-    if g is None:
-        return 0.0
-    a = to_numpy(g._data).astype(np.float64)
-    if keep is not None:
-        a = a * keep.reshape((-1,) + (1,) * (a.ndim - 1))
-    return float(np.linalg.norm(a.ravel()))
+def _norm(g) -> float:
+    """Frobenius norm of a per-step gradient ``(B, H)`` (``None``: the state did not reach the loss)."""
+    return 0.0 if g is None else float(np.linalg.norm(to_numpy(g._data).astype(np.float64).ravel()))
 
 
 def grad_norms_through_time(model_or_layer, x, loss_fn: Callable, *, hx=None, lengths=None, unroll: bool = False,
@@ -143,8 +138,6 @@ def grad_norms_through_time(model_or_layer, x, loss_fn: Callable, *, hx=None, le
     info = layer_info(layers[0])
     L, D, is_lstm = info.num_layers, info.num_directions, info.kind == "lstm"
     kwargs = model_kwargs or {}
-    lens_np = None if lengths is None else to_numpy(
-        lengths._data if isinstance(lengths, Tensor) else np.asarray(lengths)).astype(np.int64).reshape(-1)
 
     if unroll:
         with record_states() as log:
@@ -158,11 +151,11 @@ def grad_norms_through_time(model_or_layer, x, loss_fn: Callable, *, hx=None, le
         c = np.zeros((L, D, T)) if is_lstm else None
         n = len(log)
         for j, e in enumerate(log):
-            # padded steps count as zero, as the fused tap reports them
-            keep = None if lens_np is None else e["t"] < lens_np
-            h[e["layer"], e["direction"], e["t"]] = _norm(grads[j], keep)
+            # the recorded states are the cell's outputs before the length mask: columns past their
+            # sequence's end get zero gradient, as the fused tap reports them
+            h[e["layer"], e["direction"], e["t"]] = _norm(grads[j])
             if is_lstm:
-                c[e["layer"], e["direction"], e["t"]] = _norm(grads[n + j], keep)
+                c[e["layer"], e["direction"], e["t"]] = _norm(grads[n + j])
         return GradientFlow(h, c, float(loss.item()), "unrolled")
 
     loss = _run(model_or_layer, x, loss_fn, hx, lengths, False, kwargs)

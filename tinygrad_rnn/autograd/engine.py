@@ -103,7 +103,9 @@ def run_backward(roots, grads, retain_graph: bool = False, capture=None):
     pop, push = ready.pop, ready.append
     while ready:
         node = pop()
-        gs = buf.pop(node)
+        gs = buf.pop(node, None)
+        if gs is None:                  # every consumer returned None for it (e.g. a stop-gradient op)
+            gs = [None] * len(node.out_meta)
         if node.hooks or node.retained or capture_nodes:
             gs = _output_hooks(node, gs, capture_nodes, captured)
         saved = node.saved

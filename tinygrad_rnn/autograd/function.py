@@ -71,9 +71,10 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **attrs):
         """Run the op on tensors; record a graph node when grad mode is on and an input requires grad."""
-        # The hot path of every op: plain loops and direct slot reads, no generators.
+        # The hot path of every op: one- and two-input ops are unrolled, no generators or comprehensions.
         first = inputs[0]
         device = first._device
+        n = len(inputs)
         record = False
         for t in inputs:
             if t.requires_grad:
@@ -84,10 +85,16 @@ class Function:
         record = record and _grad_state.enabled
         ctx = _new(cls)
         ctx.xp = first._xp
-        if len(inputs) == 1:
+        if n == 1:
             if record:
                 ctx.needs_input_grad = (True,)
-            out = cls.forward(ctx, first._data, **attrs)
+            out = cls.forward(ctx, first._data, **attrs) if attrs else cls.forward(ctx, first._data)
+        elif n == 2:
+            second = inputs[1]
+            if record:
+                ctx.needs_input_grad = (first.requires_grad, second.requires_grad)
+            out = (cls.forward(ctx, first._data, second._data, **attrs) if attrs else
+                   cls.forward(ctx, first._data, second._data))
         else:
             if record:
                 ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
@@ -103,10 +110,19 @@ class Function:
         else:
             outs = make(out, device, True, ctx, 0)
             ctx.out_meta = ((out.shape, out.dtype),)
-        ctx.edges = tuple([t if t._node is None else (t._node, t._idx) for t in inputs])
+        node = first._node
+        e0 = first if node is None else (node, first._idx)
+        if n == 1:
+            ctx.edges = (e0,)
+        elif n == 2:
+            node = second._node
+            ctx.edges = (e0, second if node is None else (node, second._idx))
+        else:
+            ctx.edges = tuple([t if t._node is None else (t._node, t._idx) for t in inputs])
         ctx.scope = _scope._current
-        if ctx.saved:
-            ctx._checks = _version_checks(ctx.saved, inputs, outs if type(outs) is tuple else (outs,))
+        saved = ctx.saved
+        if saved:
+            ctx._checks = _version_checks(saved, inputs, outs if type(outs) is tuple else (outs,))
         return outs
 
 
@@ -115,15 +131,19 @@ def _version_checks(saved, inputs, outputs) -> tuple:
     an output's storage (the message is only formatted if a check fails)."""
     checks = []
     for a in saved:
-        for i, t in enumerate(inputs):
+        i = 0
+        for t in inputs:
             if a is t._data:
                 v = t._version
                 checks.append((v, v.value, "input", i))
                 break
+            i += 1
         else:
-            for i, t in enumerate(outputs):
+            i = 0
+            for t in outputs:
                 if a is t._data:
                     v = t._version
                     checks.append((v, v.value, "output", i))
                     break
+                i += 1
     return tuple(checks)

@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 
+from ..autograd import is_grad_enabled
 from ..autograd.function import Function
 from ..tensor import Tensor, dropout as _dropout, pad_fn, where
 
@@ -84,16 +85,11 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return out if bias is None else out + bias
 
 
-def _check_indices(idx: Tensor, n: int, what: str, ignore=None) -> None:
-    """Raise IndexError unless every index (other than ``ignore``) is in [0, n). Synchronises on the GPU."""
+def _check_indices(idx: Tensor, n: int, what: str) -> None:
+    """Raise IndexError unless every index is in [0, n). Reads two numbers back: synchronises on the GPU."""
     data = idx._data
     if data.size == 0:
         return
-    if ignore is not None:
-        keep = data != ignore
-        if not bool(keep.any()):
-            return
-        data = data[keep]
     lo, hi = int(data.min()), int(data.max())
     if lo < 0 or hi >= n:
         bad = hi if hi >= n else lo
@@ -126,7 +122,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
     if max_norm is not None:
         _renorm_rows(weight, input, max_norm, norm_type)
     out = weight[input]
-    if padding_idx is not None and weight.requires_grad:
+    if padding_idx is not None and weight.requires_grad and is_grad_enabled():
         keep = (input != padding_idx).unsqueeze(-1)
         out = where(keep, out, out.detach())    # same values; no gradient into the padding row
     return out
@@ -282,12 +278,11 @@ def _class_target(input: Tensor, target: Tensor, fn: str) -> int:
 
 def _nll(logp: Tensor, target: Tensor, class_dim: int, weight: Tensor | None, ignore_index: int):
     """Per-element losses -w[t]·logp[t] (0 where ignored) and the per-element weights w[t] (0 where ignored)."""
-    n_classes = logp.shape[class_dim]
-    _check_indices(target, n_classes, "Target", ignore=ignore_index)
     ignored = target == ignore_index
-    safe = target.masked_fill(ignored, 0)
+    safe = target.masked_fill(ignored, 0)           # ignored targets may hold any value, e.g. -100
     if safe.dtype != np.int64:
         safe = safe.long()
+    _check_indices(safe, logp.shape[class_dim], "Target")
     picked = logp.gather(class_dim, safe.unsqueeze(class_dim)).squeeze(class_dim)
     keep = ignored.logical_not()
     if weight is None:

@@ -352,7 +352,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                p.grad._data = p.grad._xp.zeros_like(p.grad._data)
+                p.grad._data[...] = 0
                 p.grad._version.value += 1
 
     # ----------------------------------------------------------------- devices and dtypes

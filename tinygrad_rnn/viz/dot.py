@@ -183,8 +183,11 @@ def _norm_of(arr) -> float:
 
 def _color(norm: float, lo: float, hi: float) -> tuple[str, str]:
     """(fill, font colour) of a gradient norm on the log-scale ramp between ``lo`` and ``hi``."""
-    x = 0.0 if norm <= 0 or hi <= lo else (math.log10(max(norm, lo)) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
-    x = min(max(x, 0.0), 1.0) if hi > lo else 0.5
+    if hi <= lo:
+        x = 0.5
+    else:
+        x = 0.0 if norm <= 0 else (math.log10(max(norm, lo)) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+        x = min(max(x, 0.0), 1.0)
     k = min(int(x * (len(_RAMP) - 1)), len(_RAMP) - 2)
     f = x * (len(_RAMP) - 1) - k
     rgb = [round(a + (b - a) * f) for a, b in zip(_RAMP[k], _RAMP[k + 1])]
@@ -489,7 +492,7 @@ class _Builder:
             else:
                 homes.add((self.group[i], t, self.lane[i]))
         if not homes:
-            return None
+            return "root" if (1, k, 0) in self.g.roots else None
         if len(homes) == 1:
             return homes.pop()
         return "root"
@@ -584,13 +587,13 @@ class _Builder:
                 if src is None or src == dst:
                     continue
                 attrs = {}
-                if kind == 0:
+                if kind == 0 and src[0] == "g":
                     self.exits.setdefault(src, set()).add((j, out))
                 src_param = (kind == 1 and self.is_param[j]) or (kind == 0 and self.fold[j] is not None)
                 if src_param:
                     attrs.update(style="dashed", color=COLORS["weight"])
                     if self.view == "unrolled" and self.has_steps:
-                        attrs.update(constraint="false", weight=0)   # parameters sit in a column at the left
+                        attrs["weight"] = 0      # parameters sit in one column at the left, edges don't pull
                 if kind == 0 and self.fold[j] is None and self.t[j] is not None and self.t[i] is not None \
                         and self.lane[j] == self.lane[i] and self.group[j] == self.group[i] and self.t[j] != self.t[i]:
                     state = self._state_label(j, out)
@@ -624,7 +627,7 @@ class _Builder:
                     d.node(yid, "y_t", self._group_cluster(self.group[j]), fillcolor=COLORS["io"], shape="ellipse")
                     d.edge(src, yid)
                     src = yid
-                if ordered and dst in op_level:
+                if ordered and dst in op_level and (src in op_level or src[0] == "v"):
                     attrs.update(headlabel=str(operand), labelfontsize=8, labelfontcolor="#7a7a7a")
                 d.edge(src, dst, unique=not (src in op_level or src.startswith("v")) or dst not in op_level,
                        **attrs)
@@ -651,7 +654,6 @@ class _Builder:
                 else:
                     label = f"{first.name}\n{shapes}"
             elif rid.startswith("e"):
-                grp = self.group[idx[0]]
                 gone = sorted(t for t in {self.t[i] for i in idx})
                 label = f"{_ELLIPSIS}\nt={gone[0] + 1}..{gone[-1] + 1}\n({len(gone)} steps)"
             else:
@@ -665,15 +667,16 @@ class _Builder:
                     label = f"{self._lane_title(lane)} cell\n{shape}"
                     for state in sorted(self.state_kinds.get((self.group[idx[0]], lane), ())
                                         or (("c", "h") if lane_name == "lstm" else ("h",))):
+                        port = "n" if state == "h" else "s"       # h loops over the top, c under the bottom
                         d.edge(rid, rid, label=f" {state} × {steps}", penwidth=2, color=COLORS["state_" + state],
-                               fontcolor=COLORS["state_" + state])
+                               fontcolor=COLORS["state_" + state], tailport=port, headport=port)
                 elif self.detail == "cell":
                     label = f"{self._lane_title(self.lane[idx[0]])} cell\n{shape}"
                 else:
                     gate = sc.get("gate")
                     label = GATE_LABELS.get(lane_name, {}).get(gate, f"gate {gate}") + f"\n{shape}"
             d.items[rid][0] = label
-        for j, (kind, k, out) in enumerate(self.g.roots):
+        for j, (kind, k, _) in enumerate(self.g.roots):
             rid = self.rep_n[k] if kind == 0 else f"v{k}"
             if rid in d.items:
                 d.items[rid][1]["penwidth"] = 2.5
@@ -718,7 +721,8 @@ class _Builder:
 
         One anchor per step: every item of step ``p`` lies after anchor ``p`` and before anchor ``p+1``.
         Heavy invisible edges join a lane's consecutive steps (so a reverse lane, whose state edges run
-        right to left, stays aligned too), and each parameter is ranked at the middle step.
+        right to left, stays aligned too), and the parameters stand in one column before
+        the first step.
         """
         if self.view == "rolled" or not self.has_steps:
             return
@@ -729,13 +733,13 @@ class _Builder:
             if rid.startswith(("n", "g", "e")):
                 by_lane.setdefault((grp, lane), {}).setdefault(p, rid)   # the first drawn op of the lane at p
                 first.setdefault((grp, p), {}).setdefault(lane, rid)
-        for (grp, p), lanes in first.items():              # lanes stacked in one order at every step
+        for lanes in first.values():              # lanes stacked in one order at every step
             order = [lanes[ln] for ln in sorted(lanes, key=_lane_key, reverse=True)]
             if len(order) > 1:
                 d.same_rank.append(order)
                 for a, b in zip(order, order[1:]):
                     d.edge(a, b, style="invis")
-        middle = None
+        first_anchor = None
         for grp, positions in self.position.items():
             n = len(set(positions.values()))
             for p in range(n):
@@ -746,22 +750,22 @@ class _Builder:
                 step = [c for c in path if c.startswith("cluster_step")]
                 anchor = d.node(self._id("a", (grp, p)), "", path[:path.index(step[0]) + 1] if step else path,
                                 style="invis", shape="point", width=0.01, height=0.01)
-                if middle is None and p == int(__import__("os").environ.get("VZ_MID", "0")):
-                    middle = anchor
+                if first_anchor is None and p == 0:
+                    first_anchor = anchor
                 for rid in items:
                     d.edge(anchor, rid, style="invis", weight=0)
                 if p + 1 < n:
                     nxt = self._id("a", (grp, p + 1))
                     for rid in items:
                         d.edge(rid, nxt, style="invis", weight=0)
-        for (grp, lane), reps in by_lane.items():
+        for reps in by_lane.values():
             ps = sorted(reps)
             for a, b in zip(ps, ps[1:]):
                 d.edge(reps[a], reps[b], style="invis", weight=8)
-        if middle is not None:
+        if first_anchor is not None:
             for k, is_param in enumerate(self.is_param):
                 if is_param and f"v{k}" in d.items:
-                    d.edge(middle, f"v{k}", style="invis")
+                    d.edge(first_anchor, f"v{k}", style="invis")
 
     def build(self) -> _Drawing:
         self._place_nodes()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from contextlib import contextmanager
 import warnings
 
 import numpy as np
@@ -33,6 +34,21 @@ from .cells import check_input_dtype, check_nonlinearity, check_positive_int, gr
 from .fused import FusedRNN
 
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+_state_log = None          # a list while record_states() is active
+
+
+@contextmanager
+def record_states():
+    """Inside the block, the unrolled path appends one dict per layer, direction and step:
+    ``{"layer": k, "direction": 0 | 1, "t": t (0-based), "h": h_t, "c": c_t or None}``: the states the
+    cell computed at step t, before the length mask (``tr.analysis`` takes their gradients: the total
+    gradient of each state, zero for columns past their sequence's end)."""
+    global _state_log
+    prev, _state_log = _state_log, []
+    try:
+        yield _state_log
+    finally:
+        _state_log = prev
 SCOPE_NAMES = {"rnn_tanh": "rnn", "rnn_relu": "rnn", "lstm": "lstm", "gru": "gru"}
 
 
@@ -117,6 +133,8 @@ def _unrolled_layer(mode, x, h0, c0, layer_weights, lengths, layer: int):
                     with scope(gate="h"):
                         h = where(active, h_new, h)
                         steps[t] = h * keep              # outputs past the end are zero
+                if _state_log is not None:
+                    _state_log.append({"layer": layer, "direction": d, "t": t, "h": h_new, "c": c_new})
         outs.append(stack(steps, 0))
         h_ns.append(h)
         c_ns.append(c)

@@ -16,6 +16,8 @@ import numpy as np
 from ...backend import to_numpy
 from ...tensor import Tensor, cat, stack, tensor
 
+__all__ = ["PackedSequence", "pack_padded_sequence", "pad_packed_sequence", "pad_sequence"]
+
 
 class PackedSequence(NamedTuple):
     """Steps of several sequences, time-major and sorted by decreasing length (``torch``'s layout).
