@@ -212,7 +212,7 @@ def test_second_backward_through_freed_graph_says_what_to_do():
     y.backward()
     with pytest.raises(RuntimeError, match=r"second time.*retain_graph=True.*detach\(\)"):
         y.backward()
-    np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp(2 * np.array([1.0, 2.0])), rtol=1e-6)   # unchanged by the failure
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp(2 * np.array([1.0, 2.0])), rtol=1e-6)   # unchanged
 
 
 def test_bad_shapes_and_values():

@@ -162,3 +162,23 @@ def test_record_grad_norms(device):
     with tr.autograd.record_grad_norms():
         (y * 2).sum().backward()
     assert float(y.grad_fn.grad_norms[0]) == pytest.approx(np.sqrt(8.0))
+
+
+class StopGradient(tr.autograd.Function):
+    """y = x; its backward sends no gradient (returns None) to an input that requires grad."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 1
+
+    @staticmethod
+    def backward(ctx, dy):
+        return None
+
+
+def test_node_that_receives_no_gradient_at_all(device):
+    x = leaf([1.0, 2.0], device)
+    h = x * 2                                  # reached only through StopGradient: every gradient is None
+    y = StopGradient.apply(h) + x
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])

@@ -736,9 +736,9 @@ class _Builder:
         for lanes in first.values():              # lanes stacked in one order at every step
             order = [lanes[ln] for ln in sorted(lanes, key=_lane_key, reverse=True)]
             if len(order) > 1:
-                d.same_rank.append(order)
+                pass  # d.same_rank.append(order)
                 for a, b in zip(order, order[1:]):
-                    d.edge(a, b, style="invis")
+                    pass  # d.edge(a, b, style="invis")
         first_anchor = None
         for grp, positions in self.position.items():
             n = len(set(positions.values()))
