@@ -21,6 +21,8 @@ from tinygrad_rnn.autograd.function import Function
 def all_modules() -> list:
     mods = [tinygrad_rnn]
     for info in pkgutil.walk_packages(tinygrad_rnn.__path__, prefix="tinygrad_rnn."):
+        if info.name.endswith(".__main__"):     # importing it would run the command line
+            continue
         try:
             mods.append(importlib.import_module(info.name))
         except ImportError as e:   # an optional dependency (cupy, graphviz): report, do not hide modules

@@ -49,10 +49,9 @@ class Dot:
         return None
 
     def lane_of(self, nid: str):
-        for c in self.nodes[nid]["clusters"]:
-            if c.startswith("cluster_lane"):
-                return self.clusters[c]
-        return None
+        """The lane (Graphviz ``group``) of a node, or None."""
+        m = re.search(r'group="([^"]*)"', self.nodes[nid]["attrs"])
+        return m.group(1) if m else None
 
     def with_label(self, first_line: str) -> list:
         return [n for n, v in self.nodes.items() if v["label"].split("\n")[0] == first_line]

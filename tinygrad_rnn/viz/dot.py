@@ -19,8 +19,10 @@ What the picture is made of (all read from the graph, never from a template):
 
 Views and detail levels:
 
-- ``view="unrolled"``: one cluster per time step (``t=1..T``, left to right), inside it one sub-cluster
-  (lane) per layer and direction when there are several; inputs ``x_t`` and outputs ``y_t`` at their
+- ``view="unrolled"``: one cluster per time step (``t=1..T``, left to right); with several layers or
+  directions each ``(layer, direction)`` is a lane: its nodes share a Graphviz ``group`` (named like
+  ``"lstm · layer 1 · reverse"``, which also heads the lane's first box at each step), and the lanes are
+  stacked in one order at one rank in every step; inputs ``x_t`` and outputs ``y_t`` at their
   steps; hidden- (and LSTM cell-) state edges from step to step, bold. ``max_steps=k`` keeps the first
   ``ceil(k/2)`` and the last ``floor(k/2)`` steps; the steps between become one ellipsis node per lane.
 - ``view="rolled"``: one cell per lane with a self-loop on each state labelled ``"h × T"``.
@@ -214,7 +216,7 @@ class _Drawing:
         self.clusters = {}    # cluster id -> (label, attrs, parent id or None)
         self.edges = []       # (src, dst, attrs)
         self._seen = set()
-        self.same_rank = []   # lists of ids drawn at one rank, in this order
+        self.same_rank = {}   # cluster id -> lists of ids drawn at one rank, in this order
 
     def node(self, nid: str, label: str, path: tuple, **attrs) -> str:
         if nid not in self.items:
@@ -261,12 +263,12 @@ class _Drawing:
             for nid in members.get(cid, ()):
                 label, attrs, _ = self.items[nid]
                 out.append(f"{pad}{_esc(nid)} [{_attrs({'label': label, **attrs})}];")
+            for ids in self.same_rank.get(cid, ()):
+                out.append(f"{pad}{{rank=same; " + " ".join(_esc(x) + ";" for x in ids) + "}")
             for sub in reversed(children.get(cid, ())):
                 stack.append((sub, depth + 1, False))
         for src, dst, attrs in self.edges:
             out.append(f"  {_esc(src)} -> {_esc(dst)}" + (f" [{_attrs(attrs)}];" if attrs else ";"))
-        for ids in self.same_rank:
-            out.append("  {rank=same; " + " ".join(_esc(x) + ";" for x in ids) + "}")
         out.append("}")
         return "\n".join(out) + "\n"
 
@@ -424,14 +426,13 @@ class _Builder:
         base = self._group_cluster(grp)
         step = self.d.cluster(f"cluster_step_{self._id('s', (grp, t))}", f"t={t + 1}", base[-1] if base else None,
                               style="rounded,filled", fillcolor="#f7f7f7", color="#b0b0b0", fontsize=12)
-        path = base + (step,)
-        if len(self.lanes.get(grp, ())) > 1:
-            name, layer, direction = lane
-            label = " · ".join(str(x) for x in (name, None if layer is None else f"layer {layer}", direction)
-                               if x is not None)
-            path += (self.d.cluster(f"cluster_lane_{self._id('l', (grp, t, lane))}", label, step,
-                                    style="rounded", color="#c8c8c8", fontsize=9),)
-        return path
+        return base + (step,)
+
+    @staticmethod
+    def _lane_label(lane) -> str:
+        name, layer, direction = lane
+        return " · ".join(str(x) for x in (name, None if layer is None else f"layer {layer}", direction)
+                          if x is not None)
 
     def _lane_title(self, lane) -> str:
         name, layer, direction = lane
@@ -733,12 +734,21 @@ class _Builder:
             if rid.startswith(("n", "g", "e")):
                 by_lane.setdefault((grp, lane), {}).setdefault(p, rid)   # the first drawn op of the lane at p
                 first.setdefault((grp, p), {}).setdefault(lane, rid)
-        for lanes in first.values():              # lanes stacked in one order at every step
-            order = [lanes[ln] for ln in sorted(lanes, key=_lane_key, reverse=True)]
+        for (grp, _), lanes in first.items():      # lanes stacked in one order at every step
+            if len(self.lanes.get(grp, ())) > 1:
+                for rid, (g2, _, lane) in self.slot.items():
+                    if g2 == grp:
+                        d.items[rid][1]["group"] = self._lane_label(lane)
+                for lane, rid in lanes.items():   # the first box of a lane at a step names the lane
+                    if self.detail != "cell" and rid[0] != "e":
+                        d.items[rid][0] = self._lane_label(lane) + "\n" + d.items[rid][0]
+            order = [lanes[ln] for ln in sorted(lanes, key=_lane_key)]
             if len(order) > 1:
-                pass  # d.same_rank.append(order)
+                path = d.items[order[0]][2]
+                step = next((c for c in path if c.startswith("cluster_step")), None)
+                d.same_rank.setdefault(step, []).append(order)
                 for a, b in zip(order, order[1:]):
-                    pass  # d.edge(a, b, style="invis")
+                    d.edge(a, b, style="invis")
         first_anchor = None
         for grp, positions in self.position.items():
             n = len(set(positions.values()))
