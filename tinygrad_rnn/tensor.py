@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import collections
 import numbers
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -479,7 +479,8 @@ class Tensor:
         if not isinstance(other, Tensor):
             raise TypeError(f"matmul: expected a Tensor, got {type(other).__name__}")
         if self.ndim == 0 or other.ndim == 0:
-            raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes {self.shape} and {other.shape}")
+            raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes {self.shape} "
+                             f"and {other.shape}")
         k1 = self.shape[-1]
         k2 = other.shape[0] if other.ndim == 1 else other.shape[-2]
         if k1 != k2:
@@ -1098,8 +1099,8 @@ class ToDevice(Function):
             ctx.needs_input_grad = (True,)
             ctx.edges = (x if x._node is None else (x._node, x._idx),)
             ctx.out_meta = ((out.shape, out.dtype),)
-            from .autograd import scope as _scope
-            ctx.scope = _scope._current
+            from .autograd.scope import _scope_tuple   # (the package's `scope` name is the context manager)
+            ctx.scope = _scope_tuple()
         return out
 
 
@@ -1174,9 +1175,10 @@ def _convert_index(index, x: Tensor):
     items = []
     for it in (index if isinstance(index, tuple) else (index,)):
         if isinstance(it, Tensor):
-            if it._device != x._device:
-                raise DeviceError(f"index is on '{it._device}' but the tensor is on '{x._device}'")
-            it = it._data
+            if it._device != x._device and it._device != "cpu":   # CPU indices may index any device (as torch)
+                raise DeviceError(f"index is on '{it._device}' but the tensor is on '{x._device}'; indices must "
+                                  "be on the CPU or on the tensor's device")
+            it = move(it._data, x._device)
         elif isinstance(it, list):
             it = x._xp.asarray(np.asarray(it))
         elif is_device_array(it):

@@ -85,7 +85,8 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         if bad.any():
             k = int(np.argmax(np.abs(analytic - numeric) * bad))
             idx = np.unravel_index(k, base.shape) if base.shape else ()
-            msg = (f"gradcheck: gradient of input {i} (shape {base.shape}) differs at index {tuple(int(j) for j in idx)}: "
+            where = tuple(int(j) for j in idx)
+            msg = (f"gradcheck: gradient of input {i} (shape {base.shape}) differs at index {where}: "
                    f"analytical {analytic.reshape(-1)[k]:.10g}, numerical {numeric.reshape(-1)[k]:.10g} "
                    f"({int(bad.sum())} of {bad.size} elements outside atol={atol}, rtol={rtol})")
             if raise_exception:

@@ -11,11 +11,11 @@ from ..autograd.function import Function
 
 def scatter_add(xp, target, index, values) -> None:
     """target[index] += values, accumulating repeated indices (NumPy ``add.at``, CuPy ``scatter_add``)."""
-    if xp.__name__ == "cupy":
+    if hasattr(xp.add, "at"):       # NumPy, and CuPy >= 13 (where cupyx.scatter_add is deprecated)
+        xp.add.at(target, index, values)
+    else:
         import cupyx
         cupyx.scatter_add(target, index, values)
-    else:
-        xp.add.at(target, index, values)
 
 
 def _is_basic(index) -> bool:

@@ -1,0 +1,139 @@
+"""Smoke tests of every `tinygrad-rnn` command (tiny settings), its help, determinism and failure messages."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import tinygrad_rnn as tr
+from tinygrad_rnn import cli
+
+from conftest import require_dot
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--T", "3,5", "--seeds", "1", "--steps", "3", "--hidden", "4", "--test-size", "16", "--no-progress"]
+
+
+def run_cli(*args, env=None, timeout=240):
+    """`python -m tinygrad_rnn ARGS` in a subprocess (what a user types); returns the CompletedProcess."""
+    full_env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                    OMP_NUM_THREADS="1", **(env or {}))
+    return subprocess.run([sys.executable, "-m", "tinygrad_rnn", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=full_env, timeout=timeout)
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["memory"], ["adding"], ["gradflow"], ["graph"], ["train"]])
+def test_help_of_every_command(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(command + ["--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    assert "usage: tinygrad-rnn" in text
+    if command in (["demo"], ["memory"], ["adding"]):
+        assert "--device" in text and "--seed" in text and "--out" in text and "--quick" in text
+
+
+def test_no_command_prints_help(capsys):
+    assert cli.main([]) == 0
+    assert "demo" in capsys.readouterr().out
+
+
+def test_demo_quick_end_to_end(tmp_path):
+    require_dot()
+    out = tmp_path / "demo"
+    proc = run_cli("demo", "--quick", "--out", str(out), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("memory.json", "adding.json", "gradflow.json", "hidden_traces.json", "summary.md",
+                 "memory_vs_T.png", "adding_vs_T.png", "gradnorm_memory.png", "gradnorm_adding.png",
+                 "hidden_states.png", "gradflow.png", "lstm_unrolled.svg"):
+        assert (out / name).stat().st_size > 0, name
+    assert "| LSTM |" in proc.stdout and "success" in proc.stdout and "‖∂L/∂h₁‖" in proc.stdout
+    mem = json.loads((out / "memory.json").read_text())
+    assert {r["cell"] for r in mem["runs"]} == {"rnn", "gru", "lstm"}
+    assert mem["settings"]["forget_bias"] is not None and mem["settings"]["lr"] > 0
+    assert (out / "lstm_unrolled.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+
+
+def test_sweep_is_deterministic_per_seed(tmp_path, capsys):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for out, seed in ((a, "3"), (b, "3"), (c, "4")):
+        assert cli.main(["memory", *TINY, "--cells", "gru,lstm", "--seed", seed, "--out", str(out)]) == 0
+    ra, rb, rc = (json.loads((d / "memory.json").read_text())["runs"] for d in (a, b, c))
+    key = ("loss", "metric", "grad_norms_init", "grad_norms_final", "loss_curve")
+    assert [[r[k] for k in key] for r in ra] == [[r[k] for k in key] for r in rb]
+    assert [r["loss"] for r in ra] != [r["loss"] for r in rc]
+    assert [r["seed"] for r in ra] == [3, 3, 3, 3]
+    assert (a / "memory_vs_T.png").exists() and (a / "gradnorm_memory.png").exists()
+    capsys.readouterr()
+
+
+def test_adding_and_its_options(tmp_path, capsys):
+    out = tmp_path / "add"
+    assert cli.main(["adding", *TINY, "--cells", "rnn", "--lr", "0.005", "--clip", "0", "--batch", "8",
+                     "--forget-bias", "none", "--out", str(out)]) == 0
+    data = json.loads((out / "adding.json").read_text())
+    s = data["settings"]
+    assert (s["lr"], s["clip"], s["batch_size"], s["forget_bias"], s["lengths"]) == (0.005, 0.0, 8, None, [3, 5])
+    assert len(data["runs"]) == 2 and all("within_0.04" in r for r in data["runs"])
+    assert "predicting the mean gives MSE 1/6" in capsys.readouterr().out
+
+
+def test_gradflow(tmp_path, capsys):
+    out = tmp_path / "gf"
+    assert cli.main(["gradflow", "--T", "12", "--hidden", "6", "--radii", "0.5,1.5", "--out", str(out)]) == 0
+    res = json.loads((out / "gradflow.json").read_text())
+    assert [r["rho"] for r in res["rows"]] == [0.5, 1.5]
+    assert res["rows"][0]["ratio_first_last"] < 1e-2 < res["rows"][1]["ratio_first_last"]
+    assert (out / "gradflow.png").exists()
+    assert "ρ(W_hh)" in capsys.readouterr().out
+
+
+def test_graph(tmp_path, capsys):
+    require_dot()
+    path = tmp_path / "g" / "lstm.svg"
+    assert cli.main(["graph", "--cell", "gru", "--steps", "3", "--layers", "2", "--bidirectional",
+                     "-o", str(path)]) == 0
+    assert path.read_text().lstrip().startswith(("<?xml", "<svg"))
+    capsys.readouterr()
+
+
+def test_train_runs_an_example(tmp_path, capsys):
+    assert cli.main(["train", "clipping", "--quick", "--no-progress", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "clipping.json").exists()
+    capsys.readouterr()
+
+
+def test_unwritable_output_folder_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = run_cli("memory", *TINY, "--out", str(blocker / "sub"))
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "output folder" in lines[0] and "--out" in lines[0]
+
+
+def test_missing_graphviz_is_one_line_and_keeps_the_dot_text(tmp_path):
+    path = tmp_path / "g.svg"
+    proc = run_cli("graph", "-o", str(path), env={"PATH": str(tmp_path)})       # no `dot` on PATH
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Graphviz" in proc.stderr
+    assert (tmp_path / "g.dot").read_text().startswith("digraph")
+
+
+def test_cuda_without_a_gpu_is_one_line(tmp_path, capsys):
+    if tr.cuda_is_available():
+        pytest.skip("a GPU is available here")
+    assert cli.main(["adding", *TINY, "--device", "cuda", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cuda" in err[0] and "CuPy" in err[0]
+
+
+def test_bad_arguments_are_usage_errors(capsys):
+    for argv in (["memory", "--T", "1,x"], ["adding", "--cells", "rnn,cnn"], ["graph", "--cell", "tcn"]):
+        with pytest.raises(SystemExit) as e:
+            cli.main(argv)
+        assert e.value.code == 2
+    capsys.readouterr()
