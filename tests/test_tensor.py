@@ -250,3 +250,13 @@ def test_max_dim_returns_values_and_indices():
     np.testing.assert_array_equal(values.numpy(), [5.0, 7.0])
     np.testing.assert_array_equal(indices.numpy(), [1, 0])
     assert indices.dtype == i64
+
+
+def test_zero_dim_results_hold_arrays_so_in_place_ops_work():
+    # NumPy returns scalars (not 0-d arrays) from full reductions and 0-d arithmetic
+    a = tr.tensor([2.0, 3.0], requires_grad=True)
+    s = (a * 3).sum()
+    assert isinstance(s.numpy(), np.ndarray)
+    p = tr.tensor(2.0) * tr.tensor(3.0)
+    p.add_(1.0)
+    assert p.item() == 7.0

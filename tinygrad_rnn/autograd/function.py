@@ -100,6 +100,11 @@ class Function:
                 ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
             out = cls.forward(ctx, *[t._data for t in inputs], **attrs)
         make = _tensor_cls._make
+        xp = ctx.xp
+        if type(out) is tuple:
+            out = tuple([o if type(o) is xp.ndarray else xp.asarray(o) for o in out])
+        elif type(out) is not xp.ndarray:
+            out = xp.asarray(out)     # NumPy returns scalars from 0-d results: tensors always hold arrays
         if not record:
             if type(out) is tuple:
                 return tuple([make(o, device, False, None, i) for i, o in enumerate(out)])
