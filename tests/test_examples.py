@@ -39,22 +39,19 @@ def test_example_quick(name, tmp_path):
 
 
 def test_char_lm_samples_from_a_given_text(tmp_path):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    words = {"".join(rng.choice(list("abcdefgh"), rng.integers(3, 9))) for _ in range(600)}
     text = tmp_path / "text.txt"
-    text.write_text("the quick brown fox jumps over the lazy dog " * 50)
+    text.write_text(" ".join(sorted(words)))
     proc = run_example("char_lm", "--text", str(text), "--temperature", "0.5", "--no-progress", "--out",
                        str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     data = json.loads((tmp_path / "char_lm.json").read_text())
-    assert data["temperature"] == 0.5 and set(data["sample"]) <= set("thequickbrownfxjmpsvlazydg\n")
+    assert data["temperature"] == 0.5 and set(data["sample"]) <= set("abcdefgh\n")
 
 
 def test_char_lm_without_the_word_list_says_what_to_install(tmp_path):
     proc = run_example("char_lm", "--text", str(tmp_path / "missing.txt"), "--out", str(tmp_path))
     assert proc.returncode != 0 and "Traceback" not in proc.stderr and "wamerican" in proc.stderr
 
-
-def test_seq2seq_reversal_quick(tmp_path):
-    out = tmp_path / "s2s.json"
-    proc = run_example("seq2seq_reversal", "--out", str(out))
-    assert proc.returncode == 0, proc.stderr
-    assert out.stat().st_size > 0
