@@ -6,7 +6,10 @@ Two workloads, each timed for raw NumPy, a minimal 30-line tape (below), tinygra
 - forward: one ``a * b`` with ``requires_grad`` leaves (a graph node is recorded);
 - forward + backward: ``c = a * b + a; c.sum().backward()`` (gradients reset to ``None`` each time).
 
-    .venv/bin/python bench/op_overhead.py [--n 4] [--repeat 7]
+    .venv/bin/python bench/op_overhead.py [--n 4] [--rounds 15]
+
+The machine may be shared and noisy, so the libraries are timed in turns (round-robin, in process CPU time,
+with the garbage collector off as ``timeit`` does) and each column is the median over the rounds.
 
 Targets (issue 2): forward <= 1.0x PyTorch per op, forward + backward <= 0.4x PyTorch.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 import timeit
@@ -65,9 +69,10 @@ class Tape:
                 grads[id(p)] = pg if id(p) not in grads else grads[id(p)] + pg
 
 
-def per_call(fn, number: int, repeat: int) -> float:
-    """Best-of-``repeat`` CPU seconds per call of ``fn`` (process time: steadier on a shared machine)."""
-    return min(timeit.repeat(fn, number=number, repeat=repeat, timer=time.process_time)) / number
+def per_call(fn, number: int) -> float:
+    """CPU seconds per call of ``fn`` over one block of ``number`` calls (process time: steadier on a shared
+    machine than wall time), garbage collector off."""
+    return timeit.Timer(fn, timer=time.process_time).timeit(number) / number
 
 
 def workloads(n: int):
@@ -121,15 +126,18 @@ def workloads(n: int):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=4, help="tensor length (tiny: overhead dominates)")
-    ap.add_argument("--repeat", type=int, default=7)
-    ap.add_argument("--number", type=int, default=20000)
+    ap.add_argument("--rounds", type=int, default=15, help="turns of every library; columns are medians")
+    ap.add_argument("--number", type=int, default=4000, help="calls per timed block (fwd+bwd: a quarter)")
     args = ap.parse_args()
-    results = {}
-    for name, (fwd, fwdbwd) in workloads(args.n).items():
-        results[name] = (per_call(fwd, args.number, args.repeat),
-                         per_call(fwdbwd, args.number // 4, args.repeat))
+    libs = workloads(args.n)
+    samples = {name: ([], []) for name in libs}
+    for _ in range(args.rounds):                 # interleaved: a load spike hits every library alike
+        for name, (fwd, fwdbwd) in libs.items():
+            samples[name][0].append(per_call(fwd, args.number))
+            samples[name][1].append(per_call(fwdbwd, max(1, args.number // 4)))
+    results = {name: (statistics.median(f), statistics.median(fb)) for name, (f, fb) in samples.items()}
     ref = results.get("torch")
-    print(f"tensors of {args.n} float32, best of {args.repeat}")
+    print(f"tensors of {args.n} float32, CPU time, median of {args.rounds} interleaved rounds")
     print(f"{'':14s}{'forward/op':>12s}{'x torch':>9s}   {'fwd+bwd':>10s}{'x torch':>9s}")
     for name, (f, fb) in results.items():
         rf = f"{f / ref[0]:8.2f}x" if ref else "      -"

@@ -19,16 +19,22 @@ Writes ``bidirectional.png`` (test accuracy during training) and ``bidirectional
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import sys
-import time
 
-import numpy as np
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")      # small GEMMs lose time to BLAS threads on shared cores
 
-import tinygrad_rnn as tr
-from tinygrad_rnn.experiments import progress_bar
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # run from a checkout
+
+import tinygrad_rnn as tr  # noqa: E402
+from tinygrad_rnn.experiments import progress_bar  # noqa: E402
 
 
 def local_maxima(T: int, B: int, seed: int):
@@ -65,7 +71,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="examples-output", help="folder for bidirectional.png and .json")
+    p.add_argument("--out", default="out/examples", help="folder for bidirectional.png and .json")
     p.add_argument("--quick", action="store_true", help="a few steps only, to check the setup")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)

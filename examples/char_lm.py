@@ -19,17 +19,23 @@ Writes ``char_lm.png`` (training and validation bpc) and ``char_lm.json`` (numbe
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import os
-import sys
-import time
 
-import numpy as np
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")      # small GEMMs lose time to BLAS threads on shared cores
 
-import tinygrad_rnn as tr
-from tinygrad_rnn.experiments import progress_bar
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # run from a checkout
+
+import tinygrad_rnn as tr  # noqa: E402
+from tinygrad_rnn.experiments import progress_bar  # noqa: E402
 
 WORDS = "/usr/share/dict/words"
 
@@ -101,7 +107,7 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature τ. Default: 0.8")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="examples-output", help="folder for char_lm.png and char_lm.json")
+    p.add_argument("--out", default="out/examples", help="folder for char_lm.png and char_lm.json")
     p.add_argument("--quick", action="store_true", help="a few steps only, to check the setup")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)

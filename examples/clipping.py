@@ -18,17 +18,23 @@ Writes ``clipping.png`` (gradient norm and loss per step, both runs) and ``clipp
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import os
-import sys
-import time
 
-import numpy as np
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")      # small GEMMs lose time to BLAS threads on shared cores
 
-import tinygrad_rnn as tr
-from tinygrad_rnn.experiments import SequenceModel, orthogonal, progress_bar
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # run from a checkout
+
+import tinygrad_rnn as tr  # noqa: E402
+from tinygrad_rnn.experiments import SequenceModel, orthogonal, progress_bar  # noqa: E402
 
 
 def train(clip: float | None, args) -> dict:
@@ -57,7 +63,8 @@ def train(clip: float | None, args) -> dict:
     finite = [v for v in losses if math.isfinite(v)]
     first_bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
     return {"clip": clip, "grad_norms": norms, "losses": losses, "max_grad_norm": max(norms),
-            "median_grad_norm": float(np.median([v for v in norms if math.isfinite(v)] or [math.nan])), "diverged_at_step": first_bad,
+            "median_grad_norm": float(np.median([v for v in norms if math.isfinite(v)] or [math.nan])),
+            "diverged_at_step": first_bad,
             "final_loss": losses[-1] if math.isfinite(losses[-1]) else None,
             "mean_loss_last_50": float(np.mean(losses[-50:])) if first_bad is None else None,
             "max_finite_loss": max(finite) if finite else None}
@@ -73,7 +80,7 @@ def main(argv=None) -> int:
     p.add_argument("--hidden", type=int, default=32)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="examples-output", help="folder for clipping.png and .json")
+    p.add_argument("--out", default="out/examples", help="folder for clipping.png and .json")
     p.add_argument("--quick", action="store_true", help="a few steps only, to check the setup")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)

@@ -9,7 +9,13 @@ Settings (each trained from scratch per seed, the same budget within a task):
     short_tf       n in 5..10,  attention, teacher forcing 1.0         criterion: >= 99 % exact sequences
     short_ss       n in 5..10,  attention, scheduled sampling (inverse sigmoid, Bengio et al. 2015)
     long_attn      n in 15..20, attention, teacher forcing 1.0         criterion: beats long_bottleneck
-    long_bottleneck n in 15..20, no attention (the final state is all the decoder sees), tf 1.0   by >= 10 points
+    long_ss        n in 15..20, attention, scheduled sampling                               by >= 10 points
+    long_bottleneck n in 15..20, no attention (the final state is all the decoder sees), tf 1.0
+
+Besides the final accuracy on the whole test set, each run records a learning curve: exact accuracy
+on the first ``--curve-size`` test sequences every ``--eval-every`` steps (not counted in the
+training time; the last point is the final accuracy on the whole test set), which is where teacher
+forcing and scheduled sampling differ when both end at 100 %.
 
 Accuracy is exact-sequence accuracy of greedy decoding (the whole output, <eos> included, equals the
 target) on held-out test sequences: the test set is drawn first (distinct sequences) and every
@@ -54,6 +60,7 @@ SETTINGS = {
     "short_tf": {"task": "short", "attention": True, "schedule": None},
     "short_ss": {"task": "short", "attention": True, "schedule": "inverse_sigmoid"},
     "long_attn": {"task": "long", "attention": True, "schedule": None},
+    "long_ss": {"task": "long", "attention": True, "schedule": "inverse_sigmoid"},
     "long_bottleneck": {"task": "long", "attention": False, "schedule": None},
 }
 TASKS = {"short": (5, 10), "long": (15, 20)}
@@ -146,13 +153,16 @@ def train_one(args, name: str, setting: dict, seed: int, test: list[tuple], devi
     tr.manual_seed(seed)
     model = build_model(args, setting["attention"], device)
     opt = tr.optim.Adam(model.parameters(), lr=args.lr)
+    lr_decay = tr.optim.lr_scheduler.ExponentialLR(opt, gamma=args.lr_final_fraction ** (1.0 / steps))
     schedule = None
     if setting["schedule"] is not None:
         schedule = nn.ScheduledSampling(setting["schedule"], k=args.ss_k_fraction * steps)
     sampler = TrainSampler(np.random.default_rng([seed, 1]), lo, hi, set(test))
+    curve = []
+    eval_time = 0.0
     start = time.perf_counter()
     loss_value = float("nan")
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         src, lengths, tgt = to_tensors(sampler.batch(args.batch), device)
         logits = model(src, lengths, tgt, schedule=schedule)
         loss = nn.functional.cross_entropy(logits.reshape(-1, VOCAB), tgt.reshape(-1), ignore_index=PAD)
@@ -160,17 +170,23 @@ def train_one(args, name: str, setting: dict, seed: int, test: list[tuple], devi
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         opt.step()
+        lr_decay.step()
         if schedule is not None:
             schedule.step()
         loss_value = loss.item()
         progress.update(1)
-        progress.set_postfix_str(f"{name} seed {seed} loss {loss_value:.3f}")
-    train_time = time.perf_counter() - start
+        progress.set_postfix_str(f"{name} seed {seed} loss {loss_value:.3f}", refresh=False)
+        if args.eval_every and step % args.eval_every == 0 and step < steps:
+            t0 = time.perf_counter()
+            curve.append([step, evaluate(model, test[:args.curve_size], device, hi)["exact_accuracy"]])
+            eval_time += time.perf_counter() - t0
+    train_time = time.perf_counter() - start - eval_time
     t0 = time.perf_counter()
     result = evaluate(model, test, device, hi)
     result.update(steps=steps, train_wall_time_s=round(train_time, 2),
                   eval_wall_time_s=round(time.perf_counter() - t0, 2), final_train_loss=loss_value,
                   train_rows_redrawn=sampler.redrawn, train_test_overlap=sampler.overlap)
+    result["curve"] = curve + [[steps, result["exact_accuracy"]]] if args.eval_every else []
     if schedule is not None:
         result["final_teacher_forcing_ratio"] = schedule.ratio
     return result, model
@@ -211,7 +227,7 @@ class _NoBar:
     def update(self, n: int) -> None:
         pass
 
-    def set_postfix_str(self, s: str) -> None:
+    def set_postfix_str(self, s: str, refresh: bool = True) -> None:
         pass
 
     def close(self) -> None:
@@ -229,6 +245,12 @@ def progress_bar(total: int):
 # ------------------------------------------------------------------------------------------------
 
 
+def mean_curve(runs: dict, seeds, name: str) -> list:
+    """The learning curves of one setting averaged over seeds: ``[[step, mean accuracy], ...]``."""
+    curves = [runs[str(s)][name]["curve"] for s in seeds]
+    return [[c[0], float(np.mean([cv[i][1] for cv in curves]))] for i, c in enumerate(curves[0])]
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -243,14 +265,18 @@ def parse_args(argv=None):
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--embed", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--lr-final-fraction", type=float, default=0.1,
+                   help="the learning rate decays exponentially to lr * this by the last step")
     p.add_argument("--clip", type=float, default=1.0)
     p.add_argument("--test-size", type=int, default=None)
     p.add_argument("--ss-k-fraction", type=float, default=1 / 7,
                    help="inverse-sigmoid k as a fraction of the steps (ε falls to ≈0.1 by the end)")
+    p.add_argument("--eval-every", type=int, default=100, help="learning-curve interval in steps (0: none)")
+    p.add_argument("--curve-size", type=int, default=200, help="test sequences used for the learning curve")
     p.add_argument("--settings", nargs="+", choices=tuple(SETTINGS), default=list(SETTINGS))
     args = p.parse_args(argv)
-    args.steps = {"short": args.steps_short or (60 if args.quick else 1200),
-                  "long": args.steps_long or (60 if args.quick else 1200)}
+    args.steps = {"short": args.steps_short or (60 if args.quick else 600),
+                  "long": args.steps_long or (60 if args.quick else 1000)}
     args.test_size = args.test_size or (200 if args.quick else 1000)
     return args
 
@@ -290,9 +316,14 @@ def main(argv=None) -> dict:
         gaps = [a - b for a, b in zip(accs("long_attn"), accs("long_bottleneck"))]
         summary["long_attention_minus_bottleneck"] = {"per_seed": gaps, "min": float(min(gaps))}
         criteria["long_attention_beats_bottleneck_by_ge_0.10_every_seed"] = min(gaps) >= 0.10
-    if {"short_tf", "short_ss"} <= set(args.settings):
-        diffs = [a - b for a, b in zip(accs("short_ss"), accs("short_tf"))]
-        summary["short_scheduled_sampling_minus_teacher_forcing"] = {"per_seed": diffs, "mean": float(np.mean(diffs))}
+    for task in ("short", "long"):
+        tf, ss = ("short_tf", "short_ss") if task == "short" else ("long_attn", "long_ss")
+        if {tf, ss} <= set(args.settings):
+            diffs = [a - b for a, b in zip(accs(ss), accs(tf))]
+            summary[f"{task}_scheduled_sampling_minus_teacher_forcing"] = {
+                "per_seed": diffs, "mean": float(np.mean(diffs)),
+                "mean_curve_teacher_forcing": mean_curve(runs, args.seeds, tf),
+                "mean_curve_scheduled_sampling": mean_curve(runs, args.seeds, ss)}
     overlap = sum(r["train_test_overlap"] for seed_runs in runs.values() for r in seed_runs.values())
     criteria["train_test_disjoint"] = overlap == 0
 
@@ -303,6 +334,7 @@ def main(argv=None) -> dict:
         "metric": "exact-sequence accuracy of greedy decoding on held-out sequences (never trained on)",
         "test_size_per_task_and_seed": args.test_size,
         "budget": {"steps": args.steps, "batch": args.batch, "lr": args.lr, "optimizer": "Adam",
+                   "lr_schedule": f"ExponentialLR to {args.lr_final_fraction} x lr at the last step",
                    "clip_grad_norm": args.clip, "hidden": args.hidden, "embed": args.embed,
                    "model": "bidirectional LSTM encoder (bridge: tanh(Linear([h_fwd; h_rev]))), LSTM decoder",
                    "attention": "Bahdanau (additive), context fed into the decoder cell input",

@@ -7,7 +7,9 @@
     tinygrad-rnn graph --cell lstm --steps 4 -o graph.svg        the unrolled computation graph
     tinygrad-rnn train char_lm [--quick] ...                     run one of the examples
 
-Every command takes ``--help``. A failure that is not a bug (no CuPy for ``--device cuda``, no
+Every command takes ``--help``. NumPy's BLAS is asked for one thread unless ``OPENBLAS_NUM_THREADS``
+(or ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``) is set: the recurrent steps multiply small matrices, where
+threads only cost time. A failure that is not a bug (no CuPy for ``--device cuda``, no
 Graphviz, an unwritable output folder, a missing optional package) ends with one line saying what
 went wrong and what to do, exit status 1; results computed before it stay on disk.
 """
@@ -103,7 +105,7 @@ def _sweep_args(p: argparse.ArgumentParser, task: str) -> None:
     p.add_argument("--test-size", type=_positive, default=None,
                    help=f"held-out sequences for the final metric. Default: {s.test_size}")
     p.add_argument("--quick", action="store_true", help="a tiny sweep (seconds), for checking the setup")
-    _common(p, f"tinygrad-rnn-{task}")
+    _common(p, f"out/{task}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "vanilla RNN's gradient flow against its Jacobians and the unrolled graph of a "
                                    "short LSTM. About 5-10 minutes on 2 CPU cores; --quick takes seconds.")
     p.add_argument("--quick", action="store_true", help="tiny settings (under a minute), for checking the setup")
-    _common(p, "tinygrad-rnn-demo")
+    _common(p, "demo_out")
 
     for task, text in (("memory", "recall the symbol of step 1 at step T, past distractors"),
                        ("adding", "sum the two marked values of a sequence (Hochreiter & Schmidhuber)")):
@@ -139,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=_positive, default=32, help="hidden size. Default: 32")
     p.add_argument("--nonlinearity", choices=("tanh", "relu"), default="tanh", help="Default: tanh")
     p.add_argument("--input-scale", type=float, default=0.01, help="std of the random inputs. Default: 0.01")
-    _common(p, "tinygrad-rnn-gradflow")
+    _common(p, "out/gradflow")
 
     p = sub.add_parser("graph", help="draw the computation graph of a small recurrent layer",
                        description="Build a small RNN/GRU/LSTM, run it unrolled forward and backward and render "
@@ -220,14 +222,12 @@ def sweep_figures(sweep, out: str) -> list:
             continue
         for key, label, ls in (("grad_norms_init", "at init", "--"), ("grad_norms_final", "trained", "-")):
             arr = np.array([r[key] for r in rs], dtype=np.float64)
-            with np.errstate(divide="ignore"):
-                geo = np.exp(np.log(np.maximum(arr, 1e-300)).mean(axis=0))
             name = f"{cell.upper()} {label}"
-            curves[name] = geo
+            curves[name] = np.median(arr, axis=0)            # zeros (float32 underflow) show as gaps
             styles[name] = {"ls": ls}
     paths.append(plots.grad_norms_vs_step(
         curves, os.path.join(out, f"gradnorm_{s.task}.png"), styles=styles,
-        title=f"{s.task}, T={T}: ‖∂L/∂h_t‖ (geometric mean over {s.seeds} seeds)"))
+        title=f"{s.task}, T={T}: ‖∂L/∂h_t‖ (median over {s.seeds} seeds)"))
     return paths
 
 
@@ -318,6 +318,7 @@ def cmd_demo(args) -> int:
     out = ensure_folder(args.out)
     progress = not args.no_progress
     t_start = time.perf_counter()
+    load_start = _loadavg()
     mem_s, add_s = (QUICK_MEMORY, QUICK_ADDING) if args.quick else (DEMO_MEMORY, DEMO_ADDING)
     print(f"tinygrad-rnn demo{' --quick' if args.quick else ''}: device {device}, base seed {args.seed}, "
           f"output {out}", flush=True)
@@ -346,6 +347,7 @@ def cmd_demo(args) -> int:
     written.append(_gradflow_figure(gf, out))
 
     seconds = time.perf_counter() - t_start
+    write_json(os.path.join(out, "demo.json"), _run_facts(seconds, device, args.seed, args.quick, load_start))
     summary = _demo_summary(mem, add, gf, seconds, device, args)
     with open(os.path.join(out, "summary.md"), "w", encoding="utf-8") as f:
         f.write(summary)
@@ -358,6 +360,22 @@ def cmd_demo(args) -> int:
     print(f"  wrote {graph_command(cell='lstm', steps=4, detail='gate', out=os.path.join(out, 'lstm_unrolled.svg'))}")
     print(f"demo finished in {seconds:.0f} s (device {device})")
     return 0
+
+
+def _loadavg() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):         # not on every platform
+        return None
+
+
+def _run_facts(seconds: float, device: str, seed: int, quick: bool, load_start) -> dict:
+    """Run time and the machine it ran on (for the docs' statement of the run time)."""
+    import platform
+    return {"seconds": seconds, "device": device, "seed": seed, "quick": quick, "cpu_count": os.cpu_count(),
+            "machine": platform.machine(), "python": platform.python_version(),
+            "blas_threads_env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
+            "load_average_start": load_start, "load_average_end": _loadavg()}
 
 
 def _demo_summary(mem, add, gf, seconds: float, device: str, args) -> str:
@@ -397,12 +415,50 @@ def _reason(e: BaseException) -> str | None:
     return None
 
 
+BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+BLAS_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
+                "openblas_set_num_threads", "MKL_Set_Num_Threads")
+
+
+def limit_blas_threads(n: int = 1) -> bool:
+    """Ask the BLAS library NumPy loaded for ``n`` threads, unless the environment already chose.
+
+    The experiments multiply small matrices (hidden sizes up to 64) thousands of times; BLAS threads
+    only add synchronisation, and on cores shared with other work they made a training run 5x slower
+    on the machine this was written on. NumPy is imported before this code runs, so the environment
+    variables are too late: the library's own setter is called through ``ctypes`` (Linux: the
+    libraries mapped into this process). Returns whether a setter was found and called.
+    """
+    if any(os.environ.get(v) for v in BLAS_ENV):
+        return False
+    import ctypes
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as f:
+            paths = {line.split()[-1] for line in f if "blas" in line.lower() or "mkl" in line.lower()}
+    except OSError:
+        return False
+    for path in sorted(paths):
+        if not os.path.isfile(path):
+            continue
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in BLAS_SETTERS:
+            setter = getattr(lib, name, None)
+            if setter is not None:
+                setter(ctypes.c_int(n))
+                return True
+    return False
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    limit_blas_threads(1)
     handlers = {"demo": cmd_demo, "memory": lambda a: cmd_sweep(a, "memory"),
                 "adding": lambda a: cmd_sweep(a, "adding"), "gradflow": cmd_gradflow, "graph": cmd_graph,
                 "train": cmd_train}

@@ -115,10 +115,12 @@ ADDING_MSE = 0.01              # Hochreiter & Schmidhuber's criterion for the ad
 ADDING_TOL, ADDING_FRACTION = 0.04, 0.90
 
 # The demo's settings, fixed in advance (see docs/memory_test.md for how they were chosen).
-DEMO_MEMORY = TaskSettings("memory", lengths=(5, 20, 40), steps=600, lr=1e-2)
-DEMO_ADDING = TaskSettings("adding", lengths=(10, 25, 50), steps=1000, lr=1e-2)
-QUICK_MEMORY = TaskSettings("memory", lengths=(5, 15), seeds=2, hidden_size=16, steps=60, test_size=200)
-QUICK_ADDING = TaskSettings("adding", lengths=(5, 15), seeds=2, hidden_size=16, steps=60, test_size=200)
+DEMO_MEMORY = TaskSettings("memory", lengths=(5, 20, 40), hidden_size=32, steps=1000, lr=1e-2, forget_bias=3.0)
+DEMO_ADDING = TaskSettings("adding", lengths=(10, 25, 50), hidden_size=64, steps=2000, lr=1e-2, forget_bias=3.0)
+QUICK_MEMORY = TaskSettings("memory", lengths=(5, 15), seeds=2, hidden_size=16, steps=60, test_size=200,
+                            forget_bias=3.0)
+QUICK_ADDING = TaskSettings("adding", lengths=(5, 15), seeds=2, hidden_size=16, steps=60, test_size=200,
+                            forget_bias=3.0)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from .random import default_generator
 
 _grad_state = grad_mode._state
 _XP = {"cpu": np}
+_alloc = object.__new__
 
 values_indices = collections.namedtuple("values_indices", ["values", "indices"])
 
@@ -165,10 +166,10 @@ class Tensor:
         self._hooks = None
         self._name = None
 
-    @classmethod
-    def _make(cls, arr, dev, requires_grad, node, idx):
-        """Fast internal constructor (no checks): wrap an op's output array."""
-        t = object.__new__(Tensor)
+    @staticmethod
+    def _make(arr, dev, requires_grad, node, idx):
+        """Fast internal constructor (no checks): wrap an array (static: no bound method made per call)."""
+        t = _alloc(Tensor)
         t._data = arr
         t._device = _DEVICES[dev]
         t._xp = _XP[dev]
@@ -394,6 +395,7 @@ class Tensor:
         Args:
             gradient: d(loss)/d(self), needed when ``self`` is not a single element.
             retain_graph: keep the saved arrays so a second backward can run (default False).
+            inputs: accumulate only into these tensors' ``.grad`` (leaves or, as in PyTorch, non-leaves).
         """
         if create_graph:
             raise NotImplementedError("create_graph=True: higher-order gradients are not supported")
@@ -401,7 +403,21 @@ class Tensor:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn "
                                "(did you build it under no_grad(), or from tensors without requires_grad=True?)")
         g = _grad_array(self, gradient)
-        engine.run_backward([self], [g], builtins.bool(retain_graph))
+        if inputs is None:
+            engine.run_backward([self], [g], builtins.bool(retain_graph))
+            return
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        for i, t in enumerate(inputs):
+            if not isinstance(t, Tensor) or not t.requires_grad:
+                raise RuntimeError(f"backward: inputs[{i}] must be a tensor that requires grad")
+        got = engine.run_backward([self], [g], builtins.bool(retain_graph), capture=inputs)
+        for t, grad in zip(inputs, got):
+            if grad is None:
+                continue
+            if t.grad is None:
+                t.grad = t._wrap_grad(grad.copy())
+            else:
+                t.grad._data = t.grad._data + grad
 
     def detach(self) -> "Tensor":
         """A tensor sharing data and version counter, cut from the graph."""
@@ -445,16 +461,23 @@ class Tensor:
 
     # ----------------------------------------------------------------- arithmetic
     def _binary(self, other, op, reflected: bool = False) -> "Tensor":
-        a, b = _operands(self, other)
+        if isinstance(other, Tensor) and other._data.dtype is self._data.dtype:
+            a, b = self, other              # hot path: two tensors of one dtype, nothing to promote
+        else:
+            a, b = _operands(self, other)
         return op.apply(b, a) if reflected else op.apply(a, b)
 
     def add(self, other, alpha=1) -> "Tensor":
+        if alpha == 1 and isinstance(other, Tensor) and other._data.dtype is self._data.dtype:
+            return ops.Add.apply(self, other)     # the hot path of _binary, one call shorter
         return self._binary(other if alpha == 1 else other * alpha, ops.Add)
 
     def sub(self, other, alpha=1) -> "Tensor":
         return self._binary(other if alpha == 1 else other * alpha, ops.Sub)
 
     def mul(self, other) -> "Tensor":
+        if isinstance(other, Tensor) and other._data.dtype is self._data.dtype:
+            return ops.Mul.apply(self, other)     # the hot path of _binary, one call shorter
         return self._binary(other, ops.Mul)
 
     def div(self, other) -> "Tensor":
@@ -1073,7 +1096,25 @@ class Tensor:
         return tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
 
 
-function._tensor_cls = Tensor
+def _wrap_output(arr, dev, xp, requires_grad, node, idx) -> Tensor:
+    """``Tensor._make`` for ``Function.apply``, which already holds the canonical device and its array
+    module: the same fields, without two dict look-ups on every op."""
+    t = _alloc(Tensor)
+    t._data = arr
+    t._device = dev
+    t._xp = xp
+    t.requires_grad = requires_grad
+    t.grad = None
+    t._node = node
+    t._idx = idx
+    t._version = VersionCounter()
+    t._hooks = None
+    t._name = None
+    return t
+
+
+function._make = Tensor._make
+function._wrap_output = _wrap_output
 
 
 class ToDevice(Function):
@@ -1101,6 +1142,7 @@ class ToDevice(Function):
             ctx.out_meta = ((out.shape, out.dtype),)
             from .autograd.scope import _scope_tuple   # (the package's `scope` name is the context manager)
             ctx.scope = _scope_tuple()
+            ctx._seq = function.next_seq()
         return out
 
 
@@ -1109,10 +1151,12 @@ class ToDevice(Function):
 
 def _grad_array(root: Tensor, gradient):
     if gradient is None:
-        if root._data.size != 1:
+        data = root._data
+        if data.size != 1:
             raise RuntimeError(f"grad can be implicitly created only for scalar outputs: backward() on a tensor "
                                f"of shape {root.shape} needs gradient= of that shape")
-        return root._xp.ones(root.shape, root.dtype)
+        one = root._xp.array(1, data.dtype)     # several times cheaper than xp.ones on tiny shapes
+        return one if data.ndim == 0 else one.reshape(data.shape)
     g = gradient._data if isinstance(gradient, Tensor) else _to_array(gradient, root.dtype, root._device)
     if isinstance(gradient, Tensor) and gradient._device != root._device:
         raise DeviceError(f"backward: gradient is on '{gradient._device}' but the tensor is on '{root._device}'")

@@ -182,3 +182,11 @@ def test_node_that_receives_no_gradient_at_all(device):
     y = StopGradient.apply(h) + x
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])
+
+
+def test_backward_inputs_accumulates_only_into_the_given_tensors():
+    a = tr.tensor([1.0, 2.0], requires_grad=True)
+    b = tr.tensor([3.0, 4.0], requires_grad=True)
+    (a * b).sum().backward(inputs=[a])
+    assert a.grad.tolist() == [3.0, 4.0]
+    assert b.grad is None

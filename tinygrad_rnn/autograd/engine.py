@@ -1,7 +1,7 @@
 """Reverse-mode differentiation over the recorded graph.
 
-The graph is ordered **iteratively** (Kahn's algorithm over dependency counts, never recursion), so
-an RNN unrolled over thousands of steps backpropagates as easily as a two-op expression. After a
+Nodes run **iteratively** in reverse creation order (a heap on the creation counter, never recursion),
+so an RNN unrolled over thousands of steps backpropagates as easily as a two-op expression. After a
 backward the saved arrays are freed unless ``retain_graph=True``; a later backward through a node
 whose arrays were freed, or whose saved input was changed in place since, raises ``RuntimeError``.
 """
@@ -9,8 +9,10 @@ whose arrays were freed, or whose saved input was changed in place since, raises
 from __future__ import annotations
 
 from contextlib import contextmanager
+import heapq
 import weakref
 
+from . import function
 from .function import Function
 
 _record_norms = False
@@ -38,14 +40,12 @@ def _freed_error(node: Function) -> RuntimeError:
         "the next forward (truncated BPTT).")
 
 
-def _check_versions(node: Function) -> None:
-    for counter, version, kind, pos in node._checks:
-        if counter.value != version:
-            raise RuntimeError(
-                f"one of the arrays needed for gradient computation has been modified by an in-place "
-                f"operation: {kind} {pos} of {node.name} was saved at version {version} and is now at version "
-                f"{counter.value}. Clone it before changing it in place (x = x.clone()), or make the "
-                f"change after backward().")
+def _version_error(node: Function, counter, version: int, kind: str, pos: int) -> RuntimeError:
+    return RuntimeError(
+        f"one of the arrays needed for gradient computation has been modified by an in-place "
+        f"operation: {kind} {pos} of {node.name} was saved at version {version} and is now at version "
+        f"{counter.value}. Clone it before changing it in place (x = x.clone()), or make the "
+        f"change after backward().")
 
 
 def _accumulate(old, g):
@@ -58,67 +58,70 @@ def run_backward(roots, grads, retain_graph: bool = False, capture=None):
     Leaf tensors that require grad accumulate into ``.grad``, unless ``capture`` is given: then it
     is a list of tensors whose gradients are returned instead (``autograd.grad``) and no ``.grad``
     changes.
+
+    Order: ``Function.apply`` stamps every node with ``_seq``, a global creation counter. A node is
+    always created after the nodes that made its inputs, so running the pending nodes latest-first
+    (a heap on ``-_seq``) runs each one only after all of its consumers have delivered their
+    gradients: no separate pass over the graph to count dependencies, and no recursion.
     """
-    # 1. Dependency counts of every node reachable from the roots (iterative DFS).
-    deps: dict = {}
-    buf: dict = {}
-    leaf_buf: dict = {}
-    leaves: dict = {}
-    stack = []
+    # Gradient of each node output, summed over the consumers that ran so far, keyed by the node for output 0
+    # (most nodes have one output) and by the edge tuple (node, index) for the others. Holding bare arrays, it
+    # allocates nothing the garbage collector tracks while nodes wait (a wide graph has many waiting).
+    pending: dict = {}
+    heap: list = []         # -node._seq of every node reached and not yet run (plain ints compare fast)
+    by_seq: dict = {}       # node._seq -> node, for the nodes in ``heap``
+    leaf_grads: dict = {}   # id(leaf) -> gradient summed over this backward
+    leaves: dict = {}       # id(leaf) -> leaf
+    summed: set = set()     # ids of leaves whose gradient is a sum made here (a new array: no copy needed)
+    push, pop = heapq.heappush, heapq.heappop
     for root, g in zip(roots, grads):
         node = root._node
         if node is None:
-            leaves[id(root)] = root
-            leaf_buf[id(root)] = _accumulate(leaf_buf.get(id(root)), g)
+            key = id(root)
+            if key in leaf_grads:
+                leaf_grads[key] = leaf_grads[key] + g
+                summed.add(key)
+            else:
+                leaf_grads[key], leaves[key] = g, root
             continue
-        if node not in deps:
-            deps[node] = 0
-            stack.append(node)
-            buf[node] = [None] * len(node.out_meta)
-        slot = buf[node]
-        slot[root._idx] = _accumulate(slot[root._idx], g)
-    while stack:
-        node = stack.pop()
-        for e in node.edges:
-            if type(e) is tuple:
-                m = e[0]
-                if m in deps:
-                    deps[m] += 1
-                else:
-                    deps[m] = 1
-                    stack.append(m)
+        if node._seq not in by_seq:
+            by_seq[node._seq] = node
+            push(heap, -node._seq)
+        key = node if root._idx == 0 else (node, root._idx)
+        pending[key] = _accumulate(pending.get(key), g)
 
-    capture_nodes = {}
-    capture_leaves = {}
+    capture_nodes = captured = None
     if capture is not None:
+        capture_nodes, capture_leaves = {}, {}
         for i, t in enumerate(capture):
             if t._node is None:
                 capture_leaves[id(t)] = i
             else:
                 capture_nodes[(t._node, t._idx)] = i
-    captured = [None] * (len(capture) if capture is not None else 0)
+        captured = [None] * len(capture)
+    record_norms = _record_norms
 
-    # 2. Kahn's algorithm: a node runs once every consumer has delivered its gradient.
-    ready = [n for n in buf if deps[n] == 0]
-    pop, push = ready.pop, ready.append
-    while ready:
-        node = pop()
-        gs = buf.pop(node, None)
-        if gs is None:                  # every consumer returned None for it (e.g. a stop-gradient op)
-            gs = [None] * len(node.out_meta)
+    while heap:
+        node = by_seq.pop(-pop(heap))
+        gs = [pending.pop(node, None)]
+        if len(node.out_meta) > 1:
+            gs += [pending.pop((node, k), None) for k in range(1, len(node.out_meta))]
         if node.hooks or node.retained or capture_nodes:
             gs = _output_hooks(node, gs, capture_nodes, captured)
         saved = node.saved
         if saved is None:
             raise _freed_error(node)
-        if node._checks:
-            _check_versions(node)
-        if _record_norms:
+        checks = node._checks
+        if checks:
+            for counter, version, kind, pos in checks:
+                if counter.value != version:
+                    raise _version_error(node, counter, version, kind, pos)
+        if record_norms:
             node.grad_norms = [None if g is None else node.xp.linalg.norm(g.ravel()) for g in gs]
         if len(gs) == 1:
             g = gs[0]
             in_grads = (None,) * len(node.edges) if g is None else node.backward(node, g)
-        elif all(g is None for g in gs):
+        elif all(g is None for g in gs):   # every consumer returned None for it (e.g. a stop-gradient op)
             in_grads = (None,) * len(node.edges)
         else:
             gs = [node.xp.zeros(s, d) if g is None else g for g, (s, d) in zip(gs, node.out_meta)]
@@ -129,45 +132,48 @@ def run_backward(roots, grads, retain_graph: bool = False, capture=None):
             node.saved = None
         for e, g in zip(node.edges, in_grads):
             if type(e) is tuple:
+                # Every node below is reached, even with no gradient, so a freed graph is always reported.
                 m, i = e
+                seq = m._seq
+                if seq not in by_seq:
+                    by_seq[seq] = m
+                    push(heap, -seq)
                 if g is not None:
                     dtype = m.out_meta[i][1]
                     if g.dtype is not dtype and g.dtype != dtype:
                         g = g.astype(dtype)
-                    slot = buf.get(m)
-                    if slot is None:
-                        slot = buf[m] = [None] * len(m.out_meta)
-                    old = slot[i]
-                    slot[i] = g if old is None else old + g
-                n = deps[m] - 1
-                deps[m] = n
-                if n == 0:
-                    push(m)
+                    key = m if i == 0 else e
+                    old = pending.get(key)
+                    pending[key] = g if old is None else old + g
             elif g is not None and e.requires_grad:
                 dtype = e._data.dtype
                 if g.dtype is not dtype and g.dtype != dtype:
                     g = g.astype(dtype)
                 key = id(e)
-                old = leaf_buf.get(key)
+                old = leaf_grads.get(key)
                 if old is None:
-                    leaves[key] = e
-                    leaf_buf[key] = g
+                    leaf_grads[key], leaves[key] = g, e
                 else:
-                    leaf_buf[key] = old + g
+                    leaf_grads[key] = old + g
+                    summed.add(key)
 
-    # 3. Leaves: hooks see the total gradient of this backward, then it is stored or returned.
-    for key, g in leaf_buf.items():
+    # Leaves: hooks see the total gradient of this backward, then it is stored or returned.
+    make = function._make
+    for key, g in leaf_grads.items():
         t = leaves[key]
-        for hook in t._hooks or ():
-            r = hook(t._wrap_grad(g))
-            if r is not None:
-                g = r._data
+        owned = key in summed
+        if t._hooks:
+            for hook in t._hooks:
+                r = hook(make(g, t._device, False, None, 0))
+                if r is not None:
+                    g, owned = r._data, False
         if capture is not None:
             if key in capture_leaves:
                 captured[capture_leaves[key]] = g
             continue
         if t.grad is None:
-            t.grad = t._wrap_grad(g.copy())     # own the array: clipping scales grads in place
+            # .grad must own its array (clipping scales grads in place): copy unless this loop made the sum.
+            t.grad = make(g if owned else g.copy(), t._device, False, None, 0)
         else:
             t.grad._data = t.grad._data + g
             t.grad._version.value += 1

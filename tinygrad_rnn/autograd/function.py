@@ -9,19 +9,28 @@ some input requires grad, records the node:
   tensor made by an op, the tensor itself for a leaf;
 - ``ctx.out_meta``: ``(shape, dtype)`` per output; ``ctx.scope``: the scope in force (see ``scope``);
 - ``ctx.saved``: what ``ctx.save_for_backward`` kept, with the version of every saved input so a
-  backward after an in-place change raises instead of returning a wrong gradient.
+  backward after an in-place change raises instead of returning a wrong gradient;
+- ``ctx._seq``: the node's creation number, from ``next_seq`` (backward runs nodes latest-first). Code
+  that records a node without ``apply`` (``ToDevice``) must stamp it too.
 
 This module imports no tensor code: ``tensor`` and ``ops`` both import it, never each other in a circle.
 """
 
 from __future__ import annotations
 
+import itertools
+
 from ..backend import DeviceError
 from . import grad_mode, scope as _scope
 
 _grad_state = grad_mode._state
 _new = object.__new__
-_tensor_cls = None   # set by tensor.py: the Tensor class that wraps outputs
+# Creation counter stamped on every recorded node as ``_seq``: a node's inputs always come from nodes with a
+# smaller number, so backward runs nodes in decreasing ``_seq`` (see engine.run_backward).
+next_seq = itertools.count(1).__next__
+# Set by tensor.py: Tensor._make(array, device, requires_grad, node, output index), and the same with the
+# device's array module passed in, _wrap_output(array, device, xp, requires_grad, node, output index).
+_make = _wrap_output = None
 
 
 class VersionCounter:
@@ -57,7 +66,7 @@ class Function:
     hooks: dict | None = None        # output index -> hooks registered on that output tensor
     retained: dict | None = None     # output index -> weakref of a tensor that asked retain_grad()
     grad_norms: list | None = None   # filled by backward inside autograd.record_grad_norms()
-    _checks: tuple = ()
+    _checks: list | tuple = ()     # (version counter, version when saved, "input"/"output", position)
 
     def save_for_backward(self, *arrays) -> None:
         """Keep arrays for ``backward``; saved inputs are version-checked when backward runs."""
@@ -75,22 +84,28 @@ class Function:
         first = inputs[0]
         device = first._device
         n = len(inputs)
-        record = False
-        for t in inputs:
-            if t.requires_grad:
-                record = True
-            if t._device is not device and t._device != device:
-                raise DeviceError(f"{cls.__name__}: expected all tensors on one device, but input 0 is on "
-                                  f"'{device}' and another is on '{t._device}'; move one with .to()")
+        if n == 1:
+            record = first.requires_grad
+        elif n == 2:
+            second = inputs[1]
+            record = first.requires_grad or second.requires_grad
+            if second._device is not device and second._device != device:
+                raise _device_error(cls, device, second._device)
+        else:
+            record = False
+            for t in inputs:
+                if t.requires_grad:
+                    record = True
+                if t._device is not device and t._device != device:
+                    raise _device_error(cls, device, t._device)
         record = record and _grad_state.enabled
         ctx = _new(cls)
-        ctx.xp = first._xp
+        ctx.xp = xp = first._xp
         if n == 1:
             if record:
                 ctx.needs_input_grad = (True,)
             out = cls.forward(ctx, first._data, **attrs) if attrs else cls.forward(ctx, first._data)
         elif n == 2:
-            second = inputs[1]
             if record:
                 ctx.needs_input_grad = (first.requires_grad, second.requires_grad)
             out = (cls.forward(ctx, first._data, second._data, **attrs) if attrs else
@@ -99,21 +114,20 @@ class Function:
             if record:
                 ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
             out = cls.forward(ctx, *[t._data for t in inputs], **attrs)
-        make = _tensor_cls._make
-        xp = ctx.xp
+        make = _wrap_output
         if type(out) is tuple:
             out = tuple([o if type(o) is xp.ndarray else xp.asarray(o) for o in out])
         elif type(out) is not xp.ndarray:
             out = xp.asarray(out)     # NumPy returns scalars from 0-d results: tensors always hold arrays
         if not record:
             if type(out) is tuple:
-                return tuple([make(o, device, False, None, i) for i, o in enumerate(out)])
-            return make(out, device, False, None, 0)
+                return tuple([make(o, device, xp, False, None, i) for i, o in enumerate(out)])
+            return make(out, device, xp, False, None, 0)
         if type(out) is tuple:
-            outs = tuple([make(o, device, True, ctx, i) for i, o in enumerate(out)])
+            outs = tuple([make(o, device, xp, True, ctx, i) for i, o in enumerate(out)])
             ctx.out_meta = tuple([(o.shape, o.dtype) for o in out])
         else:
-            outs = make(out, device, True, ctx, 0)
+            outs = make(out, device, xp, True, ctx, 0)
             ctx.out_meta = ((out.shape, out.dtype),)
         node = first._node
         e0 = first if node is None else (node, first._idx)
@@ -125,15 +139,21 @@ class Function:
         else:
             ctx.edges = tuple([t if t._node is None else (t._node, t._idx) for t in inputs])
         ctx.scope = _scope._current
+        ctx._seq = next_seq()
         saved = ctx.saved
         if saved:
-            ctx._checks = _version_checks(saved, inputs, outs if type(outs) is tuple else (outs,))
+            ctx._checks = _version_checks(saved, inputs, outs)
         return outs
 
 
-def _version_checks(saved, inputs, outputs) -> tuple:
+def _device_error(cls, device, other) -> DeviceError:
+    return DeviceError(f"{cls.__name__}: expected all tensors on one device, but input 0 is on "
+                       f"'{device}' and another is on '{other}'; move one with .to()")
+
+
+def _version_checks(saved, inputs, outputs) -> list:
     """(counter, version now, "input"/"output", position) for every saved array that is an input's or
-    an output's storage (the message is only formatted if a check fails)."""
+    an output's storage (the message is only formatted if a check fails). ``outputs``: a tensor or a tuple."""
     checks = []
     for a in saved:
         i = 0
@@ -145,10 +165,10 @@ def _version_checks(saved, inputs, outputs) -> tuple:
             i += 1
         else:
             i = 0
-            for t in outputs:
+            for t in outputs if type(outputs) is tuple else (outputs,):
                 if a is t._data:
                     v = t._version
                     checks.append((v, v.value, "output", i))
                     break
                 i += 1
-    return tuple(checks)
+    return checks

@@ -85,9 +85,11 @@ def _lengths_array(who: str, lengths, batch: int, max_len: int) -> np.ndarray:
     return arr
 
 
-def _map_state(state, fn):
-    """Apply ``fn`` to every tensor of a recurrent state (a tensor, or an LSTM's ``(h, c)`` tuple)."""
-    return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
+def _select_state(state, rows: Tensor):
+    """Pick batch rows (dim 1) of a recurrent state: a tensor, or an LSTM's ``(h, c)`` tuple."""
+    if isinstance(state, tuple):
+        return tuple(s.index_select(1, rows) for s in state)
+    return state.index_select(1, rows)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -294,13 +296,9 @@ class Decoder(Module):
 class ScheduledSampling:
     """The teacher-forcing probability ``ε_i`` decayed with the training step ``i`` (Bengio et al. 2015).
 
-    ============== ================================ ================
-    kind           ε_i                              default k, c
-    ============== ================================ ================
-    linear         max(eps_min, k − c·i)            k=1.0, c=1e-3
-    exponential    max(eps_min, k^i)      (k < 1)   k=0.999
-    inverse_sigmoid max(eps_min, k / (k + exp(i/k))) (k ≥ 1)  k=100.0
-    ============== ================================ ================
+    - ``linear``:          ε_i = max(eps_min, k − c·i)                  (default k = 1.0, c = 1e-3)
+    - ``exponential``:     ε_i = max(eps_min, k^i), 0 < k ≤ 1           (default k = 0.999)
+    - ``inverse_sigmoid``: ε_i = max(eps_min, k / (k + exp(i/k))), k ≥ 1 (default k = 100)
 
     ``eps_min`` (default 0) floors every kind. ``.ratio`` is the current ε_i, ``.step()`` advances
     ``i`` by one (call it once per optimizer step, like an ``lr_scheduler``), and
@@ -336,7 +334,8 @@ class ScheduledSampling:
         elif self.kind == "exponential":
             eps = self.k ** i
         else:
-            eps = self.k / (self.k + math.exp(min(i / self.k, 700.0)))
+            x = i / self.k
+            eps = self.k / (self.k + math.exp(x)) if x < 700.0 else 0.0     # exp(700) overflows soon after
         return max(self.eps_min, eps)
 
     @property
@@ -528,7 +527,7 @@ def beam_search(model: Seq2Seq, src: Tensor, src_lengths, beam_size: int, max_le
         B, dev = src.shape[0], src.device
         rows = tensor(np.repeat(np.arange(B), K), device=dev)
         keys, mask = keys.index_select(0, rows), mask.index_select(0, rows)
-        state = _map_state(state, lambda s: s.index_select(1, rows))
+        state = _select_state(state, rows)
         pk = model.decoder.prepare(keys)
         scores = np.full((B, K), -np.inf)
         scores[:, 0] = 0.0                                   # one live hypothesis to start: no duplicates
@@ -568,7 +567,7 @@ def beam_search(model: Seq2Seq, src: Tensor, src_lengths, beam_size: int, max_le
             if done.all():
                 break
             sel = tensor((np.arange(B)[:, None] * K + parent).reshape(-1), device=dev)
-            state = _map_state(state, lambda s: s.index_select(1, sel))
+            state = _select_state(state, sel)
             token = tensor(new_tok.reshape(-1), device=dev).to(src.dtype)
         best_tokens, best_scores = [], []
         for b in range(B):

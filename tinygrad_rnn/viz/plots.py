@@ -94,7 +94,10 @@ def grad_norms_vs_step(curves: dict, path: str, title: str | None = None, ylabel
     ax.set_xlabel("time step t")
     ax.set_ylabel(ylabel)
     ax.set_title(title or "gradient norm through time")
-    ax.legend(fontsize=7)
+    if len(curves) > 6:                                   # many curves: the legend goes beside the axes
+        ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    else:
+        ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
     return _save(fig, path)
 

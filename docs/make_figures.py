@@ -1,0 +1,477 @@
+"""Regenerate every figure and every measured number of the docs pages.
+
+    python docs/make_figures.py              # run everything (about 30 min on 2 CPU cores), then fill the pages
+    python docs/make_figures.py --reuse      # keep results already in docs/results/, redo the rest and the pages
+    python docs/make_figures.py --pages      # only rewrite the generated blocks of docs/*.md from the results
+
+What it runs (each writes JSON into ``docs/results/``; figures go next to the JSON or into
+``docs/figures/``):
+
+- ``tinygrad-rnn demo`` -> ``results/demo/`` (memory and adding sweeps, the vanilla RNN's gradient flow);
+- ``tinygrad-rnn adding --T 100 --steps 2500 --lr 3e-3`` -> ``results/adding_T100/``;
+- the memory task at T=30 for the LSTM with three forget-gate biases -> ``results/forget_bias/``;
+- the examples (char_lm, forecasting, bidirectional, clipping, truncated_bptt) -> ``results/examples/``;
+- small measurements made here: graph size against T (unfolding), Jacobian products at initialisation
+  (vanishing gradients), gradient norms per layer of a stacked LSTM (deep RNNs) -> ``results/*.json``;
+- ``docs/make_graph_figures.py`` -> ``figures/graphs/`` (computation-graph pictures, needs Graphviz).
+
+Then every block between ``<!-- generated: NAME -->`` and ``<!-- end generated -->`` in ``docs/*.md``
+is replaced by the table NAME built from those JSON files: no number in the pages is typed by hand.
+The seq2seq pages read ``results/seq2seq_reversal.json``, written by ``examples/seq2seq_reversal.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")      # small GEMMs lose time to BLAS threads on shared cores
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import runpy  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+DOCS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(DOCS)
+sys.path.insert(0, ROOT)
+
+import tinygrad_rnn as tr  # noqa: E402
+from tinygrad_rnn import cli  # noqa: E402
+from tinygrad_rnn.experiments import CELL_NAMES, format_gradflow_table, format_table, write_json  # noqa: E402
+
+RESULTS = os.path.join(DOCS, "results")
+FIGURES = os.path.join(DOCS, "figures")
+EXAMPLES = ("char_lm", "forecasting", "bidirectional", "clipping", "truncated_bptt")
+
+
+def res(*parts) -> str:
+    return os.path.join(RESULTS, *parts)
+
+
+def load(*parts):
+    path = res(*parts)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+# --------------------------------------------------------------------------------------------------
+# runs
+
+
+def run_cli(argv: list) -> None:
+    print("\n$ tinygrad-rnn " + " ".join(argv), flush=True)
+    t0 = time.perf_counter()
+    code = cli.main(argv)
+    if code != 0:
+        raise SystemExit(f"make_figures: `tinygrad-rnn {' '.join(argv)}` failed with exit status {code}")
+    print(f"({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+def run_demo() -> None:
+    run_cli(["demo", "--out", res("demo"), "--no-progress"])
+
+
+def run_adding_T100() -> None:
+    run_cli(["adding", "--T", "100", "--steps", "2500", "--lr", "3e-3", "--out", res("adding_T100"),
+             "--no-progress"])
+
+
+def run_forget_bias() -> None:
+    for fb in ("none", "1", "3"):
+        run_cli(["memory", "--T", "30", "--cells", "lstm", "--forget-bias", fb, "--out", res("forget_bias", fb),
+                 "--no-progress"])
+
+
+def run_examples() -> None:
+    out = res("examples")
+    for name in EXAMPLES:
+        print(f"\n$ python examples/{name}.py --out {os.path.relpath(out, ROOT)}", flush=True)
+        subprocess.run([sys.executable, os.path.join(ROOT, "examples", f"{name}.py"), "--out", out, "--no-progress"],
+                       check=True, env=dict(os.environ, PYTHONPATH=ROOT))
+
+
+def run_unfolding() -> None:
+    """Nodes of the unrolled graph against T (linear) and parameters (constant): parameter sharing."""
+    rows = []
+    for cell in ("rnn", "gru", "lstm"):
+        for T in (1, 10, 100):
+            tr.manual_seed(0)
+            layer = {"rnn": tr.nn.RNN, "gru": tr.nn.GRU, "lstm": tr.nn.LSTM}[cell](2, 8)
+            x = tr.randn(T, 4, 2)
+            unrolled = _nodes(layer(x, unroll=True)[0].sum())
+            fused = _nodes(layer(x)[0].sum())
+            rows.append({"cell": cell, "T": T, "unrolled_nodes": unrolled, "fused_nodes": fused,
+                         "parameters": sum(p.numel() for p in layer.parameters())})
+    # weight sharing: the gradient of W_hh is the sum of what each step contributes
+    tr.manual_seed(1)
+    rnn = tr.nn.RNN(2, 4, dtype=tr.float64)
+    x = tr.randn(6, 3, 2, dtype=tr.float64)
+    out, _ = rnn(x, unroll=True)
+    out.pow(2).sum().backward()
+    trace = tr.analysis.hidden_trace(rnn, x)
+    flow_h = _per_step_grads(rnn, x)
+    h = trace.h[0, 0]
+    prev = np.concatenate([np.zeros((1,) + h.shape[1:]), h[:-1]])
+    per_step = [((flow_h[t] * (1 - h[t] ** 2)).T @ prev[t]) for t in range(6)]
+    total = np.sum(per_step, axis=0)
+    write_json(res("unfolding.json"), {"rows": rows, "sharing": {
+        "T": 6, "per_step_norms": [float(np.linalg.norm(p)) for p in per_step],
+        "sum_of_steps_vs_autograd_max_abs_diff": float(np.abs(total - rnn.weight_hh_l0.grad.numpy()).max())}})
+
+
+def _nodes(loss) -> int:
+    seen, stack = set(), [loss.grad_fn]
+    while stack:
+        n = stack.pop()
+        if n is None or id(n) in seen:
+            continue
+        seen.add(id(n))
+        stack.extend(e[0] for e in n.edges if type(e) is tuple)
+    return len(seen)
+
+
+def _per_step_grads(rnn, x) -> np.ndarray:
+    """∂L/∂h_t as arrays (T, B, H) for L = Σ out², through the unrolled graph."""
+    from tinygrad_rnn.nn.recurrent.layers import record_states
+    with record_states() as log:
+        out, _ = rnn(x, unroll=True)
+    loss = out.pow(2).sum()
+    grads = tr.autograd.grad(loss, [e["h"] for e in log])
+    order = np.argsort([e["t"] for e in log])
+    return np.stack([grads[i].numpy() for i in order])
+
+
+def run_jacobians() -> None:
+    """σ_max of ∂s_T/∂s_t at initialisation for the three cells, beside the measured ‖∂L/∂h_t‖."""
+    x, y = tr.tasks.adding_problem(100, 8, seed=0, dtype=tr.float64)
+    out = {}
+    for cell in ("rnn", "gru", "lstm"):
+        tr.manual_seed(0)
+        layer = {"rnn": tr.nn.RNN, "gru": tr.nn.GRU, "lstm": tr.nn.LSTM}[cell](2, 64, dtype=tr.float64)
+        if cell == "lstm":
+            with tr.no_grad():
+                layer.bias_ih_l0[64:128] = 3.0
+                layer.bias_hh_l0[64:128] = 0.0
+        spec = tr.analysis.jacobian_spectrum(layer, x[:, :2])
+        flow = tr.analysis.grad_norms_through_time(layer, x, lambda o: o[0][-1].pow(2).sum() / 2)
+        out[cell] = {"to_end_sigma_max": spec.to_end[:, 0, 0].tolist(),
+                     "step_sigma_max_mean": float(spec.step[:, 0, 0].mean()),
+                     "grad_norms": flow.h[0, 0].tolist(),
+                     "spectral_radius": spec.spectral_radius, "sigma_max": spec.sigma_max}
+    write_json(res("jacobians.json"), {"T": 100, "hidden_size": 64, "lstm_forget_bias": 3.0, "cells": out})
+
+
+def run_deep() -> None:
+    """‖∂L/∂h_t‖ per layer of a 3-layer LSTM at initialisation (loss on the last output of the top layer)."""
+    tr.manual_seed(0)
+    lstm = tr.nn.LSTM(2, 32, num_layers=3, dtype=tr.float64)
+    x, _ = tr.tasks.adding_problem(50, 16, seed=0, dtype=tr.float64)
+    flow = tr.analysis.grad_norms_through_time(lstm, x, lambda o: o[0][-1].pow(2).sum() / 2)
+    write_json(res("deep.json"), {"T": 50, "hidden_size": 32, "layers": 3, "h": flow.h[:, 0].tolist(),
+                                  "c": flow.c[:, 0].tolist()})
+
+
+def run_graphs() -> None:
+    print("\n$ python docs/make_graph_figures.py", flush=True)
+    runpy.run_path(os.path.join(DOCS, "make_graph_figures.py"), run_name="__main__")
+
+
+RUNS = {"demo": (run_demo, "demo/demo.json"), "adding_T100": (run_adding_T100, "adding_T100/adding.json"),
+        "forget_bias": (run_forget_bias, "forget_bias/3/memory.json"),
+        "examples": (run_examples, "examples/truncated_bptt.json"), "unfolding": (run_unfolding, "unfolding.json"),
+        "jacobians": (run_jacobians, "jacobians.json"), "deep": (run_deep, "deep.json"),
+        "graphs": (run_graphs, None)}
+
+
+# --------------------------------------------------------------------------------------------------
+# figures made from the results
+
+
+def figures() -> None:
+    from tinygrad_rnn.viz import plots
+    os.makedirs(FIGURES, exist_ok=True)
+    from tinygrad_rnn.experiments import Sweep
+    for folder, task in (("demo", "memory"), ("demo", "adding"), ("adding_T100", "adding")):
+        d = load(folder, f"{task}.json")
+        if d:                                           # redrawn from the JSON (the runs drew them too)
+            cli.sweep_figures(Sweep(_settings(d), runs=d["runs"]), res(folder))
+    gf = load("demo", "gradflow.json")
+    if gf:
+        cli._gradflow_figure(gf, res("demo"))
+    jac = load("jacobians.json")
+    if jac:
+        curves, styles = {}, {}
+        for cell, d in jac["cells"].items():
+            name = CELL_NAMES[cell]
+            curves[f"{name} σ_max(∂s_T/∂s_t)"] = d["to_end_sigma_max"]
+            styles[f"{name} σ_max(∂s_T/∂s_t)"] = {"ls": "--"}
+            curves[f"{name} ‖∂L/∂h_t‖"] = d["grad_norms"]
+        plots.grad_norms_vs_step(curves, os.path.join(FIGURES, "jacobian_products.png"), styles=styles, ylabel="",
+                                 title=f"at initialisation, T={jac['T']}, H={jac['hidden_size']}, loss ½‖h_T‖²")
+    deep = load("deep.json")
+    if deep:
+        plots.grad_norms_vs_step({f"LSTM layer {k + 1} ‖∂L/∂h_t‖": v for k, v in enumerate(deep["h"])},
+                                 os.path.join(FIGURES, "deep_layers.png"),
+                                 title=f"{deep['layers']}-layer LSTM at initialisation, T={deep['T']}")
+    t100 = load("adding_T100", "adding.json")
+    if t100:
+        curves = {}
+        for r in t100["runs"]:
+            curves[f"{r['cell']} seed {r['seed']}"] = r["loss_curve"]
+        plots.loss_curves(curves, os.path.join(FIGURES, "adding_T100_training.png"), ylabel="training MSE",
+                          title="adding problem, T=100: training loss per seed")
+
+
+# --------------------------------------------------------------------------------------------------
+# generated blocks of the pages
+
+
+def _md_table(header: list, rows: list) -> str:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def block_demo_memory() -> str:
+    d = load("demo", "memory.json")
+    return f"Settings: {_settings_line(d)}\n\n" + format_table(d["summary"], "memory")
+
+
+def block_demo_adding() -> str:
+    d = load("demo", "adding.json")
+    return f"Settings: {_settings_line(d)}\n\n" + format_table(d["summary"], "adding")
+
+
+def _settings(d):
+    from tinygrad_rnn.experiments import TaskSettings
+    s = dict(d["settings"])
+    s["lengths"], s["cells"] = tuple(s["lengths"]), tuple(s["cells"])
+    return TaskSettings(**s)
+
+
+def _settings_line(d) -> str:
+    return _settings(d).describe().replace("\n ", ";")
+
+
+def block_demo_runtime() -> str:
+    d = load("demo", "demo.json")
+    load_txt = ""
+    if d.get("load_average_start") is not None:
+        load_txt = (f"; 1-minute load average {d['load_average_start']:.1f} at the start and "
+                    f"{d['load_average_end']:.1f} at the end (other work shared the cores)")
+    return (f"The demo ran in {d['seconds']:.0f} s ({d['seconds'] / 60:.1f} min) on device {d['device']}, "
+            f"{d['cpu_count']} CPU cores, Python {d['python']}{load_txt}.")
+
+
+def block_gradflow() -> str:
+    d = load("demo", "gradflow.json")
+    return (f"W_hh = ρ·Q (Q orthogonal), biases 0, T={d['T']}, H={d['hidden_size']}, one sequence "
+            f"x ~ N(0, {d['input_scale']}²), loss ½‖h_T‖²:\n\n" + format_gradflow_table(d))
+
+
+def block_adding_T100() -> str:
+    d = load("adding_T100", "adding.json")
+    rows = []
+    for r in sorted(d["runs"], key=lambda r: (["rnn", "gru", "lstm"].index(r["cell"]), r["seed"])):
+        rows.append([CELL_NAMES[r["cell"]], r["seed"], f"{r['mse']:.4f}", f"{r['within_0.04']:.1%}",
+                     "yes" if r["success"] else "no", f"{r['seconds']:.0f} s"])
+    return (f"Settings: {_settings_line(d)}\n\n"
+            + _md_table(["cell", "seed", "test MSE", "within 0.04", "solved", "time"], rows))
+
+
+def block_forget_bias() -> str:
+    rows = []
+    for fb in ("none", "1", "3"):
+        d = load("forget_bias", fb, "memory.json")
+        if d is None:
+            continue
+        accs = [r["accuracy"] for r in d["runs"]]
+        label = "PyTorch default (b_f ~ U(−1/√H, 1/√H) twice)" if fb == "none" else f"b_if + b_hf = {fb}"
+        rows.append([label, f"{sum(r['success'] for r in d['runs'])}/{len(accs)}",
+                     ", ".join(f"{a:.3f}" for a in accs)])
+    d = load("forget_bias", "3", "memory.json")
+    return (f"LSTM, memory task T=30, otherwise the demo's settings ({d['settings']['steps']} steps, lr "
+            f"{d['settings']['lr']:g}, H={d['settings']['hidden_size']}):\n\n"
+            + _md_table(["forget-gate bias at init", "successes", "test accuracy per seed"], rows))
+
+
+def block_unfolding() -> str:
+    d = load("unfolding.json")
+    rows = [[CELL_NAMES[r["cell"]], r["T"], r["parameters"], r["unrolled_nodes"], r["fused_nodes"]] for r in d["rows"]]
+    s = d["sharing"]
+    return (_md_table(["cell", "T", "parameters", "graph nodes, unrolled", "graph nodes, fused"], rows)
+            + f"\n\nWeight sharing, checked: for a vanilla RNN over T={s['T']} steps, the sum over steps of "
+            f"δ_t h_{{t−1}}ᵀ (δ_t = ∂L/∂h_t ⊙ (1 − h_t²)) equals the W_hh gradient that backward accumulates "
+            f"to {s['sum_of_steps_vs_autograd_max_abs_diff']:.1e} (largest difference); the per-step terms have "
+            f"norms {', '.join(f'{v:.3f}' for v in s['per_step_norms'])}.")
+
+
+def block_jacobians() -> str:
+    d = load("jacobians.json")
+    rows = []
+    for cell, c in d["cells"].items():
+        rows.append([CELL_NAMES[cell], f"{c['step_sigma_max_mean']:.3f}", f"{c['to_end_sigma_max'][0]:.2e}",
+                     f"{c['grad_norms'][0] / c['grad_norms'][-1]:.2e}",
+                     "—" if c["spectral_radius"] is None else f"{c['spectral_radius']:.3f}",
+                     "—" if c["sigma_max"] is None else f"{c['sigma_max']:.3f}"])
+    return (f"At initialisation (H={d['hidden_size']}, T={d['T']}, adding-problem inputs, LSTM forget-gate bias "
+            f"{d['lstm_forget_bias']:g}; first sequence of the batch for the Jacobians):\n\n"
+            + _md_table(["cell", "mean σ_max(J_t)", "σ_max(∂s_T/∂s_1)", "‖∂L/∂h_1‖ / ‖∂L/∂h_T‖", "ρ(W_hh)",
+                         "σ_max(W_hh)"], rows)
+            + "\n\nFor the vanilla RNN σ_max(W_hh) exceeds the spectral radius ρ(W_hh) (W_hh is not normal), so "
+              "single steps can stretch a perturbation while the product over many steps still decays at the "
+              "rate ρ(W_hh) sets in the long run; the LSTM's state includes the cell, whose Jacobian block "
+              "diag(f_t) is close to the identity.")
+
+
+def block_deep() -> str:
+    d = load("deep.json")
+    rows = [[k + 1, f"{h[-1]:.2e}", f"{h[0]:.2e}", f"{h[0] / h[-1]:.2e}"] for k, h in enumerate(d["h"])]
+    return (f"A {d['layers']}-layer LSTM (H={d['hidden_size']}, PyTorch's default initialisation) at "
+            f"initialisation, T={d['T']}, loss on the top "
+            f"layer's last output:\n\n" + _md_table(["layer", "‖∂L/∂h_T‖", "‖∂L/∂h_1‖", "ratio"], rows))
+
+
+def block_char_lm() -> str:
+    d = load("examples", "char_lm.json")
+    sample = " ".join(w for w in d["sample"].split("\n") if w)[:300]
+    return (f"{d['steps']} Adam steps (lr {d['lr']:g}, batch {d['batch']} × {d['seq_len']} characters, "
+            f"H={d['hidden']}) in {d['seconds']:.0f} s: held-out **{d['valid_bpc']:.3f} bits/char** against "
+            f"{d['unigram_bpc']:.2f} for letter frequencies alone. Sampled at τ = {d['temperature']:g}: "
+            f"{d['real_words']} of {d['sampled_words']} words are in the word list ({d['held_out_words']} of "
+            f"them held out, never seen in training):\n\n> {sample}")
+
+
+def block_forecasting() -> str:
+    d = load("examples", "forecasting.json")
+    m, p = d["mse_by_horizon_model"], d["mse_by_horizon_persistence"]
+    return (f"{d['steps']} Adam steps, context {d['context']}, horizon {d['horizon']}, H={d['hidden']} "
+            f"({d['seconds']:.0f} s). Test MSE in normalised units:\n\n"
+            + _md_table(["", "horizon 1", f"horizon {d['horizon']}", "mean over horizons"],
+                        [["LSTM", f"{m[0]:.4f}", f"{m[-1]:.4f}", f"{d['test_mse_model']:.4f}"],
+                         ["persistence", f"{p[0]:.4f}", f"{p[-1]:.4f}", f"{d['test_mse_persistence']:.4f}"],
+                         ["training mean", "", "", f"{d['test_mse_mean']:.4f}"]]))
+
+
+def block_bidirectional() -> str:
+    d = load("examples", "bidirectional.json")
+    rows = [[name, m["parameters"], f"{m['test_accuracy']:.1%}"] for name, m in d["models"].items()]
+    rows.append(["best causal rule (computed)", "—", f"{d['causal_ceiling']:.1%}"])
+    return (f"Local maxima, T={d['T']}, {d['steps']} Adam steps per model (lr {d['lr']:g}):\n\n"
+            + _md_table(["model", "weights", "test accuracy"], rows))
+
+
+def block_clipping() -> str:
+    d = load("examples", "clipping.json")
+    rows = []
+    for r in d["runs"]:
+        end = (f"diverged (inf/NaN) at step {r['diverged_at_step']}" if r["diverged_at_step"] is not None
+               else f"mean loss of the last 50 steps {r['mean_loss_last_50']:.4f}")
+        rows.append(["clip_grad_norm_(…, 1.0)" if r["clip"] else "none", f"{r['max_grad_norm']:.3g}",
+                     f"{r['median_grad_norm']:.3g}", end])
+    return (f"Vanilla tanh RNN, W_hh = {d['rho']:g}·Q at init, SGD lr {d['lr']:g}, adding problem T={d['T']}, "
+            f"{d['steps']} steps:\n\n" + _md_table(["clipping", "largest ‖g‖", "median ‖g‖", "outcome"], rows))
+
+
+def block_truncated_bptt() -> str:
+    d = load("examples", "truncated_bptt.json")
+    rows = [["carried, detached" if r["carry"] else "reset every chunk", f"{r['valid_bpc_carried']:.3f}",
+             f"{r['valid_bpc_reset']:.3f}", f"{r['graph_nodes_first_chunk']} / {r['graph_nodes_last_chunk']}"]
+            for r in d["runs"]]
+    return (f"Chunks of k={d['chunk']} characters, {d['batch']} streams, {d['steps']} chunks, H={d['hidden']}:\n\n"
+            + _md_table(["state between chunks (training)", "held-out bpc, read with carried state",
+                         "held-out bpc, read with resets", "graph nodes, first / last chunk"], rows))
+
+
+SEQ2SEQ_NAMES = {"short_tf": "5–10 tokens, attention, teacher forcing",
+                 "short_ss": "5–10 tokens, attention, scheduled sampling",
+                 "long_attn": "15–20 tokens, attention, teacher forcing",
+                 "long_bottleneck": "15–20 tokens, no attention (final state only), teacher forcing"}
+
+
+def block_seq2seq() -> str:
+    d = load("seq2seq_reversal.json")
+    if d is None:
+        return "_Not run yet: `python examples/seq2seq_reversal.py` writes docs/results/seq2seq_reversal.json._"
+    seeds = [str(s) for s in d["seeds"]]
+    rows = []
+    for name in d["settings"]:
+        accs = [d["runs"][s][name]["exact_accuracy"] for s in seeds if name in d["runs"][s]]
+        steps = d["runs"][seeds[0]][name].get("steps")
+        rows.append([SEQ2SEQ_NAMES.get(name, name), steps, ", ".join(f"{a:.1%}" for a in accs),
+                     f"{float(np.mean(accs)):.1%}"])
+    b = d["budget"]
+    text = (f"Reverse a sequence of {d['vocabulary']['symbols']} symbols; {d['metric']}; seeds {', '.join(seeds)}; "
+            f"{b['model']}, hidden {b['hidden']}, Adam lr {b['lr']:g}, batch {b['batch']}, clip {b['clip_grad_norm']:g}"
+            f"{' (quick run)' if d.get('quick') else ''}; total {d['total_wall_time_s']:.0f} s on {d['device']}.\n\n")
+    text += _md_table(["setting", "steps", "exact-sequence accuracy per seed", "mean"], rows)
+    gap = d["summary"].get("long_attention_minus_bottleneck")
+    if gap:
+        text += (f"\n\nAttention minus bottleneck on 15–20 tokens, per seed: "
+                 f"{', '.join(f'{g:+.1%}' for g in gap['per_seed'])}.")
+    diff = d["summary"].get("short_scheduled_sampling_minus_teacher_forcing")
+    if diff:
+        text += (f" Scheduled sampling minus teacher forcing on 5–10 tokens, per seed: "
+                 f"{', '.join(f'{g:+.1%}' for g in diff['per_seed'])}.")
+    return text
+
+
+BLOCKS = {name[len("block_"):]: fn for name, fn in globals().items() if name.startswith("block_")}
+
+
+def fill_pages() -> None:
+    pattern = re.compile(r"(<!-- generated: (\w+) -->\n)(.*?)(<!-- end generated -->)", re.S)
+    for fname in sorted(os.listdir(DOCS)):
+        if not fname.endswith(".md"):
+            continue
+        path = os.path.join(DOCS, fname)
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+
+        def repl(m, fname=fname):
+            name = m.group(2)
+            if name not in BLOCKS:
+                raise SystemExit(f"make_figures: {fname} asks for an unknown generated block {name!r}")
+            try:
+                body = BLOCKS[name]()
+            except (TypeError, KeyError, AttributeError) as e:     # the results for this block are missing
+                body = f"_Results missing ({e}): run `python docs/make_figures.py`._"
+            return m.group(1) + body.rstrip() + "\n" + m.group(4)
+
+        new = pattern.sub(repl, text)
+        if new != text:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(new)
+            print(f"filled {fname}")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--reuse", action="store_true", help="skip runs whose results already exist")
+    p.add_argument("--pages", action="store_true", help="only figures from results and the generated blocks")
+    p.add_argument("--only", nargs="+", choices=tuple(RUNS), help="run only these")
+    args = p.parse_args(argv)
+    os.makedirs(RESULTS, exist_ok=True)
+    if not args.pages:
+        for name, (fn, marker) in RUNS.items():
+            if args.only and name not in args.only:
+                continue
+            if args.reuse and marker is not None and os.path.isfile(res(marker)):
+                print(f"reusing results/{marker}")
+                continue
+            fn()
+    figures()
+    fill_pages()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
