@@ -243,8 +243,14 @@ class Relu(Function):
         return dy * (y > 0)
 
 
+def _split_ties(xp, dy, a, b, a_wins):
+    """Route dy to the winning operand of max/min; ties give half to each (as PyTorch)."""
+    wa = xp.where(a_wins, 1.0, xp.where(a == b, 0.5, 0.0)).astype(dy.dtype)
+    return unbroadcast(xp, dy * wa, a.shape), unbroadcast(xp, dy * (1 - wa), b.shape)
+
+
 class Maximum(Function):
-    """y = max(a, b) elementwise.   VJP: dy to the larger input, split in half on ties (as PyTorch)."""
+    """y = max(a, b) elementwise.   VJP: dy to the larger input, split in half on ties."""
 
     @staticmethod
     def forward(ctx, a, b):
@@ -254,13 +260,11 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx, dy):
         a, b = ctx.saved
-        xp = ctx.xp
-        wa = xp.where(a > b, 1.0, xp.where(a == b, 0.5, 0.0)).astype(dy.dtype)
-        return unbroadcast(xp, dy * wa, a.shape), unbroadcast(xp, dy * (1 - wa), b.shape)
+        return _split_ties(ctx.xp, dy, a, b, a > b)
 
 
 class Minimum(Function):
-    """y = min(a, b) elementwise.   VJP: dy to the smaller input, split in half on ties (as PyTorch)."""
+    """y = min(a, b) elementwise.   VJP: dy to the smaller input, split in half on ties."""
 
     @staticmethod
     def forward(ctx, a, b):
@@ -270,9 +274,7 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx, dy):
         a, b = ctx.saved
-        xp = ctx.xp
-        wa = xp.where(a < b, 1.0, xp.where(a == b, 0.5, 0.0)).astype(dy.dtype)
-        return unbroadcast(xp, dy * wa, a.shape), unbroadcast(xp, dy * (1 - wa), b.shape)
+        return _split_ties(ctx.xp, dy, a, b, a < b)
 
 
 class Clamp(Function):

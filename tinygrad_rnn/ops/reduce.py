@@ -51,44 +51,40 @@ class Mean(Function):
         return ctx.xp.broadcast_to(g, shape)
 
 
+def _extreme_forward(ctx, x, y, dim, keepdim):
+    """Shared by Amax/Amin: ``y`` is the reduction with keepdims=True."""
+    ctx.save_for_backward(x, y)
+    ctx.args = (dim, keepdim)
+    return y if keepdim else (y.reshape(()) if dim is None else ctx.xp.squeeze(y, dim))
+
+
+def _extreme_backward(ctx, dy):
+    """dy shared evenly by the entries equal to the extreme value (as ``torch.amax``/``amin``)."""
+    x, y = ctx.saved
+    dim, keepdim = ctx.args
+    mask = (x == y)
+    count = mask.sum(axis=dim, keepdims=True)
+    return mask * (_expand_back(ctx.xp, dy, x.shape, dim, keepdim) / count)
+
+
 class Amax(Function):
-    """y = max_dim x.   VJP: dy shared evenly by the entries equal to the max (as ``torch.amax``)."""
+    """y = max_dim x.   VJP: dy shared evenly by the entries equal to the max."""
 
     @staticmethod
     def forward(ctx, x, dim=None, keepdim=False):
-        y = x.max(axis=dim, keepdims=True)
-        ctx.save_for_backward(x, y)
-        ctx.args = (dim, keepdim)
-        return y if keepdim else (y.reshape(()) if dim is None else ctx.xp.squeeze(y, dim))
+        return _extreme_forward(ctx, x, x.max(axis=dim, keepdims=True), dim, keepdim)
 
-    @staticmethod
-    def backward(ctx, dy):
-        x, y = ctx.saved
-        dim, keepdim = ctx.args
-        mask = (x == y)
-        count = mask.sum(axis=dim, keepdims=True)
-        g = _expand_back(ctx.xp, dy, x.shape, dim, keepdim)
-        return mask * (g / count)
+    backward = staticmethod(_extreme_backward)
 
 
 class Amin(Function):
-    """y = min_dim x.   VJP: dy shared evenly by the entries equal to the min (as ``torch.amin``)."""
+    """y = min_dim x.   VJP: dy shared evenly by the entries equal to the min."""
 
     @staticmethod
     def forward(ctx, x, dim=None, keepdim=False):
-        y = x.min(axis=dim, keepdims=True)
-        ctx.save_for_backward(x, y)
-        ctx.args = (dim, keepdim)
-        return y if keepdim else (y.reshape(()) if dim is None else ctx.xp.squeeze(y, dim))
+        return _extreme_forward(ctx, x, x.min(axis=dim, keepdims=True), dim, keepdim)
 
-    @staticmethod
-    def backward(ctx, dy):
-        x, y = ctx.saved
-        dim, keepdim = ctx.args
-        mask = (x == y)
-        count = mask.sum(axis=dim, keepdims=True)
-        g = _expand_back(ctx.xp, dy, x.shape, dim, keepdim)
-        return mask * (g / count)
+    backward = staticmethod(_extreme_backward)
 
 
 class Var(Function):
