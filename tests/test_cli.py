@@ -10,7 +10,7 @@ import pytest
 import tinygrad_rnn as tr
 from tinygrad_rnn import cli
 
-from conftest import require_dot
+from conftest import require, require_dot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--T", "3,5", "--seeds", "1", "--steps", "3", "--hidden", "4", "--test-size", "16", "--no-progress"]
@@ -42,6 +42,7 @@ def test_no_command_prints_help(capsys):
 
 def test_demo_quick_end_to_end(tmp_path):
     require_dot()
+    require("matplotlib")
     out = tmp_path / "demo"
     proc = run_cli("demo", "--quick", "--out", str(out), "--no-progress")
     assert proc.returncode == 0, proc.stderr
@@ -57,6 +58,7 @@ def test_demo_quick_end_to_end(tmp_path):
 
 
 def test_sweep_is_deterministic_per_seed(tmp_path, capsys):
+    require("matplotlib")
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     for out, seed in ((a, "3"), (b, "3"), (c, "4")):
         assert cli.main(["memory", *TINY, "--cells", "gru,lstm", "--seed", seed, "--out", str(out)]) == 0
@@ -72,7 +74,8 @@ def test_sweep_is_deterministic_per_seed(tmp_path, capsys):
 def test_adding_and_its_options(tmp_path, capsys):
     out = tmp_path / "add"
     assert cli.main(["adding", *TINY, "--cells", "rnn", "--lr", "0.005", "--clip", "0", "--batch", "8",
-                     "--forget-bias", "none", "--out", str(out)]) == 0
+                     "--forget-bias", "none", "--no-plots", "--out", str(out)]) == 0
+    assert not (out / "adding_vs_T.png").exists()
     data = json.loads((out / "adding.json").read_text())
     s = data["settings"]
     assert (s["lr"], s["clip"], s["batch_size"], s["forget_bias"], s["lengths"]) == (0.005, 0.0, 8, None, [3, 5])
@@ -81,6 +84,7 @@ def test_adding_and_its_options(tmp_path, capsys):
 
 
 def test_gradflow(tmp_path, capsys):
+    require("matplotlib")
     out = tmp_path / "gf"
     assert cli.main(["gradflow", "--T", "12", "--hidden", "6", "--radii", "0.5,1.5", "--out", str(out)]) == 0
     res = json.loads((out / "gradflow.json").read_text())
@@ -100,6 +104,7 @@ def test_graph(tmp_path, capsys):
 
 
 def test_train_runs_an_example(tmp_path, capsys):
+    require("matplotlib")
     assert cli.main(["train", "clipping", "--quick", "--no-progress", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "clipping.json").exists()
     capsys.readouterr()
@@ -137,3 +142,36 @@ def test_bad_arguments_are_usage_errors(capsys):
             cli.main(argv)
         assert e.value.code == 2
     capsys.readouterr()
+
+
+def _demo_numbers(out):
+    mem = json.loads((out / "memory.json").read_text())
+    add = json.loads((out / "adding.json").read_text())
+    return mem["summary"], add["summary"]
+
+
+def test_demo_without_plots_needs_neither_matplotlib_nor_graphviz(tmp_path):
+    out = tmp_path / "demo"
+    proc = run_cli("demo", "--quick", "--no-plots", "--out", str(out), "--no-progress",
+                   env={"MPLBACKEND": "this-backend-does-not-exist", "PATH": "/nonexistent"})
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "summary.md").stat().st_size > 0 and (out / "gradflow.json").exists()
+    assert not list(out.glob("*.png")) and not (out / "lstm_unrolled.svg").exists()
+
+
+@pytest.mark.gpu
+def test_demo_quick_on_cuda_gives_the_cpu_tables(tmp_path):
+    if not tr.cuda_is_available():
+        pytest.skip("CUDA is not available (needs CuPy and an NVIDIA GPU)")
+    runs = {}
+    for dev in ("cpu", "cuda"):
+        out = tmp_path / dev
+        proc = run_cli("demo", "--quick", "--no-plots", "--device", dev, "--out", str(out), "--no-progress")
+        assert proc.returncode == 0, proc.stderr
+        runs[dev] = _demo_numbers(out)
+    (mem_cpu, add_cpu), (mem_gpu, add_gpu) = runs["cpu"], runs["cuda"]
+    for cpu_rows, gpu_rows in ((mem_cpu, mem_gpu), (add_cpu, add_gpu)):
+        assert len(cpu_rows) == len(gpu_rows)
+        for a, b in zip(cpu_rows, gpu_rows):
+            assert (a["cell"], a["T"]) == (b["cell"], b["T"])
+            assert a["successes"] == b["successes"]

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import REQUIRE_REFS
+from conftest import REQUIRE_REFS, require
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORDS = "/usr/share/dict/words"
@@ -28,6 +28,7 @@ def need_words():
 
 @pytest.mark.parametrize("name", ["char_lm", "forecasting", "bidirectional", "clipping", "truncated_bptt"])
 def test_example_quick(name, tmp_path):
+    require("matplotlib")
     if name in ("char_lm", "truncated_bptt"):
         need_words()
     proc = run_example(name, "--no-progress", "--out", str(tmp_path))
@@ -39,6 +40,7 @@ def test_example_quick(name, tmp_path):
 
 
 def test_char_lm_samples_from_a_given_text(tmp_path):
+    require("matplotlib")
     import numpy as np
     rng = np.random.default_rng(0)
     words = {"".join(rng.choice(list("abcdefgh"), rng.integers(3, 9))) for _ in range(600)}

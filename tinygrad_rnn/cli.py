@@ -84,6 +84,8 @@ def _common(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument("--seed", type=int, default=0, help="base seed; runs use seed, seed+1, ... Default: 0")
     p.add_argument("--out", default=out_default, help=f"output folder. Default: {out_default}")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-plots", action="store_true",
+                   help="write the numbers only: no pictures, so neither matplotlib nor Graphviz is needed")
 
 
 def _sweep_args(p: argparse.ArgumentParser, task: str) -> None:
@@ -237,7 +239,7 @@ def cmd_sweep(args, task: str) -> int:
     out = ensure_folder(args.out)
     settings = _settings_from(args, task)
     sweep = run_sweep(settings, out, args.seed, device, not args.no_progress)
-    for p in sweep_figures(sweep, out):
+    for p in ([] if args.no_plots else sweep_figures(sweep, out)):
         print(f"  wrote {p}")
     return 0
 
@@ -251,7 +253,8 @@ def cmd_gradflow(args) -> int:
     write_json(os.path.join(out, "gradflow.json"), res)
     print(f"vanilla RNN ({args.nonlinearity}), W_hh = ρ·Q, T={args.T}, H={args.hidden}, loss ½‖h_T‖²")
     print(format_gradflow_table(res))
-    print(f"  wrote {_gradflow_figure(res, out)}")
+    if not args.no_plots:
+        print(f"  wrote {_gradflow_figure(res, out)}")
     return 0
 
 
@@ -313,7 +316,6 @@ def cmd_demo(args) -> int:
 
     from .experiments import (DEMO_ADDING, DEMO_MEMORY, QUICK_ADDING, QUICK_MEMORY, ensure_folder,
                               format_gradflow_table, gradflow_experiment, trace_example, write_json)
-    from .viz import plots
     device = _device(args.device)
     out = ensure_folder(args.out)
     progress = not args.no_progress
@@ -328,7 +330,8 @@ def cmd_demo(args) -> int:
                     keep_models=lambda cell, T, k: T == T_mem and k == 0)
     add = run_sweep(add_s, out, args.seed, device, progress)
 
-    written = sweep_figures(mem, out) + sweep_figures(add, out)
+    plots_on = not args.no_plots
+    written = sweep_figures(mem, out) + sweep_figures(add, out) if plots_on else []
     traces = {cell: trace_example(mem_s, mem.models[(cell, T_mem, 0)], T_mem, args.seed, device)
               for cell in mem_s.cells if (cell, T_mem, 0) in mem.models}
     write_json(os.path.join(out, "hidden_traces.json"), traces)
@@ -336,15 +339,18 @@ def cmd_demo(args) -> int:
     if "lstm" in traces:
         panels["LSTM c_t"] = np.array(traces["lstm"]["c"])
         panels["LSTM forget gate f_t"] = np.array(traces["lstm"]["f"])
-    written.append(plots.hidden_heatmaps(
-        panels, os.path.join(out, "hidden_states.png"),
-        title=f"memory task, T={T_mem}: hidden states of the trained models on one test sequence"))
+    if plots_on:
+        from .viz import plots
+        written.append(plots.hidden_heatmaps(
+            panels, os.path.join(out, "hidden_states.png"),
+            title=f"memory task, T={T_mem}: hidden states of the trained models on one test sequence"))
 
     print("\n== gradient flow of a vanilla RNN (W_hh = ρ·Q, Q orthogonal) ==", flush=True)
     gf = gradflow_experiment(T=30 if args.quick else 60, seed=args.seed, device=device)
     write_json(os.path.join(out, "gradflow.json"), gf)
     print(format_gradflow_table(gf))
-    written.append(_gradflow_figure(gf, out))
+    if plots_on:
+        written.append(_gradflow_figure(gf, out))
 
     seconds = time.perf_counter() - t_start
     write_json(os.path.join(out, "demo.json"), _run_facts(seconds, device, args.seed, args.quick, load_start))
@@ -355,9 +361,10 @@ def cmd_demo(args) -> int:
     print()
     for p in written:
         print(f"  wrote {p}")
-    # the graph comes last: without Graphviz everything above is already on disk
-    from .viz import graph_command
-    print(f"  wrote {graph_command(cell='lstm', steps=4, detail='gate', out=os.path.join(out, 'lstm_unrolled.svg'))}")
+    if plots_on:    # the graph comes last: without Graphviz everything above is already on disk
+        from .viz import graph_command
+        path = graph_command(cell="lstm", steps=4, detail="gate", out=os.path.join(out, "lstm_unrolled.svg"))
+        print(f"  wrote {path}")
     print(f"demo finished in {seconds:.0f} s (device {device})")
     return 0
 
