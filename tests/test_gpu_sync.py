@@ -11,12 +11,15 @@ wrap an out-of-range index silently), which the seq2seq step is allowed to make.
 from __future__ import annotations
 
 import contextlib
+import importlib
 
 import pytest
 
 import tinygrad_rnn as tr
 from tinygrad_rnn import backend
-from tinygrad_rnn import tensor as tensor_mod
+
+tensor_mod = importlib.import_module("tinygrad_rnn.tensor")   # the module, not the tr.tensor function
+functional = importlib.import_module("tinygrad_rnn.nn.functional")
 
 pytestmark = pytest.mark.gpu
 
@@ -31,24 +34,28 @@ def cuda():
 
 @contextlib.contextmanager
 def count_host_copies(monkeypatch, allow_range_checks: bool):
+    """Count the project's conversion points; index range checks may synchronise when allowed."""
     counts = {"to_numpy": 0, "range_check": 0}
-    real_to_numpy, real_check = backend.to_numpy, tensor_mod._check_range
+    real_to_numpy = backend.to_numpy
 
     def counted_to_numpy(a):
         counts["to_numpy"] += 1
         return real_to_numpy(a)
 
-    def counted_check(*args, **kwargs):
-        counts["range_check"] += 1
-        if not allow_range_checks:
-            return real_check(*args, **kwargs)
-        import cupyx
-        with cupyx.allow_synchronize(True):     # documented: index range checks synchronise
-            return real_check(*args, **kwargs)
+    def counted(real):
+        def check(*args, **kwargs):
+            counts["range_check"] += 1
+            if not allow_range_checks:
+                return real(*args, **kwargs)
+            import cupyx
+            with cupyx.allow_synchronize(True):     # documented: index range checks synchronise
+                return real(*args, **kwargs)
+        return check
 
     monkeypatch.setattr(backend, "to_numpy", counted_to_numpy)
     monkeypatch.setattr(tensor_mod, "to_numpy", counted_to_numpy)
-    monkeypatch.setattr(tensor_mod, "_check_range", counted_check)
+    monkeypatch.setattr(tensor_mod, "_check_range", counted(tensor_mod._check_range))
+    monkeypatch.setattr(functional, "_check_indices", counted(functional._check_indices))
     yield counts
 
 
