@@ -38,6 +38,7 @@ Public entry points: :func:`forward`, :func:`backward` (pure array functions for
 from __future__ import annotations
 
 from ...autograd.function import Function
+from ...backend import to_numpy
 
 MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
@@ -133,12 +134,13 @@ def _masks(xp, lengths, T: int, B: int, D: int, dtype):
     """
     if lengths is None:
         return None, None, None, [False] * T
-    if xp.__name__ != "cupy" and hasattr(lengths, "get"):     # CuPy lengths with a NumPy layer
-        lengths = lengths.get()
-    L = xp.asarray(lengths).astype("int64").reshape(-1)
-    if L.shape[0] != B:
-        raise ValueError(f"lengths: expected {B} lengths (one per batch column), got {L.shape[0]}")
-    lo, hi = int(L.min()), int(L.max())
+    # Lengths are host metadata (as in PyTorch): checked on the host, then copied to the device once,
+    # so the GPU never has to be synchronised to read them back (CuPy lengths are read back here).
+    host = to_numpy(lengths).astype("int64").reshape(-1)
+    if host.shape[0] != B:
+        raise ValueError(f"lengths: expected {B} lengths (one per batch column), got {host.shape[0]}")
+    lo, hi = int(host.min()), int(host.max())
+    L = xp.asarray(host)
     if lo < 1 or hi > T:
         raise ValueError(f"lengths: expected every length in 1..{T}, got min {lo} and max {hi}")
     on_time = xp.arange(T)[:, None] < L[None, :]                           # (T, B) time order
