@@ -394,6 +394,7 @@ def block_truncated_bptt() -> str:
 SEQ2SEQ_NAMES = {"short_tf": "5–10 tokens, attention, teacher forcing",
                  "short_ss": "5–10 tokens, attention, scheduled sampling",
                  "long_attn": "15–20 tokens, attention, teacher forcing",
+                 "long_ss": "15–20 tokens, attention, scheduled sampling",
                  "long_bottleneck": "15–20 tokens, no attention (final state only), teacher forcing"}
 
 

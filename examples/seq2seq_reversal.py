@@ -156,7 +156,7 @@ def train_one(args, name: str, setting: dict, seed: int, test: list[tuple], devi
     lr_decay = tr.optim.lr_scheduler.ExponentialLR(opt, gamma=args.lr_final_fraction ** (1.0 / steps))
     schedule = None
     if setting["schedule"] is not None:
-        schedule = nn.ScheduledSampling(setting["schedule"], k=args.ss_k_fraction * steps)
+        schedule = nn.ScheduledSampling(setting["schedule"], k=max(1.0, args.ss_k_fraction * steps))  # k >= 1
     sampler = TrainSampler(np.random.default_rng([seed, 1]), lo, hi, set(test))
     curve = []
     eval_time = 0.0
@@ -339,7 +339,7 @@ def main(argv=None) -> dict:
                    "model": "bidirectional LSTM encoder (bridge: tanh(Linear([h_fwd; h_rev]))), LSTM decoder",
                    "attention": "Bahdanau (additive), context fed into the decoder cell input",
                    "scheduled_sampling": {"kind": "inverse_sigmoid",
-                                          "k": {t: args.ss_k_fraction * n for t, n in args.steps.items()}}},
+                                          "k": {t: max(1.0, args.ss_k_fraction * n) for t, n in args.steps.items()}}},
         "settings": {name: SETTINGS[name] for name in args.settings},
         "quick": args.quick,
         "seeds": args.seeds,

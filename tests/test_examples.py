@@ -57,3 +57,20 @@ def test_char_lm_without_the_word_list_says_what_to_install(tmp_path):
     proc = run_example("char_lm", "--text", str(tmp_path / "missing.txt"), "--out", str(tmp_path))
     assert proc.returncode != 0 and "Traceback" not in proc.stderr and "wamerican" in proc.stderr
 
+
+
+def test_seq2seq_reversal_smoke(tmp_path):
+    """The committed experiment script end to end, with a tiny budget (the real run is in docs/results)."""
+    require("matplotlib")
+    out = tmp_path / "r.json"
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", "seq2seq_reversal.py"), "--quick", "--seeds", "0",
+         "--steps-short", "5", "--steps-long", "5", "--test-size", "20", "--eval-every", "0", "--hidden", "16",
+         "--embed", "8", "--batch", "8", "--out", str(out), "--plot", str(tmp_path / "attention.png")],
+        capture_output=True, text=True, cwd=ROOT, timeout=240,
+        env=dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert set(data["summary"]) >= {"short_tf", "short_ss", "long_attn", "long_bottleneck"}
+    assert data["seeds"] == [0] and data["quick"] is True
+    assert (tmp_path / "attention.png").stat().st_size > 0
