@@ -8,6 +8,13 @@
 A training step is forward over the whole sequence, a loss (sum of the outputs), and backward; float32.
 Forward-only is timed under ``no_grad``. Each repeat times ours then PyTorch's, so both see the same
 machine state; the table reports medians and the ratio ours / PyTorch (below 1: we are faster).
+
+Each side is timed as if it ran alone: OpenBLAS's idle worker threads busy-wait for 2^28 cycles (about
+0.1 s) by default, and PyTorch's OpenMP workers spin briefly too, so a call timed right after the other
+library's would share the cores with its spinning threads (on 2 cores this made PyTorch look up to 2x
+slower). The script therefore caps OpenBLAS's spin at 2^20 cycles (``OPENBLAS_THREAD_TIMEOUT=20``, set
+before NumPy loads; an explicit setting in the environment wins; it does not change our own times) and
+waits ``SETTLE_S`` before each timed call (not timed).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("CUPY_TF32", "0")                 # no TF32 in CuPy's GEMMs (float32 is float32)
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")   # idle OpenBLAS threads stop spinning soon (see above)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
@@ -35,6 +43,7 @@ CONFIGS = [  # (label, T, B, I, H, num_layers, bidirectional)
 ]
 LARGE = ("(100, 128, 512, 1024)", 100, 128, 512, 1024, 1, False)
 MODELS = ("LSTM", "GRU", "RNN")
+SETTLE_S = 0.02        # idle time before each timed call, so the other library's worker threads are asleep
 
 
 def _sync(device: str) -> None:
@@ -47,6 +56,7 @@ def _sync(device: str) -> None:
 
 def _timed(fn, device: str) -> float:
     _sync(device)
+    time.sleep(SETTLE_S)
     t0 = time.perf_counter()
     fn()
     _sync(device)
@@ -120,8 +130,10 @@ def main(argv=None) -> None:
     print(f"# Recurrent layers vs PyTorch {torch.__version__} ({args.device}, float32, {repeats} repeats, medians)\n")
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
           f"{torch.get_num_threads()}; NumPy {np.__version__}. Command: `python bench/recurrent.py "
-          f"{' '.join(argv if argv is not None else sys.argv[1:])}`\n")
-    head = "| model | config (T, B, I, H) | train ours ms | train torch ms | ratio | fwd ours ms | fwd torch ms | ratio |"
+          f"{' '.join(argv if argv is not None else sys.argv[1:])}`; "
+          f"OPENBLAS_THREAD_TIMEOUT={os.environ['OPENBLAS_THREAD_TIMEOUT']}, settle {SETTLE_S} s\n")
+    head = ("| model | config (T, B, I, H) | train ours ms | train torch ms | ratio | fwd ours ms | fwd torch ms "
+            "| ratio |")
     sep = "|---|---|---:|---:|---:|---:|---:|---:|"
     if cuda:
         head += " train torch no-cuDNN ms | ratio | fwd torch no-cuDNN ms | ratio |"

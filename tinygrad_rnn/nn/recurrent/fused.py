@@ -191,29 +191,37 @@ def forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: boo
     scale = xp.ones((GH,), dtype=dt)
     for a, b in _sigmoid_rows(mode, H):
         scale[a:b] = 0.5
-    w_ih_s = w_ih * xp.tile(scale, D)[:, None]
     w_hh_s = w_hh * scale[:, None]
-    bias = xp.zeros((D, GH), dtype=dt)
+    # Input weights augmented with the bias as a last column, (D, 1, GH, I+1), against inputs
+    # augmented with a row of ones: the input projection writes the biased gates directly.
+    w_aug = xp.zeros((D, 1, GH, I + 1), dtype=dt)
+    w_aug[:, 0, :, :I] = w_ih.reshape(D, GH, I)
     b_hn = None
     if has_bias:
         for d, (_, _, b_ih, b_hh) in enumerate(weights):
-            bias[d] = b_ih
+            bias = w_aug[d, 0, :, I]
+            xp.add(bias, b_ih, out=bias)
             if mode == "gru":                       # b_hn stays inside r * (W_hn h + b_hn)
-                bias[d, :2 * H] += b_hh[:2 * H]
+                bias[:2 * H] += b_hh[:2 * H]
             else:
-                bias[d] += b_hh
-        bias *= scale
+                bias += b_hh
         if mode == "gru":
             b_hn = xp.stack([w[3][2 * H:] for w in weights])[:, :, None]          # (D, H, 1)
+    w_aug *= scale[:, None]
 
-    # One GEMM for the input projection of every step and both directions, then a transposing
-    # copy (bias added on the way) into the processing-order gate buffer (T, D, GH, B).
-    proj = (x.reshape(T * B, I) @ w_ih_s.T).reshape(T, B, D, GH).transpose(0, 2, 3, 1)
-    gates = xp.empty((T, D, GH, B), dtype=dt)
-    xp.add(proj[:, 0], bias[0][:, None], out=gates[:, 0])
+    # The input projection of every step and both directions, as one batched GEMM straight into the
+    # processing-order gate buffer (T, D, GH, B): per direction and step, W_aug (GH, I+1) @ [x_t; 1] (I+1, B).
+    x_aug = xp.empty((D, T, I + 1, B), dtype=dt)
+    x_aug[0, :, :I] = x.transpose(0, 2, 1)
+    x_aug[0, :, I] = 1
     if D == 2:
-        xp.add(proj[::-1, 1], bias[1][:, None], out=gates[:, 1])
-    del proj
+        x_aug[1] = x_aug[0, ::-1]
+    gates = xp.empty((T, D, GH, B), dtype=dt)
+    if kern is None:
+        xp.matmul(w_aug, x_aug, out=gates.transpose(1, 0, 2, 3))
+    else:                                                   # CuPy: no strided ``out=``, one copy instead
+        gates.transpose(1, 0, 2, 3)[...] = xp.matmul(w_aug, x_aug)
+    del x_aug
 
     hs = xp.empty((T + 1, D, H, B), dtype=dt)              # hs[0] = h0, hs[s+1] = state after step s
     hs[0] = h0.transpose(0, 2, 1)
@@ -458,11 +466,11 @@ def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, 
         dz2 = dz.reshape(D, GH, T * B)
         dw_hh = db_hh = None
         if need_dw:
-            hprev = xp.empty((D, T, B, H), dtype=dt)
-            hprev[0] = hs[:T, 0].transpose(0, 2, 1)
+            hprev = xp.empty((D, H, T, B), dtype=dt)            # time order, (H, T*B) per direction
+            hprev[0] = hs[:T, 0].transpose(1, 0, 2)
             if D == 2:
-                hprev[1] = hs[T - 1::-1, 1].transpose(0, 2, 1)
-            dw_hh = xp.matmul(dz2, hprev.reshape(D, T * B, H))     # (D, GH, H)
+                hprev[1] = hs[T - 1::-1, 1].transpose(1, 0, 2)
+            dw_hh = xp.matmul(dz2, hprev.reshape(D, H, T * B).transpose(0, 2, 1))     # (D, GH, H)
             db_hh = dz2.sum(axis=2) if c.has_bias else None
         if mode == "gru":                                       # input side of n: dn_pre, not r*dn_pre
             dn = xp.multiply(dH, Kn)
