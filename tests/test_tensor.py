@@ -260,3 +260,14 @@ def test_zero_dim_results_hold_arrays_so_in_place_ops_work():
     p = tr.tensor(2.0) * tr.tensor(3.0)
     p.add_(1.0)
     assert p.item() == 7.0
+
+
+def test_clone_owns_its_storage_and_passes_gradients():
+    a = tr.tensor([1.0, 2.0], dtype=tr.float64, requires_grad=True)
+    b = a.clone()
+    assert b.grad_fn is not None and b.numpy() is not a.numpy()
+    b.mul_(3.0)                                  # in place on the clone: a is untouched
+    assert a.tolist() == [1.0, 2.0]
+    b.sum().backward()
+    assert a.grad.tolist() == [3.0, 3.0]
+    assert tr.gradcheck(lambda x: x.clone() * x, (a.detach().requires_grad_(),))

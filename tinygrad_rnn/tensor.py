@@ -819,8 +819,8 @@ class Tensor:
         return self
 
     def clone(self) -> "Tensor":
-        return ops.Mul.apply(self, self._new(self._xp.ones((), self.dtype))) if self.requires_grad and \
-            _grad_state.enabled else self._new(self._data.copy())
+        """A copy with its own storage (and version counter); gradients flow back to this tensor."""
+        return ops.Clone.apply(self)
 
     def permute(self, *dims) -> "Tensor":
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
@@ -835,7 +835,7 @@ class Tensor:
         return ops.Permute.apply(self, dims=dims)
 
     def transpose(self, dim0: int, dim1: int) -> "Tensor":
-        if self.ndim < 2 and self.ndim == 0:
+        if self.ndim == 0:
             return self
         d0, d1 = _norm_dim(dim0, self.ndim, "dim0"), _norm_dim(dim1, self.ndim, "dim1")
         dims = list(range(self.ndim))

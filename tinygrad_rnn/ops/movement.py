@@ -24,6 +24,18 @@ def _is_basic(index) -> bool:
     return all(i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in items)
 
 
+class Clone(Function):
+    """y = a copy of x with its own storage.   VJP: dx = dy."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, dy):
+        return dy
+
+
 class Reshape(Function):
     """y = x reshaped (a view when possible).   VJP: dx = dy reshaped back."""
 
