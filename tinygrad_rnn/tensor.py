@@ -169,18 +169,7 @@ class Tensor:
     @staticmethod
     def _make(arr, dev, requires_grad, node, idx):
         """Fast internal constructor (no checks): wrap an array (static: no bound method made per call)."""
-        t = _alloc(Tensor)
-        t._data = arr
-        t._device = _DEVICES[dev]
-        t._xp = _XP[dev]
-        t.requires_grad = requires_grad
-        t.grad = None
-        t._node = node
-        t._idx = idx
-        t._version = VersionCounter()
-        t._hooks = None
-        t._name = None
-        return t
+        return _wrap_output(arr, _DEVICES[dev], _XP[dev], requires_grad, node, idx)
 
     def _new(self, arr) -> "Tensor":
         """A constant tensor on this tensor's device."""
