@@ -18,11 +18,21 @@ $(VENV)/.torch: $(VENV)/.installed
 	$(BIN)/python -m pip install -q $(TORCH)
 	touch $@
 
-.PHONY: demo test lint gpu-test
-demo: $(VENV)/.installed
+.PHONY: demo test lint gpu-test system-deps
+# Graphviz's `dot` draws the graph pictures and a word list feeds the char-LM example: installed with
+# apt-get when they are missing and this runs as root on Debian/Ubuntu; elsewhere a hint is printed
+# (without them the demo writes DOT text instead of SVG, and those tests skip).
+system-deps:
+	@if command -v dot >/dev/null 2>&1 && [ -e /usr/share/dict/words ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz wamerican >/dev/null; \
+	else echo "note: install Graphviz (apt-get install graphviz / brew install graphviz) for SVG pictures"; fi
+
+demo: system-deps $(VENV)/.installed
 	$(BIN)/tinygrad-rnn demo $(ARGS)
 
-test: $(VENV)/.torch
+test: system-deps $(VENV)/.torch
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
