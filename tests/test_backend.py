@@ -73,3 +73,20 @@ def test_xp_helpers():
     a = np.ones(2)
     assert backend.device_of(a) == "cpu" and backend.is_device_array(a) and not backend.is_device_array([1])
     assert backend.to_numpy([1, 2]).tolist() == [1, 2] and backend.move(a, "cpu") is a
+
+
+def test_keep_host_memory_applies_on_glibc_and_honours_the_opt_out(monkeypatch):
+    import ctypes
+    import sys
+    from tinygrad_rnn import backend
+    if not sys.platform.startswith("linux") or not hasattr(ctypes.CDLL(None), "mallopt"):
+        pytest.skip("needs glibc's mallopt")
+    monkeypatch.delenv("TINYGRAD_RNN_KEEP_HOST_MEMORY", raising=False)
+    for v in backend._MALLOC_ENV:
+        monkeypatch.delenv(v, raising=False)
+    assert backend.keep_host_memory() is True
+    monkeypatch.setenv("TINYGRAD_RNN_KEEP_HOST_MEMORY", "0")
+    assert backend.keep_host_memory() is False
+    monkeypatch.delenv("TINYGRAD_RNN_KEEP_HOST_MEMORY")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1000000")     # the user's own malloc tuning wins
+    assert backend.keep_host_memory() is False

@@ -5,7 +5,7 @@
     (x * x).sum().backward()
 """
 
-from . import autograd, dtypes
+from . import autograd, backend, dtypes
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .autograd.gradcheck import GradcheckError, gradcheck
 from .backend import DeviceError, cuda_is_available
@@ -26,5 +26,7 @@ from . import optim
 from . import viz
 from .io import load, save
 from . import analysis, tasks
+
+backend.keep_host_memory()     # per-call recurrent buffers reuse freed memory (see its docstring)
 
 __version__ = "0.1.0"
