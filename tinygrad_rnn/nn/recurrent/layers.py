@@ -49,6 +49,8 @@ def record_states():
         yield _state_log
     finally:
         _state_log = prev
+
+
 SCOPE_NAMES = {"rnn_tanh": "rnn", "rnn_relu": "rnn", "lstm": "lstm", "gru": "gru"}
 
 
