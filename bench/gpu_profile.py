@@ -41,6 +41,7 @@ def main() -> None:
         w = cupy.random.standard_normal((1, G * H, H), dtype=cupy.float32)
         h = cupy.random.standard_normal((1, H, B), dtype=cupy.float32)
         o = cupy.empty((1, G * H, B), dtype=cupy.float32)
+
         def gemms(w=w, h=h, o=o, T=T):
             for _ in range(T):
                 cupy.matmul(w, h, out=o)

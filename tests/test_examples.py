@@ -58,7 +58,6 @@ def test_char_lm_without_the_word_list_says_what_to_install(tmp_path):
     assert proc.returncode != 0 and "Traceback" not in proc.stderr and "wamerican" in proc.stderr
 
 
-
 def test_seq2seq_reversal_smoke(tmp_path):
     """The committed experiment script end to end, with a tiny budget (the real run is in docs/results)."""
     require("matplotlib")

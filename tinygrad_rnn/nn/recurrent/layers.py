@@ -447,8 +447,6 @@ class GRU(RNNBase):
                          dtype=dtype, device=device)
 
 
-
-
 def _fill_doc(cls, **kw) -> None:
     if cls.__doc__:                       # None under python -OO
         cls.__doc__ = cls.__doc__.replace("{shapes}", _SHAPES_DOC.format(**kw))
