@@ -418,10 +418,16 @@ def block_seq2seq() -> str:
     if gap:
         text += (f"\n\nAttention minus bottleneck on 15–20 tokens, per seed: "
                  f"{', '.join(f'{g:+.1%}' for g in gap['per_seed'])}.")
-    diff = d["summary"].get("short_scheduled_sampling_minus_teacher_forcing")
-    if diff:
-        text += (f" Scheduled sampling minus teacher forcing on 5–10 tokens, per seed: "
+    for key, label in (("short", "5–10"), ("long", "15–20")):
+        diff = d["summary"].get(f"{key}_scheduled_sampling_minus_teacher_forcing")
+        if not diff:
+            continue
+        text += (f" Scheduled sampling minus teacher forcing on {label} tokens, per seed: "
                  f"{', '.join(f'{g:+.1%}' for g in diff['per_seed'])}.")
+        tf, ss = diff.get("mean_curve_teacher_forcing"), diff.get("mean_curve_scheduled_sampling")
+        if tf and ss:
+            points = "; ".join(f"step {a[0]}: {a[1]:.1%} vs {b[1]:.1%}" for a, b in zip(tf, ss) if a[0] <= 300)
+            text += f" Learning curve on {label} tokens (teacher forcing vs scheduled sampling, mean of seeds): {points}."
     return text
 
 
