@@ -128,14 +128,7 @@ def run_unfolding() -> None:
 
 
 def _nodes(loss) -> int:
-    seen, stack = set(), [loss.grad_fn]
-    while stack:
-        n = stack.pop()
-        if n is None or id(n) in seen:
-            continue
-        seen.add(id(n))
-        stack.extend(e[0] for e in n.edges if type(e) is tuple)
-    return len(seen)
+    return len(tr.autograd.graph_nodes(loss))
 
 
 def _per_step_grads(rnn, x) -> np.ndarray:
@@ -427,7 +420,8 @@ def block_seq2seq() -> str:
         tf, ss = diff.get("mean_curve_teacher_forcing"), diff.get("mean_curve_scheduled_sampling")
         if tf and ss:
             points = "; ".join(f"step {a[0]}: {a[1]:.1%} vs {b[1]:.1%}" for a, b in zip(tf, ss) if a[0] <= 300)
-            text += f" Learning curve on {label} tokens (teacher forcing vs scheduled sampling, mean of seeds): {points}."
+            text += (f" Learning curve on {label} tokens (teacher forcing vs scheduled sampling, mean of seeds): "
+                     f"{points}.")
     return text
 
 

@@ -52,15 +52,8 @@ def streams(codes: np.ndarray, B: int) -> np.ndarray:
 
 
 def graph_size(loss) -> int:
-    """Number of graph nodes below ``loss`` (iterative walk)."""
-    seen, stack = set(), [loss.grad_fn]
-    while stack:
-        node = stack.pop()
-        if node is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.extend(e[0] for e in node.edges if type(e) is tuple)
-    return len(seen)
+    """Number of graph nodes below ``loss``: bounded by the chunk length when the state is detached."""
+    return len(tr.autograd.graph_nodes(loss))
 
 
 def detach(state):

@@ -190,3 +190,17 @@ def test_backward_inputs_accumulates_only_into_the_given_tensors():
     (a * b).sum().backward(inputs=[a])
     assert a.grad.tolist() == [3.0, 4.0]
     assert b.grad is None
+
+
+def test_graph_nodes_lists_each_node_once_from_several_roots():
+    a = tr.tensor([1.0, 2.0], requires_grad=True)
+    b = a * a                       # one Mul node, used twice below
+    c = b + b
+    d = b.exp()
+    nodes = tr.autograd.graph_nodes(c, d)
+    assert sorted(n.name for n in nodes) == ["Add", "Exp", "Mul"]
+    assert tr.autograd.graph_nodes(a) == [] and tr.autograd.graph_nodes(tr.ones(2)) == []
+    chain = a
+    for _ in range(20_000):         # iterative: no recursion limit
+        chain = chain + 1.0
+    assert len(tr.autograd.graph_nodes(chain)) == 20_000

@@ -167,15 +167,7 @@ def test_cell_is_one_layer_step(mode):
 
 
 def _scopes(t):
-    seen, todo, scopes = set(), [t.grad_fn], []
-    while todo:
-        n = todo.pop()
-        if n is None or id(n) in seen:
-            continue
-        seen.add(id(n))
-        scopes.append(dict(n.scope))
-        todo += [e[0] for e in n.edges if isinstance(e, tuple)]
-    return scopes
+    return [dict(n.scope) for n in tr.autograd.graph_nodes(t)]
 
 
 @pytest.mark.parametrize("mode,gates", [("lstm", {"proj", "i", "f", "g", "o", "c", "h"}),

@@ -255,17 +255,6 @@ def test_gradcheck_layers(mode, unroll):
 # Long sequences and graph size
 
 
-def _count_nodes(t) -> int:
-    seen, todo = set(), [t.grad_fn]
-    while todo:
-        n = todo.pop()
-        if n is None or id(n) in seen:
-            continue
-        seen.add(id(n))
-        todo += [e[0] for e in n.edges if isinstance(e, tuple)]
-    return len(seen)
-
-
 @pytest.mark.parametrize("unroll", [False, True], ids=["fused", "unrolled"])
 def test_lstm_2000_steps_no_recursion_error(unroll):
     tr.manual_seed(0)
@@ -279,36 +268,24 @@ def test_lstm_2000_steps_no_recursion_error(unroll):
 
 def test_fused_graph_size_independent_of_T():
     m = tr.nn.LSTM(2, 3, num_layers=2, bidirectional=True)
-    sizes = [_count_nodes(m(tr.randn(T, 2, 2, requires_grad=True))[0].sum()) for T in (3, 50)]
+    sizes = [len(tr.autograd.graph_nodes(m(tr.randn(T, 2, 2, requires_grad=True))[0].sum())) for T in (3, 50)]
     assert sizes[0] == sizes[1]
-    fused = [n for n in _graph_nodes(m(tr.randn(5, 2, 2))[0]) if n.name == "FusedRNN"]
+    fused = [n for n in tr.autograd.graph_nodes(m(tr.randn(5, 2, 2))[0]) if n.name == "FusedRNN"]
     assert len(fused) == 2                     # one node per layer, both directions
-    unrolled = _count_nodes(m(tr.randn(5, 2, 2), unroll=True)[0].sum())
+    unrolled = len(tr.autograd.graph_nodes(m(tr.randn(5, 2, 2), unroll=True)[0].sum()))
     assert unrolled > 10 * sizes[0]
-
-
-def _graph_nodes(t):
-    seen, todo, nodes = set(), [t.grad_fn], []
-    while todo:
-        n = todo.pop()
-        if n is None or id(n) in seen:
-            continue
-        seen.add(id(n))
-        nodes.append(n)
-        todo += [e[0] for e in n.edges if isinstance(e, tuple)]
-    return nodes
 
 
 def test_unrolled_nodes_are_tagged():
     m = tr.nn.GRU(2, 3, num_layers=2, bidirectional=True)
     out, _ = m(tr.randn(4, 2, 2), unroll=True)
-    nodes = _graph_nodes(out)
+    nodes = tr.autograd.graph_nodes(out)
     steps = [dict(n.scope) for n in nodes if "t" in dict(n.scope)]
     assert {s["name"] for s in steps} == {"gru"}
     assert {(s["layer"], s["direction"]) for s in steps} == {(k, d) for k in (0, 1) for d in ("forward", "reverse")}
     assert {s["t"] for s in steps} == {0, 1, 2, 3}
     assert {"r", "z", "n", "h", "proj"} <= {s.get("gate") for s in steps}
-    fused = [n for n in _graph_nodes(m(tr.randn(4, 2, 2))[0]) if n.name == "FusedRNN"]
+    fused = [n for n in tr.autograd.graph_nodes(m(tr.randn(4, 2, 2))[0]) if n.name == "FusedRNN"]
     assert sorted(dict(n.scope)["layer"] for n in fused) == [0, 1]
 
 

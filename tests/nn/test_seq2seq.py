@@ -393,14 +393,7 @@ def test_graph_nodes_are_tagged_encoder_bridge_decoder():
     model = make_model("gru", "bahdanau", bidirectional=True)
     src, lengths, tgt = make_batch()
     logits = model(src, lengths, tgt)
-    scopes, stack, seen = [], [logits.grad_fn], set()
-    while stack:
-        node = stack.pop()
-        if node is None or id(node) in seen or not hasattr(node, "edges"):
-            continue
-        seen.add(id(node))
-        scopes.append(dict(node.scope))
-        stack.extend(e[0] for e in node.edges if isinstance(e, tuple))
+    scopes = [dict(node.scope) for node in tr.autograd.graph_nodes(logits)]
     parts = {s.get("part") for s in scopes}
     assert {"encoder", "bridge", "decoder"} <= parts
     assert {s["t"] for s in scopes if s.get("part") == "decoder"} == set(range(tgt.shape[1]))

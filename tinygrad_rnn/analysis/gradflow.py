@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..autograd import grad as autograd_grad
+from ..autograd import grad as autograd_grad, graph_nodes
 from ..backend import to_numpy
 from ..nn.recurrent.fused import FusedRNN
 from ..nn.recurrent.layers import record_states
@@ -85,18 +85,8 @@ def _run(model, x, loss_fn, hx, lengths, unroll: bool, model_kwargs: dict):
 
 def _graph(loss: Tensor):
     """Every node below ``loss`` (iterative walk) and the leaf tensors that require grad."""
-    nodes, leaves, seen, stack = [], {}, set(), [loss._node]
-    while stack:
-        node = stack.pop()
-        if node is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        nodes.append(node)
-        for e in node.edges:
-            if type(e) is tuple:
-                stack.append(e[0])
-            elif e.requires_grad:
-                leaves[id(e)] = e
+    nodes = graph_nodes(loss)
+    leaves = {id(e): e for node in nodes for e in node.edges if type(e) is not tuple and e.requires_grad}
     return nodes, list(leaves.values())
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from .engine import record_grad_norms, run_backward
+from .engine import graph_nodes, record_grad_norms, run_backward
 from .function import Function, VersionCounter, unbroadcast
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
 from .scope import current_scope, scope
 
 __all__ = ["Function", "GradcheckError", "VersionCounter", "backward", "current_scope", "enable_grad", "grad",
-           "gradcheck", "is_grad_enabled", "no_grad", "record_grad_norms", "scope", "set_grad_enabled",
+           "gradcheck", "graph_nodes", "is_grad_enabled", "no_grad", "record_grad_norms", "scope", "set_grad_enabled",
            "unbroadcast"]
 
 

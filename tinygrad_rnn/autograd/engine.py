@@ -32,6 +32,22 @@ def record_grad_norms():
         _record_norms = prev
 
 
+def graph_nodes(*roots) -> list:
+    """Every graph node below the given tensors, each once, found by an iterative walk (no recursion).
+
+    Leaves are not nodes: reach them through ``node.edges``. Tensors made without a graph add nothing.
+    """
+    nodes, seen, stack = [], set(), [t._node for t in roots]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        nodes.append(node)
+        stack.extend(e[0] for e in node.edges if type(e) is tuple)
+    return nodes
+
+
 def _freed_error(node: Function) -> RuntimeError:
     return RuntimeError(
         f"Trying to backward through the graph a second time (op {node.name}): its saved arrays were "
