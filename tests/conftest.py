@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import shutil
+import sys
 
 import pytest
 
@@ -21,6 +23,21 @@ def require(module: str):
         if REQUIRE_REFS:
             pytest.fail(f"{module} is required in CI (TINYGRAD_RNN_REQUIRE_REFS=1) but is not installed")
         pytest.skip(f"{module} is not installed")
+
+
+def fixture_module(name: str):
+    """The fixture generator ``tests/fixtures/<name>.py`` as a module, loaded once per session.
+
+    The tests reuse its case tables and runners (the same code made the golden ``.npz`` with torch).
+    """
+    module = sys.modules.get(name)
+    if module is None:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", f"{name}.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module         # before running it: its dataclasses look themselves up there
+        spec.loader.exec_module(module)
+    return module
 
 
 def require_dot() -> str:

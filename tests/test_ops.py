@@ -10,18 +10,14 @@ import functools
 import importlib
 import importlib.util
 import os
-import sys
 
 import numpy as np
 import pytest
-from conftest import require
+from conftest import fixture_module, require
 
 import tinygrad_rnn as tr
 
-_spec = importlib.util.spec_from_file_location(
-    "make_op_fixtures", os.path.join(os.path.dirname(__file__), "fixtures", "make_op_fixtures.py"))
-fx = sys.modules.setdefault("make_op_fixtures", importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(fx)
+fx = fixture_module("make_op_fixtures")
 
 CASES = {c.name: c for c in fx.CASES}
 IDS = list(CASES)

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import tinygrad_rnn as tr
+from conftest import fixture_module
 from tests.conftest import require
 from tinygrad_rnn.nn.recurrent.cells import gru_cell, lstm_cell, rnn_cell
 
-_GEN = Path(__file__).resolve().parents[1] / "fixtures" / "make_rnn_fixtures.py"
-_spec = importlib.util.spec_from_file_location("make_rnn_fixtures", _GEN)
-fx = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("make_rnn_fixtures", fx)
-_spec.loader.exec_module(fx)
+fx = fixture_module("make_rnn_fixtures")
 
 CELLS = {"rnn_tanh": tr.nn.RNNCell, "rnn_relu": tr.nn.RNNCell, "lstm": tr.nn.LSTMCell, "gru": tr.nn.GRUCell}
 CASES = list(fx.cell_cases())

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
-import sys
 from collections import OrderedDict
 
 import numpy as np
@@ -13,14 +10,10 @@ import pytest
 
 import tinygrad_rnn as tr
 import tinygrad_rnn.nn.functional as F
-from conftest import require
+from conftest import fixture_module, require
 from tinygrad_rnn import nn
 
-_spec = importlib.util.spec_from_file_location(
-    "make_loss_fixtures", os.path.join(os.path.dirname(__file__), "..", "fixtures", "make_loss_fixtures.py"))
-fx = sys.modules.setdefault("make_loss_fixtures", importlib.util.module_from_spec(_spec))
-if not hasattr(fx, "CASES"):
-    _spec.loader.exec_module(fx)
+fx = fixture_module("make_loss_fixtures")
 
 GOLDEN = np.load(fx.FIXTURE, allow_pickle=False)
 TOL = {"rtol": 1e-10, "atol": 1e-12}

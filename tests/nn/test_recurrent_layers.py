@@ -3,22 +3,16 @@ gradcheck, long sequences, graph size, bad input, state_dict interop."""
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import tinygrad_rnn as tr
+from conftest import fixture_module
 from tests.conftest import require
 
-_GEN = Path(__file__).resolve().parents[1] / "fixtures" / "make_rnn_fixtures.py"
-_spec = importlib.util.spec_from_file_location("make_rnn_fixtures", _GEN)
-fx = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("make_rnn_fixtures", fx)
-_spec.loader.exec_module(fx)
+fx = fixture_module("make_rnn_fixtures")
 
 CLASSES = {"rnn_tanh": tr.nn.RNN, "rnn_relu": tr.nn.RNN, "lstm": tr.nn.LSTM, "gru": tr.nn.GRU}
 

@@ -1,19 +1,13 @@
 """Learning-rate schedulers: lr sequences equal PyTorch's (fixture and live), state_dicts, bad input."""
 
-import importlib.util
-import os
-import sys
 
 import numpy as np
 import pytest
-from conftest import require
+from conftest import fixture_module, require
 
 import tinygrad_rnn as tr
 
-_spec = importlib.util.spec_from_file_location(
-    "make_optim_fixtures", os.path.join(os.path.dirname(__file__), "..", "fixtures", "make_optim_fixtures.py"))
-fx = sys.modules.setdefault("make_optim_fixtures", importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(fx)
+fx = fixture_module("make_optim_fixtures")
 
 REF = np.load(fx.FIXTURE)
 NAMES = list(fx.SCHED_CASES)
