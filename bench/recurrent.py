@@ -2,8 +2,9 @@
 
     python bench/recurrent.py                    # CPU, all configurations, markdown table on stdout
     python bench/recurrent.py --quick            # fewer repeats and configurations
-    python bench/recurrent.py --device cuda      # GPU (TF32 off on both sides; adds a large config and
-                                                 # PyTorch with cuDNN disabled as a second reference)
+    python bench/recurrent.py --device cuda      # GPU (TF32 off on both sides; adds a large config,
+                                                 # PyTorch with cuDNN disabled as a second reference, and
+                                                 # our training step on the elementwise CUDA loop)
 
 A training step is forward over the whole sequence, a loss (sum of the outputs), and backward; float32.
 Forward-only is timed under ``no_grad``. Each repeat times ours then PyTorch's, so both see the same
@@ -63,6 +64,19 @@ def _timed(fn, device: str) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
+def _on_loops(fn, loops: str):
+    """``fn`` run with the fused kernels' CUDA loop set to ``loops`` ("raw" or "elementwise")."""
+    from tinygrad_rnn.nn.recurrent import cuda as kernels
+
+    def run():
+        saved, kernels.LOOPS = kernels.LOOPS, loops
+        try:
+            fn()
+        finally:
+            kernels.LOOPS = saved
+    return run
+
+
 def bench_one(model: str, cfg, device: str, repeats: int, cudnn_off: bool) -> dict:
     import torch
 
@@ -93,10 +107,13 @@ def bench_one(model: str, cfg, device: str, repeats: int, cudnn_off: bool) -> di
             theirs(x_theirs)
 
     pairs = {"train": (ours_train, theirs_train), "fwd": (ours_fwd, theirs_fwd)}
-    times = {f"{k}_{who}": [] for k in pairs for who in ("ours", "torch", "nocudnn")}
+    times = {f"{k}_{who}": [] for k in pairs for who in ("ours", "torch", "nocudnn", "elementwise")}
+    train_elementwise = _on_loops(ours_train, "elementwise")
     for fn_o, fn_t in pairs.values():             # warm-up (allocators, kernel compilation, oneDNN primitives)
         fn_o()
         fn_t()
+    if cudnn_off:
+        train_elementwise()
     for _ in range(repeats):
         for kind, (fn_o, fn_t) in pairs.items():
             times[f"{kind}_ours"].append(_timed(fn_o, device))
@@ -104,6 +121,8 @@ def bench_one(model: str, cfg, device: str, repeats: int, cudnn_off: bool) -> di
             if cudnn_off:
                 with torch.backends.cudnn.flags(enabled=False):
                     times[f"{kind}_nocudnn"].append(_timed(fn_t, device))
+        if cudnn_off:                                # the reference loop of our own CUDA path
+            times["train_elementwise"].append(_timed(train_elementwise, device))
     return {k: statistics.median(v) for k, v in times.items() if v}
 
 
@@ -136,8 +155,9 @@ def main(argv=None) -> None:
             "| ratio |")
     sep = "|---|---|---:|---:|---:|---:|---:|---:|"
     if cuda:
-        head += " train torch no-cuDNN ms | ratio | fwd torch no-cuDNN ms | ratio |"
-        sep += "---:|---:|---:|---:|"
+        head += (" train torch no-cuDNN ms | ratio | fwd torch no-cuDNN ms | ratio "
+                 "| train ours elementwise-loop ms | raw / elementwise |")
+        sep += "---:|---:|---:|---:|---:|---:|"
     print(head)
     print(sep)
     for model in args.models.split(","):
@@ -150,7 +170,8 @@ def main(argv=None) -> None:
                    f"{r['fwd_ours'] / r['fwd_torch']:.2f} |")
             if cuda:
                 row += (f" {r['train_nocudnn']:.1f} | {r['train_ours'] / r['train_nocudnn']:.2f} | "
-                        f"{r['fwd_nocudnn']:.1f} | {r['fwd_ours'] / r['fwd_nocudnn']:.2f} |")
+                        f"{r['fwd_nocudnn']:.1f} | {r['fwd_ours'] / r['fwd_nocudnn']:.2f} | "
+                        f"{r['train_elementwise']:.1f} | {r['train_ours'] / r['train_elementwise']:.2f} |")
             print(row, flush=True)
 
 

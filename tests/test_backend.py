@@ -9,26 +9,29 @@ import tinygrad_rnn as tr
 from tinygrad_rnn import backend
 
 
+@pytest.mark.cpu_only   # maps device names to strings: no array is made
 @pytest.mark.parametrize("name,canon", [("cpu", "cpu"), ("CPU", "cpu"), ("cuda", "cuda"), ("cuda:0", "cuda"),
                                         (tr.device("cpu"), "cpu")])
 def test_canonical_device_names(name, canon):
     assert backend.canonical_device(name) == canon
 
 
+@pytest.mark.cpu_only   # argument validation: raises before any array is made
 @pytest.mark.parametrize("bad", ["tpu", "cuda:1", "mps"])
 def test_bad_device_names_are_clear(bad):
     with pytest.raises(tr.DeviceError, match=repr(bad).replace("'", ".")):
         tr.zeros(2, device=bad)
 
 
-def test_device_object_is_a_str_with_type():
-    d = tr.ones(1).device
-    assert d == "cpu" and isinstance(d, str) and d.type == "cpu" and repr(d) == "device(type='cpu')"
+def test_device_object_is_a_str_with_type(device):
+    d = tr.ones(1, device=device).device
+    assert d == device and isinstance(d, str) and d.type == device and repr(d) == f"device(type='{device}')"
 
 
-def test_default_device_from_environment(monkeypatch):
-    monkeypatch.setenv("TINYGRAD_RNN_DEVICE", "cpu")
-    assert tr.zeros(1).device == "cpu"
+def test_default_device_from_environment(monkeypatch, device):
+    monkeypatch.setenv("TINYGRAD_RNN_DEVICE", device)
+    assert tr.zeros(1).device == device and tr.tensor([1.0]).device == device
+    assert backend.device_of(tr.zeros(1)._data) == device
     monkeypatch.setenv("TINYGRAD_RNN_DEVICE", "gpu0")
     with pytest.raises(tr.DeviceError, match="TINYGRAD_RNN_DEVICE.*'gpu0'"):
         tr.zeros(1)
@@ -36,6 +39,7 @@ def test_default_device_from_environment(monkeypatch):
     assert backend.default_device() == "cpu"
 
 
+@pytest.mark.cpu_only   # checks the error on a machine without CUDA; a GPU machine has nothing to check
 def test_cuda_without_cupy_says_how_to_install():
     if tr.cuda_is_available():
         pytest.skip("CUDA is available here")
@@ -63,18 +67,25 @@ def test_to_dtype_and_device_together(device):
     assert x.to(x) is x and x.to(dtype=tr.int64) is x
 
 
-def test_cpu_to_cpu_is_the_same_tensor():
-    x = tr.ones(2)
-    assert x.to("cpu") is x and x.cpu() is x
+def test_cpu_to_cpu_is_the_same_tensor(device):
+    x = tr.ones(2, device=device)
+    assert x.to(device) is x and getattr(x, device)() is x          # x.cpu() / x.cuda()
+    assert x.to(tr.device(device)) is x and x.to(f"{device}:0") is x
 
 
-def test_xp_helpers():
+def test_xp_helpers(device):
     assert backend.xp_for("cpu") is np
     a = np.ones(2)
     assert backend.device_of(a) == "cpu" and backend.is_device_array(a) and not backend.is_device_array([1])
     assert backend.to_numpy([1, 2]).tolist() == [1, 2] and backend.move(a, "cpu") is a
+    d = backend.move(a, device)                    # to the device and back to the host
+    assert backend.device_of(d) == device and backend.is_device_array(d) and backend.move(d, device) is d
+    assert isinstance(backend.xp_for(device).asarray(d), type(d))
+    back = backend.to_numpy(d)
+    assert isinstance(back, np.ndarray) and back.tolist() == [1.0, 1.0] and backend.move(d, "cpu").tolist() == [1, 1]
 
 
+@pytest.mark.cpu_only   # host malloc tuning: no device involved
 def test_keep_host_memory_applies_on_glibc_and_honours_the_opt_out(monkeypatch):
     import ctypes
     import sys

@@ -24,6 +24,7 @@ def run_cli(*args, env=None, timeout=240):
                           cwd=ROOT, env=full_env, timeout=timeout)
 
 
+@pytest.mark.cpu_only          # argparse help text: host-side, nothing computed
 @pytest.mark.parametrize("command", [[], ["demo"], ["memory"], ["adding"], ["gradflow"], ["graph"], ["train"]])
 def test_help_of_every_command(command, capsys):
     with pytest.raises(SystemExit) as e:
@@ -35,11 +36,13 @@ def test_help_of_every_command(command, capsys):
         assert "--device" in text and "--seed" in text and "--out" in text and "--quick" in text
 
 
+@pytest.mark.cpu_only          # argparse help text: host-side, nothing computed
 def test_no_command_prints_help(capsys):
     assert cli.main([]) == 0
     assert "demo" in capsys.readouterr().out
 
 
+@pytest.mark.cpu_only      # CLI subprocess + Graphviz/matplotlib (cuda: test_demo_quick_on_cuda_gives_the_cpu_tables)
 def test_demo_quick_end_to_end(tmp_path):
     require_dot()
     require("matplotlib")
@@ -57,6 +60,7 @@ def test_demo_quick_end_to_end(tmp_path):
     assert (out / "lstm_unrolled.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
 
 
+@pytest.mark.cpu_only      # bit-for-bit rerun equality + matplotlib; GPU kernels need not be bitwise reproducible
 def test_sweep_is_deterministic_per_seed(tmp_path, capsys):
     require("matplotlib")
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
@@ -71,10 +75,10 @@ def test_sweep_is_deterministic_per_seed(tmp_path, capsys):
     capsys.readouterr()
 
 
-def test_adding_and_its_options(tmp_path, capsys):
+def test_adding_and_its_options(tmp_path, capsys, device):
     out = tmp_path / "add"
     assert cli.main(["adding", *TINY, "--cells", "rnn", "--lr", "0.005", "--clip", "0", "--batch", "8",
-                     "--forget-bias", "none", "--no-plots", "--out", str(out)]) == 0
+                     "--forget-bias", "none", "--no-plots", "--device", device, "--out", str(out)]) == 0
     assert not (out / "adding_vs_T.png").exists()
     data = json.loads((out / "adding.json").read_text())
     s = data["settings"]
@@ -83,10 +87,11 @@ def test_adding_and_its_options(tmp_path, capsys):
     assert "predicting the mean gives MSE 1/6" in capsys.readouterr().out
 
 
-def test_gradflow(tmp_path, capsys):
+def test_gradflow(tmp_path, capsys, device):
     require("matplotlib")
     out = tmp_path / "gf"
-    assert cli.main(["gradflow", "--T", "12", "--hidden", "6", "--radii", "0.5,1.5", "--out", str(out)]) == 0
+    assert cli.main(["gradflow", "--T", "12", "--hidden", "6", "--radii", "0.5,1.5", "--device", device,
+                     "--out", str(out)]) == 0
     res = json.loads((out / "gradflow.json").read_text())
     assert [r["rho"] for r in res["rows"]] == [0.5, 1.5]
     assert res["rows"][0]["ratio_first_last"] < 1e-2 < res["rows"][1]["ratio_first_last"]
@@ -94,6 +99,7 @@ def test_gradflow(tmp_path, capsys):
     assert "ρ(W_hh)" in capsys.readouterr().out
 
 
+@pytest.mark.cpu_only      # renders with Graphviz `dot`; DOT text of cuda graphs is twinned in tests/viz/test_dot.py
 def test_graph(tmp_path, capsys):
     require_dot()
     path = tmp_path / "g" / "lstm.svg"
@@ -103,6 +109,7 @@ def test_graph(tmp_path, capsys):
     capsys.readouterr()
 
 
+@pytest.mark.cpu_only          # runs an example script through the CLI (examples are host-side smoke tests)
 def test_train_runs_an_example(tmp_path, capsys):
     require("matplotlib")
     assert cli.main(["train", "clipping", "--quick", "--no-progress", "--out", str(tmp_path)]) == 0
@@ -110,6 +117,7 @@ def test_train_runs_an_example(tmp_path, capsys):
     capsys.readouterr()
 
 
+@pytest.mark.cpu_only          # CLI subprocess: a file-system error message, nothing device-dependent
 def test_unwritable_output_folder_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -120,6 +128,7 @@ def test_unwritable_output_folder_is_one_line(tmp_path):
     assert len(lines) == 1 and "output folder" in lines[0] and "--out" in lines[0]
 
 
+@pytest.mark.cpu_only          # CLI subprocess without Graphviz: a host-side error message
 def test_missing_graphviz_is_one_line_and_keeps_the_dot_text(tmp_path):
     path = tmp_path / "g.svg"
     proc = run_cli("graph", "-o", str(path), env={"PATH": str(tmp_path)})       # no `dot` on PATH
@@ -128,6 +137,7 @@ def test_missing_graphviz_is_one_line_and_keeps_the_dot_text(tmp_path):
     assert (tmp_path / "g.dot").read_text().startswith("digraph")
 
 
+@pytest.mark.cpu_only          # the no-GPU message: only meaningful where no GPU is usable (skips otherwise)
 def test_cuda_without_a_gpu_is_one_line(tmp_path, capsys):
     if tr.cuda_is_available():
         pytest.skip("a GPU is available here")
@@ -136,6 +146,7 @@ def test_cuda_without_a_gpu_is_one_line(tmp_path, capsys):
     assert len(err) == 1 and "cuda" in err[0] and "CuPy" in err[0]
 
 
+@pytest.mark.cpu_only          # argparse usage errors: raised before anything is computed
 def test_bad_arguments_are_usage_errors(capsys):
     for argv in (["memory", "--T", "1,x"], ["adding", "--cells", "rnn,cnn"], ["graph", "--cell", "tcn"]):
         with pytest.raises(SystemExit) as e:
@@ -150,6 +161,7 @@ def _demo_numbers(out):
     return mem["summary"], add["summary"]
 
 
+@pytest.mark.cpu_only      # CLI subprocess, plot tools hidden (cuda: test_demo_quick_on_cuda_gives_the_cpu_tables)
 def test_demo_without_plots_needs_neither_matplotlib_nor_graphviz(tmp_path):
     out = tmp_path / "demo"
     proc = run_cli("demo", "--quick", "--no-plots", "--out", str(out), "--no-progress",

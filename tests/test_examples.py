@@ -9,6 +9,10 @@ import pytest
 
 from conftest import REQUIRE_REFS, require
 
+# Host-side: each example script runs in a subprocess (--quick, default device); what they compute is twinned
+# on cuda in the library's own tests (layers, seq2seq, optimizers, CLI demo).
+pytestmark = pytest.mark.cpu_only
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORDS = "/usr/share/dict/words"
 

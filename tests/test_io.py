@@ -65,39 +65,48 @@ def _assert_same(a, b):
 
 
 # ----------------------------------------------------------------------------------------- round trips
-def test_round_trip_of_nested_structures(tmp_path):
+def test_round_trip_of_nested_structures(tmp_path, device):
+    d = device                                          # "scalar" stays on the CPU: a mixed checkpoint on cuda
     obj = {
-        "weights": {"w": tr.randn(3, 4), "b": tr.zeros(4, dtype=tr.float64, requires_grad=True)},
-        "ints": tr.arange(5), "mask": tr.tensor([True, False]), "scalar": tr.tensor(2.5), "empty": tr.zeros(0, 3),
+        "weights": {"w": tr.randn(3, 4, device=d), "b": tr.zeros(4, dtype=tr.float64, requires_grad=True, device=d)},
+        "ints": tr.arange(5, device=d), "mask": tr.tensor([True, False], device=d), "scalar": tr.tensor(2.5),
+        "empty": tr.zeros(0, 3, device=d),
         "list": [1, 2.0, -0.0, float("inf"), float("-inf"), float("nan"), None, True, False, "ü/ñ", 2 ** 100],
         "tuple": (np.arange(6, dtype=np.int32).reshape(2, 3), np.float64(1.5), np.int64(-7), np.bool_(True)),
-        "nested": [[{"deep": (tr.ones(1),)}], [], (), {}],
-        0: "int key", 7: {"state": tr.ones(2)}, "7": "str key next to int key 7",
-        "a/b": tr.full((2,), 3.0), "a%2Fb": tr.full((2,), 4.0), "": "empty key",
+        "nested": [[{"deep": (tr.ones(1, device=d),)}], [], (), {}],
+        0: "int key", 7: {"state": tr.ones(2, device=d)}, "7": "str key next to int key 7",
+        "a/b": tr.full((2,), 3.0, device=d), "a%2Fb": tr.full((2,), 4.0, device=d), "": "empty key",
         "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)), "complex": np.array([1 + 2j]),
     }
     tr.save(obj, str(tmp_path / "ckpt.npz"))
     back = tr.load(str(tmp_path / "ckpt.npz"))
     _assert_same(obj, back)
-    assert back["weights"]["w"]._data.flags.writeable   # usable for in-place training at once
+    w = back["weights"]["w"]
+    if device == "cpu":
+        assert w._data.flags.writeable                  # usable for in-place training at once
+    else:
+        w.add_(1.0)                                     # (CuPy arrays have no writeable flag: use it in place)
+        np.testing.assert_array_equal(w.numpy(), obj["weights"]["w"].numpy() + np.float32(1.0))
 
 
-def test_top_level_tensor_and_parameters(tmp_path):
-    t = tr.randn(2, 3)
+def test_top_level_tensor_and_parameters(tmp_path, device):
+    t = tr.randn(2, 3, device=device)
     tr.save(t, tmp_path / "t.npz")
     _assert_same(t, tr.load(tmp_path / "t.npz"))
-    lin = tr.nn.Linear(3, 2)
+    lin = tr.nn.Linear(3, 2).to(device)
     p = lin.weight
     p._name = "weight"
     tr.save({"p": p, "sd": lin.state_dict()}, tmp_path / "p.npz")
     back = tr.load(tmp_path / "p.npz")
-    assert isinstance(back["p"], tr.nn.Parameter) and back["p"].requires_grad
+    assert isinstance(back["p"], tr.nn.Parameter) and back["p"].requires_grad and back["p"].device == device
     np.testing.assert_array_equal(back["p"].detach().numpy(), p.detach().numpy())
-    lin2 = tr.nn.Linear(3, 2)
+    lin2 = tr.nn.Linear(3, 2).to(device)
     lin2.load_state_dict(back["sd"])
     np.testing.assert_array_equal(lin2.weight.detach().numpy(), p.detach().numpy())
+    assert lin2.weight.device == device
 
 
+@pytest.mark.cpu_only   # paths and file names: no tensor is made
 def test_path_types_and_exact_name(tmp_path):
     tr.save({"x": 1}, pathlib.Path(tmp_path) / "model.ckpt")
     assert os.listdir(tmp_path) == ["model.ckpt"]          # no suffix added, no temporary file left
@@ -108,6 +117,7 @@ def test_path_types_and_exact_name(tmp_path):
         tr.load(None)
 
 
+@pytest.mark.cpu_only   # file-system errors: no tensor is made
 def test_missing_folder_and_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         tr.save({"x": 1}, tmp_path / "no" / "such" / "ckpt.npz")
@@ -117,6 +127,7 @@ def test_missing_folder_and_missing_file(tmp_path):
         tr.save({"x": 1}, tmp_path)
 
 
+@pytest.mark.cpu_only   # argument validation of Python objects: raises before any array is written
 def test_unsupported_objects_write_nothing(tmp_path):
     path = tmp_path / "c.npz"
     tr.save({"ok": 1}, path)
@@ -137,9 +148,9 @@ def test_unsupported_objects_write_nothing(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------- atomicity
-def test_failure_midway_leaves_the_old_checkpoint_and_no_temp_file(tmp_path, monkeypatch):
+def test_failure_midway_leaves_the_old_checkpoint_and_no_temp_file(tmp_path, monkeypatch, device):
     path = tmp_path / "ckpt.npz"
-    tr.save({"step": 1, "w": tr.ones(3)}, path)
+    tr.save({"step": 1, "w": tr.ones(3, device=device)}, path)
     before = path.read_bytes()
     real = np.lib.format.write_array
     calls = []
@@ -152,13 +163,15 @@ def test_failure_midway_leaves_the_old_checkpoint_and_no_temp_file(tmp_path, mon
 
     monkeypatch.setattr(np.lib.format, "write_array", failing)
     with pytest.raises(OSError, match="No space left"):
-        tr.save({"step": 2, "w": tr.zeros(3), "b": tr.zeros(2), "c": tr.zeros(1)}, path)
+        tr.save({"step": 2, "w": tr.zeros(3, device=device), "b": tr.zeros(2, device=device),
+                 "c": tr.zeros(1, device=device)}, path)
     assert len(calls) == 3
     monkeypatch.undo()
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["ckpt.npz"]
     assert tr.load(path)["step"] == 1
 
 
+@pytest.mark.cpu_only   # atomic rename of a file holding no tensor
 def test_failure_at_rename_leaves_the_old_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.npz"
     tr.save({"step": 1}, path)
@@ -173,6 +186,7 @@ def test_failure_at_rename_leaves_the_old_checkpoint(tmp_path, monkeypatch):
     assert tr.load(path) == {"step": 1} and os.listdir(tmp_path) == ["ckpt.npz"]
 
 
+@pytest.mark.cpu_only   # file replacement, no tensor
 def test_overwrite_replaces_the_file(tmp_path):
     path = tmp_path / "ckpt.npz"
     tr.save({"step": 1}, path)
@@ -181,13 +195,21 @@ def test_overwrite_replaces_the_file(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------- devices
-def test_map_location_and_cuda_fallback(tmp_path):
+def test_map_location_and_cuda_fallback(tmp_path, device):
     path = tmp_path / "gpu.npz"
     _write_npz(path, _manifest(_tensor_node(device="cuda")), **{"arrays/x": np.ones(2, np.float32)})
     if not tr.cuda_is_available():
         with pytest.warns(UserWarning, match="loading them on 'cpu'"):
             t = tr.load(path)
         assert t.device == "cpu"
+    if device == "cuda":                 # with CUDA: back on the saved device, and a CPU file mapped onto it
+        t = tr.load(path)
+        assert t.device == "cuda" and np.array_equal(t.numpy(), [1, 1])
+        host = tmp_path / "cpu.npz"
+        _write_npz(host, _manifest(_tensor_node()), **{"arrays/x": np.full(2, 3.0, np.float32)})
+        for loc in ("cuda", {"cpu": "cuda"}, tr.device("cuda")):
+            t = tr.load(host, map_location=loc)
+            assert t.device == "cuda" and np.array_equal(t.numpy(), [3, 3]), loc
     t = tr.load(path, map_location="cpu")
     assert t.device == "cpu" and np.array_equal(t.numpy(), [1, 1])
     assert tr.load(path, map_location={"cuda": "cpu"}).device == "cpu"
@@ -211,6 +233,7 @@ def _assert_rejected(path, match="tinygrad_rnn checkpoint|checkpoint archive"):
     assert not MARKER.exists(), "loading ran code"
 
 
+@pytest.mark.cpu_only   # untrusted bytes are parsed on the host and rejected before any tensor reaches a device
 def test_random_bytes_empty_and_truncated_files(tmp_path):
     rng = np.random.default_rng(0)
     (tmp_path / "random.npz").write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
@@ -226,6 +249,7 @@ def test_random_bytes_empty_and_truncated_files(tmp_path):
     _assert_rejected(tmp_path / "random_zip.npz")
 
 
+@pytest.mark.cpu_only   # malicious files are rejected while parsing on the host
 def test_pickles_are_never_loaded(tmp_path):
     (tmp_path / "evil.pkl").write_bytes(pickle.dumps({"w": _Evil()}))
     _assert_rejected(tmp_path / "evil.pkl", match="not a .npz/zip archive")
@@ -242,17 +266,20 @@ def test_pickles_are_never_loaded(tmp_path):
     _assert_rejected(tmp_path / "objman.npz", match="manifest cannot be read")
 
 
+@pytest.mark.cpu_only   # foreign file rejected while parsing on the host
 def test_plain_npz_without_manifest(tmp_path):
     np.savez(tmp_path / "plain.npz", w=np.ones(3))
     _assert_rejected(tmp_path / "plain.npz", match="no '__manifest__' member")
 
 
+@pytest.mark.cpu_only   # foreign file rejected while parsing on the host
 def test_torch_save_files_are_rejected(tmp_path):
     torch = require("torch")
     torch.save({"w": torch.ones(2)}, tmp_path / "t.pt")
     _assert_rejected(tmp_path / "t.pt", match="no '__manifest__' member")
 
 
+@pytest.mark.cpu_only   # manifest validation on the host: rejected before any tensor is made
 @pytest.mark.parametrize("manifest,arrays,match", [
     (_manifest(_tensor_node(key="arrays/missing")), {"arrays/x": np.ones(2, np.float32)}, "does not hold"),
     (_manifest(_tensor_node(key="__manifest__")), {}, "does not hold"),
@@ -284,6 +311,7 @@ def test_tampered_manifests_raise_value_error(tmp_path, manifest, arrays, match)
     _assert_rejected(path, match=match)
 
 
+@pytest.mark.cpu_only   # manifest validation on the host: rejected before any tensor is made
 @pytest.mark.parametrize("depth", [300, 5000])
 def test_deeply_nested_manifest(tmp_path, depth):
     root = '{"type": "list", "items": [' * depth + '{"type": "none"}' + "]}" * depth
@@ -293,6 +321,7 @@ def test_deeply_nested_manifest(tmp_path, depth):
     _assert_rejected(path, match="nested|not valid JSON")
 
 
+@pytest.mark.cpu_only   # argument validation of nested lists: raises before anything is written
 def test_too_deep_objects_are_refused_on_save(tmp_path):
     obj = None
     for _ in range(300):
@@ -302,15 +331,16 @@ def test_too_deep_objects_are_refused_on_save(tmp_path):
     assert not os.listdir(tmp_path)
 
 
+@pytest.mark.cpu_only   # manifest validation on the host: rejected before any tensor is made
 def test_manifest_of_wrong_array_type(tmp_path):
     with open(tmp_path / "m.npz", "wb") as f:
         np.savez(f, __manifest__=np.zeros((2, 2), np.float32))
     _assert_rejected(tmp_path / "m.npz", match="expected 1-D uint8")
 
 
-def test_archive_is_a_plain_npz_that_numpy_reads(tmp_path):
-    """The format is documented: NumPy alone reads the arrays and the manifest."""
-    tr.save({"model": {"w": tr.ones(2, 3)}, "step": 4}, tmp_path / "c.npz")
+def test_archive_is_a_plain_npz_that_numpy_reads(tmp_path, device):
+    """The format is documented: NumPy alone reads the arrays and the manifest (saved from either device)."""
+    tr.save({"model": {"w": tr.ones(2, 3, device=device)}, "step": 4}, tmp_path / "c.npz")
     with zipfile.ZipFile(tmp_path / "c.npz") as z:
         assert sorted(z.namelist()) == ["__manifest__.npy", "arrays/model/w.npy"]
     with np.load(tmp_path / "c.npz", allow_pickle=False) as z:

@@ -1,11 +1,14 @@
 """Every differentiable op against PyTorch (golden fixture and live) and against finite differences.
 
 The op table lives in ``tests/fixtures/make_op_fixtures.py``: one line per op call, written once in
-PyTorch's spelling for both libraries. ``check_op`` is the one helper every case goes through.
+PyTorch's spelling for both libraries. ``check_op`` is the one helper every case goes through: in
+float64 against the reference and finite differences, in float32 against the float64 reference (the
+dtype must stay float32), and on the GPU also against NumPy's run of the same case in both dtypes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
@@ -42,11 +45,27 @@ def _has(module, dotted: str) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def default_device(device: str):
+    """New tensors default to ``device`` (as ``torch.set_default_device``): the index tensors a case makes
+    inside ``fn`` (``m.tensor([[0, 2]])``) then live on the device of its inputs."""
+    old = os.environ.get("TINYGRAD_RNN_DEVICE")
+    os.environ["TINYGRAD_RNN_DEVICE"] = device
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["TINYGRAD_RNN_DEVICE"]
+        else:
+            os.environ["TINYGRAD_RNN_DEVICE"] = old
+
+
 def run_ours(case, inputs: list, device: str, vs=None):
     """Outputs, upstream gradients and input gradients of a case in tinygrad_rnn."""
     xs = [tr.tensor(a, device=device, requires_grad=a.dtype.kind == "f") for a in inputs]
     before = [a.copy() for a in inputs]
-    outs = fx.flat_outputs(case.fn(tr, *xs))
+    with default_device(device):
+        outs = fx.flat_outputs(case.fn(tr, *xs))
     if vs is None:
         vs = fx.upstream(case, outs)
     loss = None
@@ -56,7 +75,7 @@ def run_ours(case, inputs: list, device: str, vs=None):
             loss = term if loss is None else loss + term
     if loss is not None:
         loss.backward()
-    grads = [None if a.dtype.kind != "f" else (np.zeros(a.shape) if x.grad is None else x.grad.numpy())
+    grads = [None if a.dtype.kind != "f" else (np.zeros(a.shape, a.dtype) if x.grad is None else x.grad.numpy())
              for a, x in zip(inputs, xs)]
     for a, b, x in zip(before, inputs, xs):   # ops never write into their inputs
         np.testing.assert_array_equal(x.numpy(), a)
@@ -101,7 +120,50 @@ def check_op(name: str, device: str = "cpu", reference: str = "fixture") -> None
             assert_same(f"{name} grad of input {i}", gr, r)
     if reference == "fixture" and case.fd and any(a.dtype.kind == "f" for a in inputs):
         xs = [tr.tensor(a, device=device, requires_grad=a.dtype.kind == "f") for a in inputs]
-        assert tr.gradcheck(lambda *t: case.fn(tr, *t), xs)
+        with default_device(device):
+            assert tr.gradcheck(lambda *t: case.fn(tr, *t), xs)
+    if reference == "fixture":
+        check_float32(case, inputs, vs, ref_outs, ref_grads, device)
+    if device != "cpu":                        # the GPU equals NumPy, value and gradient, in float64
+        cpu_outs, _, cpu_grads = run_ours(case, inputs, "cpu", vs)
+        assert_close_to_numpy(name, "float64", outs + grads, cpu_outs + cpu_grads)
+
+
+def _f32(arrays: list) -> list:
+    return [a if a is None or a.dtype.kind != "f" else a.astype(np.float32) for a in arrays]
+
+
+def _atol(ref: np.ndarray, rel: float) -> float:
+    """An absolute tolerance scaled to the values (for elements that cancel to near zero)."""
+    finite = np.abs(ref[np.isfinite(ref)]) if ref.size else np.zeros(0)
+    return rel * max(1.0, float(finite.max()) if finite.size else 1.0)
+
+
+def check_float32(case, inputs: list, vs: list, ref_outs: list, ref_grads: list, device: str) -> None:
+    """The case on float32 inputs: float outputs and gradients stay float32 and are near the float64
+    reference; on the GPU they also equal NumPy's float32 run of the case."""
+    name = case.name
+    outs, _, grads = run_ours(case, _f32(inputs), device, _f32(vs))
+    for label, o, r in [(f"output {j}", o, r) for j, (o, r) in enumerate(zip(outs, ref_outs))] + \
+                       [(f"grad of input {i}", g, r) for i, (g, r) in enumerate(zip(grads, ref_grads))]:
+        if r is None:
+            continue
+        r32 = np.asarray(r).astype(np.float32) if np.asarray(r).dtype.kind == "f" else np.asarray(r)
+        assert_same(f"{name} float32 {label}", o, r32, rtol=1e-4, atol=_atol(np.asarray(r), 1e-5))
+    if device != "cpu":
+        cpu_outs, _, cpu_grads = run_ours(case, _f32(inputs), "cpu", _f32(vs))
+        assert_close_to_numpy(name, "float32", outs + grads, cpu_outs + cpu_grads)
+
+
+def assert_close_to_numpy(name: str, dtype: str, gpu: list, cpu: list) -> None:
+    """GPU results equal NumPy's: float64 to rtol 1e-10, float32 to rtol 1e-5 (atol scaled to the values)."""
+    rel = 1e-10 if dtype == "float64" else 1e-5
+    assert len(gpu) == len(cpu)
+    for k, (g, c) in enumerate(zip(gpu, cpu)):
+        if c is None:
+            assert g is None, f"{name} {dtype} result {k}: None on the CPU only"
+            continue
+        assert_same(f"{name} {dtype} GPU vs NumPy, result {k}", g, c, rtol=rel, atol=_atol(np.asarray(c), rel))
 
 
 @pytest.mark.parametrize("name", IDS)
@@ -109,11 +171,15 @@ def test_op_golden(name, device):
     check_op(name, device)
 
 
+# cpu_only: live torch runs on the host; the GPU counterpart is test_op_golden[cuda] (the same torch values
+# from the fixture, finite differences, and GPU == NumPy in float64 and float32)
+@pytest.mark.cpu_only
 @pytest.mark.parametrize("name", IDS)
 def test_op_live_torch(name):
     check_op(name, reference="torch")
 
 
+@pytest.mark.cpu_only   # reads the fixture file: no array op runs
 def test_fixture_covers_table_and_is_small():
     keys = golden()
     assert {k.split("/")[0] for k in keys} == set(CASES), "rerun tests/fixtures/make_op_fixtures.py"

@@ -12,7 +12,7 @@ import tinygrad_rnn
 from conftest import require
 
 
-def train(tr, init=None):
+def train(tr, init=None, device="cpu"):
     nn = tr.nn
 
     class CharLM(nn.Module):
@@ -27,7 +27,7 @@ def train(tr, init=None):
             return self.head(out), hx
 
     V = 11
-    model = CharLM(V, 8, 16).double()
+    model = CharLM(V, 8, 16).double().to(device)
     if init is not None:
         model.load_state_dict(init)
     state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
@@ -37,7 +37,7 @@ def train(tr, init=None):
     data = np.random.default_rng(0).integers(0, V, size=(6, 4, 12))
     hx, trace = None, []
     for batch in data:
-        x, y = tr.tensor(batch[:, :-1]), tr.tensor(batch[:, 1:])
+        x, y = tr.tensor(batch[:, :-1], device=device), tr.tensor(batch[:, 1:], device=device)
         model.train()
         opt.zero_grad()
         logits, hx = model(x, hx)
@@ -50,13 +50,13 @@ def train(tr, init=None):
         trace.append((loss.item(), float(norm), sched.get_last_lr()[0]))
     with tr.no_grad():
         model.eval()
-        logits, _ = model(tr.tensor(data[0][:, :-1]))
+        logits, _ = model(tr.tensor(data[0][:, :-1], device=device))
     return state, np.array(trace), logits.numpy()
 
 
-def test_ported_lstm_training_script_matches_torch():
+def test_ported_lstm_training_script_matches_torch(device):
     torch = require("torch")
-    init, expected, expected_logits = train(torch)
-    _, got, got_logits = train(tinygrad_rnn, init)
+    init, expected, expected_logits = train(torch)                  # PyTorch on its CPU
+    _, got, got_logits = train(tinygrad_rnn, init, device)
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(got_logits, expected_logits, rtol=1e-9, atol=1e-10)

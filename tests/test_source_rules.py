@@ -17,6 +17,8 @@ import pytest
 import tinygrad_rnn
 from tinygrad_rnn.autograd.function import Function
 
+pytestmark = pytest.mark.cpu_only          # reads the package's source text: nothing runs on a device
+
 
 def all_modules() -> list:
     mods = [tinygrad_rnn]

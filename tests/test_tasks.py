@@ -20,13 +20,13 @@ def test_adding_problem_structure(device):
     np.testing.assert_allclose(y[:, 0], (values * markers).sum(0), rtol=1e-6)
 
 
-def test_adding_problem_statistics():
+def test_adding_problem_statistics(device):
     # sum of two independent U[0,1]: mean 1, variance 1/6, so predicting the mean gives MSE 1/6
-    _, y = tasks.adding_problem(10, 20000, seed=0)
+    _, y = tasks.adding_problem(10, 20000, seed=0, device=device)
     y = y.numpy().ravel().astype(np.float64)
     assert abs(y.mean() - 1.0) < 0.01
     assert abs(((y - 1.0) ** 2).mean() - tasks.ADDING_MEAN_MSE) < 0.005
-    x, _ = tasks.adding_problem(10, 20000, seed=0)
+    x, _ = tasks.adding_problem(10, 20000, seed=0, device=device)
     first = x.numpy()[:5, :, 1].argmax(0)
     counts = np.bincount(first, minlength=5) / 20000          # marker position uniform over the first half
     np.testing.assert_allclose(counts, 0.2, atol=0.015)
@@ -46,12 +46,12 @@ def test_memory_signal_structure(device):
     assert (x[-1].argmax(-1) == C - 1).all()                   # the recall cue at step T
 
 
-def test_memory_signal_statistics_and_chance():
+def test_memory_signal_statistics_and_chance(device):
     K = 4
-    _, y = tasks.memory_signal(30, 40000, K, seed=0)
+    _, y = tasks.memory_signal(30, 40000, K, seed=0, device=device)
     freq = np.bincount(y.numpy(), minlength=K) / 40000
     np.testing.assert_allclose(freq, 1 / K, atol=0.01)         # a constant guess scores 1/K
-    x, _ = tasks.memory_signal(30, 4000, K, seed=0, distractors=2)
+    x, _ = tasks.memory_signal(30, 4000, K, seed=0, distractors=2, device=device)
     mid = x.numpy()[1:-1].argmax(-1)
     assert set(np.unique(mid)) == {K, K + 1}
 
@@ -77,12 +77,13 @@ def test_same_batch_on_every_device(device):
     np.testing.assert_array_equal(cpu.inputs.numpy(), dev.inputs.numpy())
 
 
-def test_options():
-    x, y = tasks.adding_problem(6, 3, 0, dtype=tr.float64, batch_first=True)
+def test_options(device):
+    x, y = tasks.adding_problem(6, 3, 0, dtype=tr.float64, batch_first=True, device=device)
     assert x.shape == (3, 6, 2) and x.dtype == tr.float64 and y.dtype == tr.float64
-    x, _ = tasks.memory_signal(6, 3, 2, 0, batch_first=True)
-    assert x.shape == (3, 6, 5)
-    x, _ = tasks.memory_signal(2, 3, 2, 0)                     # symbol then recall, no distractor
+    assert x.device == device and y.device == device
+    x, _ = tasks.memory_signal(6, 3, 2, 0, batch_first=True, device=device)
+    assert x.shape == (3, 6, 5) and x.device == device
+    x, _ = tasks.memory_signal(2, 3, 2, 0, device=device)     # symbol then recall, no distractor
     assert x.shape == (2, 3, 5)
 
 
@@ -95,6 +96,7 @@ def test_options():
     (lambda: tasks.memory_signal(10, 4, 1, 0), ValueError, "K"),
     (lambda: tasks.memory_signal(10, 4, 3, 0, distractors=0), ValueError, "distractors"),
 ])
+@pytest.mark.cpu_only          # pure argument checks: they raise before any array is made
 def test_bad_arguments(call, exc, words):
     with pytest.raises(exc, match=words):
         call()

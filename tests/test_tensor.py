@@ -49,14 +49,16 @@ def test_type_promotion_follows_pytorch(make, dtype, device):
     assert make(device).dtype == dtype
 
 
-def test_numpy_arrays_keep_float64_in_ops():
-    x = tr.tensor([1.0, 2.0])
+def test_numpy_arrays_keep_float64_in_ops(device):
+    x = tr.tensor([1.0, 2.0], device=device)
     assert (x + np.ones(2)).dtype == f64
     y = np.ones(2) + x                                     # ndarray <op> Tensor defers to the Tensor
-    assert isinstance(y, tr.Tensor) and y.dtype == f64
+    assert isinstance(y, tr.Tensor) and y.dtype == f64 and y.device == device
     np.testing.assert_array_equal(y.numpy(), [2.0, 3.0])
 
 
+# cpu_only: live torch on the host; the GPU counterpart is test_type_promotion_follows_pytorch[cuda-*]
+@pytest.mark.cpu_only
 def test_promotion_matches_torch_live():
     from conftest import require
     torch = require("torch")
@@ -115,11 +117,11 @@ def test_dropout_identity_cases_and_bad_p(device):
             tr.dropout(x, p)
 
 
-def test_multinomial_statistics():
-    w = tr.tensor([[0.1, 0.2, 0.7], [0.5, 0.0, 0.5]])
+def test_multinomial_statistics(device):
+    w = tr.tensor([[0.1, 0.2, 0.7], [0.5, 0.0, 0.5]], device=device)
     g = tr.Generator().manual_seed(0)
     s = tr.multinomial(w, 4000, replacement=True, generator=g)
-    assert s.shape == (2, 4000) and s.dtype == i64
+    assert s.shape == (2, 4000) and s.dtype == i64 and s.device == device
     freq0 = np.bincount(s.numpy()[0], minlength=3) / 4000
     freq1 = np.bincount(s.numpy()[1], minlength=3) / 4000
     np.testing.assert_allclose(freq0, [0.1, 0.2, 0.7], atol=0.03)
@@ -129,8 +131,8 @@ def test_multinomial_statistics():
     np.testing.assert_array_equal(s.numpy(), s2.numpy())
 
 
-def test_multinomial_without_replacement():
-    w = tr.tensor([1.0, 1.0, 8.0, 0.0])
+def test_multinomial_without_replacement(device):
+    w = tr.tensor([1.0, 1.0, 8.0, 0.0], device=device)
     g = tr.Generator().manual_seed(1)
     draws = np.array([tr.multinomial(w, 3, generator=g).numpy() for _ in range(2000)])
     assert all(len(set(d)) == 3 for d in draws) and not (draws == 3).any()
@@ -139,74 +141,84 @@ def test_multinomial_without_replacement():
     with pytest.raises(ValueError, match="without replacement"):
         tr.multinomial(w, 5)
     with pytest.raises(ValueError, match="non-negative"):
-        tr.multinomial(tr.tensor([1.0, -1.0]), 1)
+        tr.multinomial(tr.tensor([1.0, -1.0], device=device), 1)
 
 
 # --------------------------------------------------------------------- bad input
 
-def test_matmul_shape_mismatch_names_shapes():
+def test_matmul_shape_mismatch_names_shapes(device):
     with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(2, 3\).*3 != 2"):
-        tr.zeros(2, 3) @ tr.zeros(2, 3)
+        tr.zeros(2, 3, device=device) @ tr.zeros(2, 3, device=device)
     with pytest.raises(ValueError, match="at least 1 dimension"):
-        tr.tensor(1.0) @ tr.zeros(1)
+        tr.tensor(1.0, device=device) @ tr.zeros(1, device=device)
 
 
-def test_wrong_dtype_errors():
+def test_wrong_dtype_errors(device):
     with pytest.raises(TypeError, match="float32 and float64"):
-        tr.zeros(2) @ tr.zeros(2, dtype=tr.float64)
+        tr.zeros(2, device=device) @ tr.zeros(2, dtype=tr.float64, device=device)
     with pytest.raises(TypeError, match="only floating-point.*int64"):
-        tr.tensor([1, 2], requires_grad=True)
+        tr.tensor([1, 2], requires_grad=True, device=device)
     with pytest.raises(TypeError, match="index must be an integer Tensor.*float32"):
-        tr.zeros(3).gather(0, tr.tensor([0.0]))
+        tr.zeros(3, device=device).gather(0, tr.tensor([0.0], device=device))
     with pytest.raises(TypeError, match="mask: expected a bool Tensor.*int64"):
-        tr.zeros(3).masked_fill(tr.tensor([1, 0, 1]), 0.0)
+        tr.zeros(3, device=device).masked_fill(tr.tensor([1, 0, 1], device=device), 0.0)
     with pytest.raises(TypeError, match="dtype"):
-        tr.zeros(2, dtype="not-a-dtype")
+        tr.zeros(2, dtype="not-a-dtype", device=device)
     with pytest.raises(TypeError, match="holding <U"):
-        tr.tensor(["a", "b"])
+        tr.tensor(["a", "b"], device=device)
 
 
-def test_mixed_devices_name_both():
+def test_mixed_devices_name_both(device):
     x = tr.ones(2)
-    y = tr.ones(2)
-    y._device = tr.device("cuda")           # a fake CUDA tensor: only the device check is exercised
+    if device == "cuda":
+        y = tr.ones(2, device="cuda")       # a real CUDA tensor
+    else:
+        y = tr.ones(2)
+        y._device = tr.device("cuda")       # a fake CUDA tensor: only the device check is exercised
     with pytest.raises(tr.DeviceError, match=r"'cpu'.*'cuda'"):
         x + y
     with pytest.raises(RuntimeError):       # DeviceError is also a RuntimeError, as torch raises
         x * y
     with pytest.raises(ValueError):         # ... and a ValueError, as DESIGN.md asks
         tr.cat([x, y])
+    idx = tr.tensor([1, 0])
+    if device == "cuda":
+        idx = idx.to("cuda")
+    else:
+        idx._device = tr.device("cuda")
+    with pytest.raises(tr.DeviceError, match=r"gather: index is on 'cuda'.*'cpu'"):
+        x.gather(0, idx)                    # as torch: gather makes no implicit copy of its index
 
 
-def test_out_of_range_indices():
-    x = tr.zeros(2, 3)
+def test_out_of_range_indices(device):
+    x = tr.zeros(2, 3, device=device)
     with pytest.raises(IndexError, match=r"index 5 is out of range for dim 1 of size 3"):
         x[0, 5]
     with pytest.raises(IndexError, match=r"index 4 is out of range.*size 2"):
-        x[tr.tensor([0, 4])]
+        x[tr.tensor([0, 4], device=device)]
     with pytest.raises(IndexError, match=r"index 3 is out of range.*size 3"):
-        x.gather(1, tr.tensor([[0, 3], [1, 1]]))
+        x.gather(1, tr.tensor([[0, 3], [1, 1]], device=device))
     with pytest.raises(IndexError, match=r"dimension out of range.*\[-2, 1\].*got 2"):
         x.sum(2)
     with pytest.raises(IndexError, match="too many indices"):
         x[0, 0, 0]
     with pytest.raises(IndexError, match="boolean mask of shape"):
-        x[tr.tensor([True, False, True])]
+        x[tr.tensor([True, False, True], device=device)]
 
 
-def test_backward_on_non_scalar_needs_gradient():
-    x = tr.tensor([1.0, 2.0], requires_grad=True)
+def test_backward_on_non_scalar_needs_gradient(device):
+    x = tr.tensor([1.0, 2.0], requires_grad=True, device=device)
     with pytest.raises(RuntimeError, match=r"scalar outputs.*shape \(2,\).*gradient="):
         (x * 2).backward()
     with pytest.raises(ValueError, match=r"gradient has shape \(3,\), expected.*\(2,\)"):
-        (x * 2).backward(tr.ones(3))
+        (x * 2).backward(tr.ones(3, device=device))
     with pytest.raises(RuntimeError, match="does not require grad"):
-        tr.ones(2).sum().backward()
+        tr.ones(2, device=device).sum().backward()
     assert x.grad is None
 
 
-def test_second_backward_through_freed_graph_says_what_to_do():
-    x = tr.tensor([1.0, 2.0], requires_grad=True)
+def test_second_backward_through_freed_graph_says_what_to_do(device):
+    x = tr.tensor([1.0, 2.0], requires_grad=True, device=device)
     h = x.exp()
     y = (h * h).sum()
     y.backward()
@@ -215,35 +227,38 @@ def test_second_backward_through_freed_graph_says_what_to_do():
     np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp(2 * np.array([1.0, 2.0])), rtol=1e-6)   # unchanged
 
 
-def test_bad_shapes_and_values():
+def test_bad_shapes_and_values(device):
+    def z(*shape):
+        return tr.zeros(*shape, device=device)
+
     with pytest.raises(ValueError, match=r"shape \(4, 2\) is invalid for input of size 6"):
-        tr.zeros(2, 3).reshape(4, 2)
+        z(2, 3).reshape(4, 2)
     with pytest.raises(ValueError, match=r"tensor 0 has shape \(2, 3\), tensor 1 has shape \(2, 2\)"):
-        tr.cat([tr.zeros(2, 3), tr.zeros(2, 2)])
+        tr.cat([z(2, 3), z(2, 2)])
     with pytest.raises(ValueError, match=r"expand: size 4 does not match 3"):
-        tr.zeros(2, 3).expand(2, 4)
+        z(2, 3).expand(2, 4)
     with pytest.raises(ValueError, match="split: sizes"):
-        tr.zeros(4).split([1, 2])
+        z(4).split([1, 2])
     with pytest.raises(ValueError, match="clamp"):
-        tr.zeros(2).clamp()
+        z(2).clamp()
     with pytest.raises(ValueError, match="pad: expected an even number"):
-        tr.zeros(2).pad((1,))
+        z(2).pad((1,))
     with pytest.raises(ValueError, match="item"):
-        tr.zeros(2).item()
+        z(2).item()
 
 
 # --------------------------------------------------------------------- small API checks
 
-def test_size_numel_item_repr_and_len():
-    x = tr.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+def test_size_numel_item_repr_and_len(device):
+    x = tr.tensor([[1.0, 2.0, 3.0]], requires_grad=True, device=device)
     assert x.size() == (1, 3) and x.size(-1) == 3 and x.numel() == 3 and x.ndim == 2 and len(x) == 1
-    assert tr.tensor(2.5).item() == 2.5 and isinstance(tr.tensor(3).item(), int)
+    assert tr.tensor(2.5, device=device).item() == 2.5 and isinstance(tr.tensor(3, device=device).item(), int)
     assert "requires_grad=True" in repr(x) and "grad_fn=<MulBackward>" in repr(x * 2)
     assert x.is_leaf and not (x * 2).is_leaf
 
 
-def test_max_dim_returns_values_and_indices():
-    x = tr.tensor([[1.0, 5.0, 3.0], [7.0, 0.0, 7.0]])
+def test_max_dim_returns_values_and_indices(device):
+    x = tr.tensor([[1.0, 5.0, 3.0], [7.0, 0.0, 7.0]], device=device)
     out = x.max(dim=1)
     values, indices = out
     assert out.values is values and out.indices is indices
@@ -252,18 +267,18 @@ def test_max_dim_returns_values_and_indices():
     assert indices.dtype == i64
 
 
-def test_zero_dim_results_hold_arrays_so_in_place_ops_work():
+def test_zero_dim_results_hold_arrays_so_in_place_ops_work(device):
     # NumPy returns scalars (not 0-d arrays) from full reductions and 0-d arithmetic
-    a = tr.tensor([2.0, 3.0], requires_grad=True)
+    a = tr.tensor([2.0, 3.0], requires_grad=True, device=device)
     s = (a * 3).sum()
     assert isinstance(s.numpy(), np.ndarray)
-    p = tr.tensor(2.0) * tr.tensor(3.0)
+    p = tr.tensor(2.0, device=device) * tr.tensor(3.0, device=device)
     p.add_(1.0)
     assert p.item() == 7.0
 
 
-def test_clone_owns_its_storage_and_passes_gradients():
-    a = tr.tensor([1.0, 2.0], dtype=tr.float64, requires_grad=True)
+def test_clone_owns_its_storage_and_passes_gradients(device):
+    a = tr.tensor([1.0, 2.0], dtype=tr.float64, requires_grad=True, device=device)
     b = a.clone()
     assert b.grad_fn is not None and b.numpy() is not a.numpy()
     b.mul_(3.0)                                  # in place on the clone: a is untouched

@@ -932,6 +932,8 @@ class Tensor:
                             f"{index.dtype if isinstance(index, Tensor) else type(index).__name__}")
         if index.ndim != self.ndim:
             raise ValueError(f"gather: index must have {self.ndim} dims like the input, got shape {index.shape}")
+        if index._device != self._device:                       # as torch: no implicit copy for gather
+            raise DeviceError(f"gather: index is on '{index._device}' but the tensor is on '{self._device}'")
         _check_range(index._data, self.shape[d], "index")
         return ops.Gather.apply(self, index=index._data, dim=d)
 

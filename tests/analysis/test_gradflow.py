@@ -59,16 +59,16 @@ def test_fused_and_unrolled_agree(kind, device):
     assert all(p.grad is None for p in layer.parameters())        # .grad untouched
 
 
-def test_padded_steps_count_as_zero():
+def test_padded_steps_count_as_zero(device):
     tr.manual_seed(6)
-    gru = tr.nn.GRU(2, 3, dtype=tr.float64)
-    x = tr.randn(5, 2, 2, dtype=tr.float64)
+    gru = tr.nn.GRU(2, 3, dtype=tr.float64, device=device)
+    x = tr.randn(5, 2, 2, dtype=tr.float64, device=device)
     for unroll in (False, True):
         flow = grad_norms_through_time(gru, x, lambda o: o[1].sum(), lengths=[3, 3], unroll=unroll)
         assert (flow.h[0, 0, 3:] == 0).all() and (flow.h[0, 0, :3] > 0).all()
 
 
-def test_a_model_holding_one_layer():
+def test_a_model_holding_one_layer(device):
     class Model(tr.nn.Module):
         def __init__(self):
             super().__init__()
@@ -79,8 +79,8 @@ def test_a_model_holding_one_layer():
             return self.head(self.rnn(x, unroll=unroll)[0][-1])
 
     tr.manual_seed(7)
-    model = Model()
-    x, y = tr.tasks.adding_problem(15, 8, seed=0)
+    model = Model().to(device)
+    x, y = tr.tasks.adding_problem(15, 8, seed=0, device=device)
     flows = [grad_norms_through_time(model, x, lambda p: tr.nn.functional.mse_loss(p, y), unroll=u)
              for u in (False, True)]
     np.testing.assert_allclose(flows[0].h, flows[1].h, rtol=1e-4)
@@ -89,12 +89,12 @@ def test_a_model_holding_one_layer():
     assert flows[0].c[0, 0, -1] > flows[0].c[0, 0, 0]
 
 
-def test_bad_arguments():
-    layer = tr.nn.RNN(2, 3)
-    x = tr.randn(4, 2, 2)
+def test_bad_arguments(device):
+    layer = tr.nn.RNN(2, 3, device=device)
+    x = tr.randn(4, 2, 2, device=device)
     with pytest.raises(ValueError, match="scalar"):
         grad_norms_through_time(layer, x, lambda o: o[0])
-    two = tr.nn.Sequential(tr.nn.GRU(2, 3), tr.nn.GRU(3, 3))
+    two = tr.nn.Sequential(tr.nn.GRU(2, 3), tr.nn.GRU(3, 3)).to(device)
     with pytest.raises(ValueError, match="exactly one"):
         grad_norms_through_time(two, x, lambda o: o.sum())
     with tr.no_grad(), pytest.raises(RuntimeError, match="grad"):

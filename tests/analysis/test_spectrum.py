@@ -9,6 +9,7 @@ from tinygrad_rnn.analysis._layer import weights
 from tinygrad_rnn.analysis.traces import step
 
 
+@pytest.mark.cpu_only          # the analysis step functions on NumPy arrays only: no tensors, no device involved
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh", "rnn_relu"])
 def test_step_jacobian_matches_central_differences(kind):
     rng = np.random.default_rng(0)
@@ -36,10 +37,10 @@ def test_step_jacobian_matches_central_differences(kind):
     np.testing.assert_allclose(J, num, atol=1e-7)
 
 
-def test_products_and_weight_spectrum_of_a_vanilla_rnn():
+def test_products_and_weight_spectrum_of_a_vanilla_rnn(device):
     tr.manual_seed(0)
-    rnn = tr.nn.RNN(3, 6, dtype=tr.float64)
-    x = tr.randn(9, 2, 3, dtype=tr.float64)
+    rnn = tr.nn.RNN(3, 6, dtype=tr.float64, device=device)
+    x = tr.randn(9, 2, 3, dtype=tr.float64, device=device)
     spec = jacobian_spectrum(rnn, x)
     W = weights(rnn, 0, 0)[1]
     assert spec.spectral_radius == pytest.approx(np.abs(np.linalg.eigvals(W)).max())
@@ -58,25 +59,25 @@ def test_products_and_weight_spectrum_of_a_vanilla_rnn():
     np.testing.assert_allclose(J[4], (1 - trace.h[0, 0, 4] ** 2)[:, :, None] * W[None], rtol=1e-12)
 
 
-def test_linear_regime_products_are_powers_of_lambda():
+def test_linear_regime_products_are_powers_of_lambda(device):
     # a ReLU RNN whose pre-activations stay positive is linear: J_t = W_hh = λI exactly
     lam, H, T = 0.8, 4, 7
-    rnn = tr.nn.RNN(2, H, nonlinearity="relu", dtype=tr.float64)
+    rnn = tr.nn.RNN(2, H, nonlinearity="relu", dtype=tr.float64, device=device)
     with tr.no_grad():
-        rnn.weight_hh_l0.copy_(tr.eye(H, dtype=tr.float64) * lam)
+        rnn.weight_hh_l0.copy_(tr.eye(H, dtype=tr.float64, device=device) * lam)
         rnn.weight_ih_l0.fill_(0.1)
         rnn.bias_ih_l0.fill_(1.0)
         rnn.bias_hh_l0.fill_(0.0)
-    spec = jacobian_spectrum(rnn, tr.rand(T, 1, 2, dtype=tr.float64))
+    spec = jacobian_spectrum(rnn, tr.rand(T, 1, 2, dtype=tr.float64, device=device))
     for t in range(T):
         np.testing.assert_allclose(spec.from_start[t, 0], lam ** (t + 1), rtol=1e-12)
         np.testing.assert_allclose(spec.to_end[t, 0], lam ** (T - 1 - t), rtol=1e-12)
 
 
-def test_lstm_and_reverse_direction_and_padding():
+def test_lstm_and_reverse_direction_and_padding(device):
     tr.manual_seed(4)
-    lstm = tr.nn.LSTM(2, 3, bidirectional=True, dtype=tr.float64)
-    x = tr.randn(5, 2, 2, dtype=tr.float64)
+    lstm = tr.nn.LSTM(2, 3, bidirectional=True, dtype=tr.float64, device=device)
+    x = tr.randn(5, 2, 2, dtype=tr.float64, device=device)
     spec = jacobian_spectrum(lstm, x, direction=1, lengths=[5, 3])
     assert spec.step.shape == (5, 2, 6) and spec.spectral_radius is None
     np.testing.assert_allclose(spec.jacobians[3:, 1], np.broadcast_to(np.eye(6), (2, 6, 6)))   # padded: identity

@@ -39,19 +39,19 @@ def loop(kind, x, W_ih, W_hh, b_ih, b_hh):
     return np.stack(hs), np.stack(cs), {k: np.stack([g[k] for g in gates]) for k in gates[0]}
 
 
-def layer_of(kind, I, H, **kw):
+def layer_of(kind, I, H, device="cpu", **kw):
     cls = {"lstm": tr.nn.LSTM, "gru": tr.nn.GRU, "rnn": tr.nn.RNN}[kind]
-    return cls(I, H, dtype=tr.float64, **kw)
+    return cls(I, H, dtype=tr.float64, device=device, **kw)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
-def test_trace_matches_hand_written_loop(kind):
+def test_trace_matches_hand_written_loop(kind, device):
     tr.manual_seed(1)
-    layer = layer_of(kind, 3, 4)
+    layer = layer_of(kind, 3, 4, device)
     x = np.random.default_rng(0).standard_normal((6, 2, 3))
     ws = [getattr(layer, n + "_l0").detach().numpy() for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
     h, c, gates = loop(kind, x, *ws)
-    got = hidden_trace(layer, tr.tensor(x))
+    got = hidden_trace(layer, tr.tensor(x, device=device))
     assert got.h.shape == (1, 1, 6, 2, 4)
     np.testing.assert_allclose(got.h[0, 0], h, rtol=1e-12, atol=1e-12)
     if kind == "lstm":
@@ -64,10 +64,10 @@ def test_trace_matches_hand_written_loop(kind):
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
-def test_trace_matches_the_layer_stacked_bidirectional_lengths(kind):
+def test_trace_matches_the_layer_stacked_bidirectional_lengths(kind, device):
     tr.manual_seed(2)
-    layer = layer_of(kind, 3, 5, num_layers=2, bidirectional=True)
-    x = tr.randn(7, 4, 3, dtype=tr.float64)
+    layer = layer_of(kind, 3, 5, device, num_layers=2, bidirectional=True)
+    x = tr.randn(7, 4, 3, dtype=tr.float64, device=device)
     lengths = np.array([7, 2, 5, 1])
     out, state = layer(x, lengths=lengths)
     h_n = state[0] if kind == "lstm" else state
@@ -83,11 +83,11 @@ def test_trace_matches_the_layer_stacked_bidirectional_lengths(kind):
         np.testing.assert_allclose(got.c[1, 0, -1], state[1].numpy()[2], atol=1e-12)
 
 
-def test_trace_initial_state_batch_first_and_gate_ranges():
+def test_trace_initial_state_batch_first_and_gate_ranges(device):
     tr.manual_seed(3)
-    layer = tr.nn.LSTM(2, 3, batch_first=True)
-    x = tr.randn(4, 5, 2)
-    h0, c0 = tr.randn(1, 4, 3), tr.randn(1, 4, 3)
+    layer = tr.nn.LSTM(2, 3, batch_first=True, device=device)
+    x = tr.randn(4, 5, 2, device=device)
+    h0, c0 = tr.randn(1, 4, 3, device=device), tr.randn(1, 4, 3, device=device)
     out, _ = layer(x, (h0, c0))
     got = hidden_trace(layer, x, (h0, c0))
     np.testing.assert_allclose(got.h[0, 0].transpose(1, 0, 2), out.numpy(), atol=1e-6)
@@ -97,13 +97,13 @@ def test_trace_initial_state_batch_first_and_gate_ranges():
     np.testing.assert_allclose(got.gates["i"], 1 / (1 + np.exp(-got.pre["i"])), rtol=1e-12)
 
 
-def test_trace_bad_arguments():
-    layer = tr.nn.GRU(2, 3)
+def test_trace_bad_arguments(device):
+    layer = tr.nn.GRU(2, 3, device=device)
     with pytest.raises(ValueError, match="x"):
-        hidden_trace(layer, tr.randn(4, 2))
+        hidden_trace(layer, tr.randn(4, 2, device=device))
     with pytest.raises(ValueError, match="hx"):
-        hidden_trace(layer, tr.randn(4, 2, 2), tr.zeros(1, 3, 3))
+        hidden_trace(layer, tr.randn(4, 2, 2, device=device), tr.zeros(1, 3, 3, device=device))
     with pytest.raises(ValueError, match="lengths"):
-        hidden_trace(layer, tr.randn(4, 2, 2), lengths=[5, 1])
+        hidden_trace(layer, tr.randn(4, 2, 2, device=device), lengths=[5, 1])
     with pytest.raises(TypeError, match="layer"):
-        hidden_trace(tr.nn.Linear(2, 3), tr.randn(4, 2, 2))
+        hidden_trace(tr.nn.Linear(2, 3, device=device), tr.randn(4, 2, 2, device=device))

@@ -14,6 +14,11 @@ from hypothesis.extra.numpy import mutually_broadcastable_shapes  # noqa: E402
 
 import tinygrad_rnn as tr  # noqa: E402
 
+# cpu_only: hypothesis property tests (the GPU image has no hypothesis); the broadcasting binary ops run on the
+# GPU in tests/test_ops.py::test_op_golden[cuda-*] (add_bcast, add_0d, sub, mul, div_bcast, pow_tensor_bcast,
+# maximum, minimum_ties: values and gradients vs the fixture and vs NumPy in float64 and float32)
+pytestmark = pytest.mark.cpu_only
+
 # name: (our op, NumPy reference, input generator for the right operand)
 BINARY = {
     "add": (lambda a, b: a + b, np.add, "n"),

@@ -12,9 +12,12 @@ import numpy as np
 import tinygrad_rnn as tr
 
 
-def test_100k_op_chain_backpropagates_without_recursion():
-    x = tr.tensor(np.array([1.0, 2.0]), requires_grad=True)
-    one = tr.tensor(np.array(1.0))
+def test_100k_op_chain_backpropagates_without_recursion(device):
+    x = tr.tensor(np.array([1.0, 2.0]), device=device, requires_grad=True)
+    one = tr.tensor(np.array(1.0), device=device)
+    if device == "cuda":                    # compile CuPy's kernels now, not under the recursion limit below
+        (x * one).sum().backward()
+        x.grad = None
     y = x
     for _ in range(100_000):
         y = y * one
@@ -27,8 +30,8 @@ def test_100k_op_chain_backpropagates_without_recursion():
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])
 
 
-def test_deep_chain_of_mixed_ops_is_freed():
-    x = tr.tensor(np.array([0.5]), requires_grad=True)
+def test_deep_chain_of_mixed_ops_is_freed(device):
+    x = tr.tensor(np.array([0.5]), device=device, requires_grad=True)
     y = x
     for _ in range(20_000):
         y = (y * 1.0).tanh() + 0.0
@@ -36,11 +39,11 @@ def test_deep_chain_of_mixed_ops_is_freed():
     assert np.isfinite(x.grad.numpy()).all()
 
 
-def test_intermediates_die_by_refcount_after_backward_and_del():
+def test_intermediates_die_by_refcount_after_backward_and_del(device):
     gc.collect()
     gc.disable()                              # only reference counting may free them
     try:
-        x = tr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+        x = tr.tensor(np.array([1.0, 2.0]), device=device, requires_grad=True)
         h = x * 2
         g = h.tanh()
         loss = (g * g).sum()
@@ -53,11 +56,11 @@ def test_intermediates_die_by_refcount_after_backward_and_del():
         gc.enable()
 
 
-def test_retained_graph_stays_alive_while_referenced_then_dies():
+def test_retained_graph_stays_alive_while_referenced_then_dies(device):
     gc.collect()
     gc.disable()
     try:
-        x = tr.tensor(np.array([1.0]), requires_grad=True)
+        x = tr.tensor(np.array([1.0]), device=device, requires_grad=True)
         h = x.exp()
         loss = (h * 3).sum()
         node = weakref.ref(h.grad_fn)
@@ -70,8 +73,8 @@ def test_retained_graph_stays_alive_while_referenced_then_dies():
         gc.enable()
 
 
-def test_saved_arrays_are_freed_after_backward():
-    x = tr.tensor(np.ones(3), requires_grad=True)
+def test_saved_arrays_are_freed_after_backward(device):
+    x = tr.tensor(np.ones(3), device=device, requires_grad=True)
     y = x * x
     node = y.grad_fn
     y.sum().backward()

@@ -184,22 +184,22 @@ def test_node_that_receives_no_gradient_at_all(device):
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])
 
 
-def test_backward_inputs_accumulates_only_into_the_given_tensors():
-    a = tr.tensor([1.0, 2.0], requires_grad=True)
-    b = tr.tensor([3.0, 4.0], requires_grad=True)
+def test_backward_inputs_accumulates_only_into_the_given_tensors(device):
+    a = tr.tensor([1.0, 2.0], device=device, requires_grad=True)
+    b = tr.tensor([3.0, 4.0], device=device, requires_grad=True)
     (a * b).sum().backward(inputs=[a])
     assert a.grad.tolist() == [3.0, 4.0]
     assert b.grad is None
 
 
-def test_graph_nodes_lists_each_node_once_from_several_roots():
-    a = tr.tensor([1.0, 2.0], requires_grad=True)
+def test_graph_nodes_lists_each_node_once_from_several_roots(device):
+    a = tr.tensor([1.0, 2.0], device=device, requires_grad=True)
     b = a * a                       # one Mul node, used twice below
     c = b + b
     d = b.exp()
     nodes = tr.autograd.graph_nodes(c, d)
     assert sorted(n.name for n in nodes) == ["Add", "Exp", "Mul"]
-    assert tr.autograd.graph_nodes(a) == [] and tr.autograd.graph_nodes(tr.ones(2)) == []
+    assert tr.autograd.graph_nodes(a) == [] and tr.autograd.graph_nodes(tr.ones(2, device=device)) == []
     chain = a
     for _ in range(20_000):         # iterative: no recursion limit
         chain = chain + 1.0

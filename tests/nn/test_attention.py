@@ -25,35 +25,44 @@ def modules(dtype=np.float64, device="cpu"):
             nn.LuongAttention(HQ, HK, score="general", dtype=dtype, device=device)]
 
 
+def tols(device, rtol, atol):
+    """The cpu tolerances, or the float64 GPU ones (rtol 1e-10, atol 1e-12 for values of order 1) where looser."""
+    if device == "cpu":
+        return {"rtol": rtol, "atol": atol}
+    return {"rtol": max(rtol, 1e-10), "atol": max(atol, 1e-12)}
+
+
 def np_softmax_masked(e, mask):
     e = np.where(mask, e, -np.inf)
     w = np.exp(e - e.max(axis=1, keepdims=True))
     return w / w.sum(axis=1, keepdims=True)
 
 
-def test_bahdanau_matches_formula():
-    attn = modules()[0]
-    q, k, mask = make_inputs()
+def test_bahdanau_matches_formula(device):
+    attn = modules(device=device)[0]
+    q, k, mask = make_inputs(device=device)
     ctx, w = attn(q, k, mask)
     Wq, Wk, v = attn.query_proj.weight.numpy(), attn.key_proj.weight.numpy(), attn.v.weight.numpy()[0]
     e = np.tanh((q.numpy() @ Wq.T)[:, None, :] + k.numpy() @ Wk.T) @ v     # vᵀ tanh(W_q q + W_k k_s)
     want_w = np_softmax_masked(e, mask.numpy())
-    np.testing.assert_allclose(w.numpy(), want_w, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(ctx.numpy(), np.einsum("bs,bsk->bk", want_w, k.numpy()), rtol=1e-12, atol=1e-14)
+    tol = tols(device, 1e-12, 1e-14)
+    np.testing.assert_allclose(w.numpy(), want_w, **tol)
+    np.testing.assert_allclose(ctx.numpy(), np.einsum("bs,bsk->bk", want_w, k.numpy()), **tol)
 
 
 @pytest.mark.parametrize("score", ["dot", "general"])
-def test_luong_matches_formula(score):
+def test_luong_matches_formula(score, device):
     tr.manual_seed(1)
     hk = HQ if score == "dot" else HK
-    attn = nn.LuongAttention(HQ, hk, score=score, dtype=np.float64)
-    q, k, mask = make_inputs(hk=hk)
+    attn = nn.LuongAttention(HQ, hk, score=score, dtype=np.float64, device=device)
+    q, k, mask = make_inputs(device=device, hk=hk)
     ctx, w = attn(q, k, mask)
     keys = k.numpy() if score == "dot" else k.numpy() @ attn.key_proj.weight.numpy().T     # W_a k_s
     e = np.einsum("bsh,bh->bs", keys, q.numpy())
     want_w = np_softmax_masked(e, mask.numpy())
-    np.testing.assert_allclose(w.numpy(), want_w, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(ctx.numpy(), np.einsum("bs,bsk->bk", want_w, k.numpy()), rtol=1e-12, atol=1e-14)
+    tol = tols(device, 1e-12, 1e-14)
+    np.testing.assert_allclose(w.numpy(), want_w, **tol)
+    np.testing.assert_allclose(ctx.numpy(), np.einsum("bs,bsk->bk", want_w, k.numpy()), **tol)
 
 
 @pytest.mark.parametrize("which", [0, 1])
@@ -69,33 +78,33 @@ def test_weights_sum_to_one_and_are_exactly_zero_on_padding(which, device):
 
 
 @pytest.mark.parametrize("which", [0, 1])
-def test_padded_keys_do_not_matter(which):
+def test_padded_keys_do_not_matter(which, device):
     """Changing the keys at padded positions changes neither the weights nor the context."""
-    attn = modules()[which]
-    q, k, mask = make_inputs()
+    attn = modules(device=device)[which]
+    q, k, mask = make_inputs(device=device)
     ctx, w = attn(q, k, mask)
     k2 = k.numpy().copy()
     k2[~mask.numpy()] = 1e3
-    ctx2, w2 = attn(q, tr.tensor(k2), mask)
+    ctx2, w2 = attn(q, tr.tensor(k2, device=device), mask)
     np.testing.assert_array_equal(w2.numpy(), w.numpy())
-    np.testing.assert_allclose(ctx2.numpy(), ctx.numpy(), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(ctx2.numpy(), ctx.numpy(), **tols(device, 1e-13, 1e-13))
 
 
 @pytest.mark.parametrize("which", [0, 1])
-def test_no_mask_means_every_position(which):
-    attn = modules()[which]
-    q, k, _ = make_inputs()
+def test_no_mask_means_every_position(which, device):
+    attn = modules(device=device)[which]
+    q, k, _ = make_inputs(device=device)
     ctx, w = attn(q, k)
-    ctx2, w2 = attn(q, k, tr.ones(B, S, dtype=tr.bool))
+    ctx2, w2 = attn(q, k, tr.ones(B, S, dtype=tr.bool, device=device))
     np.testing.assert_array_equal(w.numpy(), w2.numpy())
     np.testing.assert_array_equal(ctx.numpy(), ctx2.numpy())
 
 
 @pytest.mark.parametrize("which", [0, 1])
-def test_fully_masked_row_gives_zeros_not_nan(which):
-    attn = modules()[which]
-    q, k, _ = make_inputs()
-    mask = tr.tensor(np.array([[True] * S, [False] * S, [True, False, False, False, False]]))
+def test_fully_masked_row_gives_zeros_not_nan(which, device):
+    attn = modules(device=device)[which]
+    q, k, _ = make_inputs(device=device)
+    mask = tr.tensor(np.array([[True] * S, [False] * S, [True, False, False, False, False]]), device=device)
     ctx, w = attn(q, k, mask)
     assert np.isfinite(w.numpy()).all() and np.isfinite(ctx.numpy()).all()
     np.testing.assert_array_equal(w.numpy()[1], 0.0)
@@ -107,19 +116,19 @@ def test_fully_masked_row_gives_zeros_not_nan(which):
     np.testing.assert_array_equal(q.grad.numpy()[1], 0.0)
 
 
-def test_masked_softmax_alone():
-    scores = tr.tensor([[1.0, 2.0, 3.0], [0.5, 0.5, 0.5]])
-    mask = tr.tensor([[True, True, False], [False, False, False]])
+def test_masked_softmax_alone(device):
+    scores = tr.tensor([[1.0, 2.0, 3.0], [0.5, 0.5, 0.5]], device=device)
+    mask = tr.tensor([[True, True, False], [False, False, False]], device=device)
     w = masked_softmax(scores, mask).numpy()
     e = np.exp([1.0, 2.0])
-    np.testing.assert_allclose(w[0], [e[0] / e.sum(), e[1] / e.sum(), 0.0], rtol=1e-6)
+    np.testing.assert_allclose(w[0], [e[0] / e.sum(), e[1] / e.sum(), 0.0], rtol=1e-6 if device == "cpu" else 1e-5)
     np.testing.assert_array_equal(w[1], 0.0)
 
 
 @pytest.mark.parametrize("which", [0, 1])
-def test_gradcheck(which):
-    attn = modules()[which]
-    q, k, mask = make_inputs()
+def test_gradcheck(which, device):
+    attn = modules(device=device)[which]
+    q, k, mask = make_inputs(device=device)
     params = list(attn.parameters())
 
     def fn(q, k, *ps):
@@ -128,20 +137,21 @@ def test_gradcheck(which):
     assert tr.gradcheck(fn, (q, k, *params))
 
 
-def test_gradcheck_luong_dot():
-    attn = nn.LuongAttention(HQ, HQ, score="dot", dtype=np.float64)
-    q, k, mask = make_inputs(hk=HQ)
+def test_gradcheck_luong_dot(device):
+    attn = nn.LuongAttention(HQ, HQ, score="dot", dtype=np.float64, device=device)
+    q, k, mask = make_inputs(device=device, hk=HQ)
     assert tr.gradcheck(lambda q, k: attn(q, k, mask), (q, k))
 
 
-def test_projected_keys_reused():
-    attn = modules()[0]
-    q, k, mask = make_inputs()
+def test_projected_keys_reused(device):
+    attn = modules(device=device)[0]
+    q, k, mask = make_inputs(device=device)
     ctx, w = attn(q, k, mask)
     ctx2, w2 = attn(q, k, mask, projected_keys=attn.project_keys(k))
     np.testing.assert_array_equal(w.numpy(), w2.numpy())
 
 
+@pytest.mark.cpu_only      # class attributes and parameter names only: nothing is computed
 def test_placement_and_parameter_names():
     b, lu = modules()
     assert b.placement == "input" and lu.placement == "output"
@@ -150,9 +160,9 @@ def test_placement_and_parameter_names():
     assert list(nn.LuongAttention(4, 4, score="dot").parameters()) == []
 
 
-def test_bad_input():
-    attn = modules()[0]
-    q, k, mask = make_inputs()
+def test_bad_input(device):
+    attn = modules(device=device)[0]
+    q, k, mask = make_inputs(device=device)
     with pytest.raises(ValueError, match="query must have shape"):
         attn(q[:, :2], k, mask)
     with pytest.raises(ValueError, match="keys must have shape"):

@@ -71,28 +71,30 @@ def test_cell_parity_golden(golden, c, device):
 
 
 @pytest.mark.parametrize("c", CASES, ids=cid)
-def test_cell_parity_live_torch(golden, c):
+def test_cell_parity_live_torch(golden, c, device):
     require("torch")
     weights, case, _ = load(golden, c)
     for dtype, rtol, atol in (("float64", 1e-8, 1e-8), ("float32", 1e-4, 1e-5)):
         ref = fx.torch_cell_reference(*c[:2], weights, case, dtype)
-        check(run_cell(*c[:2], weights, case, getattr(tr, dtype)), ref, rtol, atol, f"{cid(c)} {dtype}")
+        check(run_cell(*c[:2], weights, case, getattr(tr, dtype), device), ref, rtol, atol, f"{cid(c)} {dtype}")
 
 
-def test_names_shapes_repr_like_torch():
+def test_names_shapes_repr_like_torch(device):
     torch = require("torch")
-    for ours, theirs in [(tr.nn.LSTMCell(3, 5), torch.nn.LSTMCell(3, 5)),
-                         (tr.nn.GRUCell(3, 5, bias=False), torch.nn.GRUCell(3, 5, bias=False)),
-                         (tr.nn.RNNCell(3, 5, nonlinearity="relu"), torch.nn.RNNCell(3, 5, nonlinearity="relu"))]:
+    for ours, theirs in [(tr.nn.LSTMCell(3, 5, device=device), torch.nn.LSTMCell(3, 5)),
+                         (tr.nn.GRUCell(3, 5, bias=False, device=device), torch.nn.GRUCell(3, 5, bias=False)),
+                         (tr.nn.RNNCell(3, 5, nonlinearity="relu", device=device),
+                          torch.nn.RNNCell(3, 5, nonlinearity="relu"))]:
         assert [(n, tuple(p.shape)) for n, p in ours.named_parameters()] == \
             [(n, tuple(p.shape)) for n, p in theirs.named_parameters()]
         assert repr(ours) == repr(theirs)
 
 
-def test_init_uniform_range():
+def test_init_uniform_range(device):
     tr.manual_seed(0)
-    m = tr.nn.LSTMCell(4, 25)
+    m = tr.nn.LSTMCell(4, 25, device=device)
     for p in m.parameters():
+        assert p.device == device
         a = p.numpy()
         assert np.abs(a).max() <= 0.2 and a.std() > 0.08
 
@@ -103,15 +105,15 @@ def test_init_uniform_range():
 
 @pytest.mark.parametrize("mode", list(CELLS))
 @pytest.mark.parametrize("bias", [True, False])
-def test_gradcheck_cells_three_steps(mode, bias):
+def test_gradcheck_cells_three_steps(mode, bias, device):
     rng = np.random.default_rng(0)
     B, I, H = 2, 2, 3
     G = fx.GATES[mode] * H
-    x = tr.tensor(rng.standard_normal((3, B, I)), requires_grad=True)
-    h = tr.tensor(rng.standard_normal((B, H)) * 0.5, requires_grad=True)
-    c = tr.tensor(rng.standard_normal((B, H)) * 0.5, requires_grad=True)
+    x = tr.tensor(rng.standard_normal((3, B, I)), device=device, requires_grad=True)
+    h = tr.tensor(rng.standard_normal((B, H)) * 0.5, device=device, requires_grad=True)
+    c = tr.tensor(rng.standard_normal((B, H)) * 0.5, device=device, requires_grad=True)
     shapes = [(G, I), (G, H)] + ([(G,), (G,)] if bias else [])
-    ws = [tr.tensor(rng.uniform(-0.8, 0.8, s), requires_grad=True) for s in shapes]
+    ws = [tr.tensor(rng.uniform(-0.8, 0.8, s), device=device, requires_grad=True) for s in shapes]
 
     def fn(x, h, c, *w):
         w = tuple(w) + (None, None) * (not bias)
@@ -131,10 +133,10 @@ def test_gradcheck_cells_three_steps(mode, bias):
 
 
 @pytest.mark.parametrize("mode", list(CELLS))
-def test_gradcheck_cell_module_unbatched(mode):
-    m = make_cell(mode)
-    x = tr.randn(fx.I, dtype=tr.float64, requires_grad=True)
-    h = tr.randn(fx.H, dtype=tr.float64, requires_grad=True)
+def test_gradcheck_cell_module_unbatched(mode, device):
+    m = make_cell(mode, device=device)
+    x = tr.randn(fx.I, dtype=tr.float64, device=device, requires_grad=True)
+    h = tr.randn(fx.H, dtype=tr.float64, device=device, requires_grad=True)
     hx = (h, h * 0.3) if mode == "lstm" else h
     assert tr.gradcheck(lambda x, h: m(x, (h, h * 0.3) if mode == "lstm" else h), (x, h))
     out = m(x, hx)
@@ -146,12 +148,13 @@ def test_gradcheck_cell_module_unbatched(mode):
 
 
 @pytest.mark.parametrize("mode", list(CELLS))
-def test_cell_is_one_layer_step(mode):
-    cell = make_cell(mode)
+def test_cell_is_one_layer_step(mode, device):
+    cell = make_cell(mode, device=device)
     kw = {"nonlinearity": mode[4:]} if mode.startswith("rnn") else {}
-    layer = {"lstm": tr.nn.LSTM, "gru": tr.nn.GRU}.get(mode, tr.nn.RNN)(fx.I, fx.H, dtype=tr.float64, **kw)
+    layer = {"lstm": tr.nn.LSTM, "gru": tr.nn.GRU}.get(mode, tr.nn.RNN)(fx.I, fx.H, dtype=tr.float64, device=device,
+                                                                        **kw)
     layer.load_state_dict({k + "_l0": v for k, v in cell.state_dict().items()})
-    x = tr.randn(5, 2, fx.I, dtype=tr.float64)
+    x = tr.randn(5, 2, fx.I, dtype=tr.float64, device=device)
     state = None
     for t in range(5):
         state = cell(x[t], state)
@@ -166,9 +169,9 @@ def _scopes(t):
 
 @pytest.mark.parametrize("mode,gates", [("lstm", {"proj", "i", "f", "g", "o", "c", "h"}),
                                         ("gru", {"proj", "r", "z", "n", "h"}), ("rnn_tanh", {"proj", "h"})])
-def test_gate_scopes(mode, gates):
-    m = make_cell(mode)
-    out = m(tr.randn(2, fx.I, dtype=tr.float64), None)
+def test_gate_scopes(mode, gates, device):
+    m = make_cell(mode, device=device)
+    out = m(tr.randn(2, fx.I, dtype=tr.float64, device=device), None)
     h = out[0] if mode == "lstm" else out
     tags = {s.get("gate") for s in _scopes(h)}
     assert tags == gates
@@ -179,14 +182,14 @@ def test_gate_scopes(mode, gates):
 
 
 @pytest.mark.parametrize("mode", list(CELLS))
-def test_cell_bad_input(mode):
-    m = make_cell(mode, dtype=tr.float32)
-    x = tr.randn(2, fx.I)
+def test_cell_bad_input(mode, device):
+    m = make_cell(mode, dtype=tr.float32, device=device)
+    x = tr.randn(2, fx.I, device=device)
     with pytest.raises(ValueError, match=r"input_size=3.*\(2, 5\)"):
-        m(tr.randn(2, 5))
+        m(tr.randn(2, 5, device=device))
     with pytest.raises(ValueError, match="1-D .* or 2-D"):
-        m(tr.randn(1, 2, 3))
-    bad = tr.zeros(1, fx.H)                       # batch 1: NumPy would broadcast it
+        m(tr.randn(1, 2, 3, device=device))
+    bad = tr.zeros(1, fx.H, device=device)        # batch 1: NumPy would broadcast it
     with pytest.raises(ValueError, match=r"expected shape \(2, 4\).*got \(1, 4\)"):
         m(x, (bad, bad) if mode == "lstm" else bad)
     with pytest.raises(TypeError, match="input"):
@@ -195,6 +198,6 @@ def test_cell_bad_input(mode):
         m(x, 3.0)
     if mode == "lstm":
         with pytest.raises(TypeError, match=r"tuple \(h_0, c_0\)"):
-            m(x, tr.zeros(2, fx.H))
+            m(x, tr.zeros(2, fx.H, device=device))
     with pytest.raises(ValueError, match="hidden_size"):
         CELLS[mode](3, 0)

@@ -6,9 +6,28 @@ import numpy as np
 import pytest
 from conftest import require
 
+from tinygrad_rnn.backend import to_numpy, xp_for
 from tinygrad_rnn.nn.recurrent import fused
 
 MODES = fused.MODES
+
+
+def on(xp, a):
+    """``a`` as an array of ``xp`` (NumPy arrays pass through unchanged on the CPU)."""
+    return None if a is None else xp.asarray(a)
+
+
+def host(a):
+    """A result as a NumPy array (copied off the GPU when needed)."""
+    return None if a is None else to_numpy(a)
+
+
+def assert_same(a, b, device, err_msg=""):
+    """Bit-identical on NumPy; on CuPy within float64 round-off (library kernels need not be deterministic)."""
+    if device == "cpu":
+        np.testing.assert_array_equal(a, b, err_msg=err_msg)
+    else:
+        np.testing.assert_allclose(host(a), host(b), rtol=1e-10, atol=1e-12, err_msg=err_msg)
 
 
 def make_case(mode, D, bias, T=5, B=4, I=3, H=6, dtype=np.float64, seed=0, scale=0.5):
@@ -80,17 +99,20 @@ def torch_reference(mode, x, h0, c0, weights, lengths, d_out, d_hn, d_cn):
     return (out.detach().numpy(), hn.detach().numpy(), None if cn is None else cn.detach().numpy()), grads
 
 
-def ours(mode, x, h0, c0, weights, lengths, d_out, d_hn, d_cn):
-    out, hn, cn, cache = fused.forward(np, mode, x, h0, c0, weights, lengths)
-    dx, dh0, dc0, dws = fused.backward(np, cache, d_out, d_hn, d_cn)
-    grads = {"x": dx, "h0": dh0}
+def ours(mode, x, h0, c0, weights, lengths, d_out, d_hn, d_cn, device="cpu"):
+    """Our outputs and gradients (as NumPy arrays), computed with the array module of ``device``."""
+    xp = xp_for(device)
+    ws = [tuple(on(xp, a) for a in w) for w in weights]
+    out, hn, cn, cache = fused.forward(xp, mode, on(xp, x), on(xp, h0), on(xp, c0), ws, lengths)
+    dx, dh0, dc0, dws = fused.backward(xp, cache, on(xp, d_out), on(xp, d_hn), on(xp, d_cn))
+    grads = {"x": host(dx), "h0": host(dh0)}
     if mode == "lstm":
-        grads["c0"] = dc0
+        grads["c0"] = host(dc0)
     for d, dw in enumerate(dws):
         for k, g in enumerate(dw):
             if g is not None:
-                grads[(d, k)] = g
-    return (out, hn, cn), grads
+                grads[(d, k)] = host(g)
+    return (host(out), host(hn), host(cn)), grads
 
 
 def assert_match(mine, ref, atol, rtol):
@@ -107,7 +129,7 @@ CASES = list(itertools.product(MODES, (True, False), (1, 2), (False, True), (Tru
 
 
 @pytest.mark.parametrize("mode,bias,D,use_lengths,zero_state", CASES)
-def test_matches_torch_float64(mode, bias, D, use_lengths, zero_state):
+def test_matches_torch_float64(mode, bias, D, use_lengths, zero_state, device):
     T, B, H = 5, 4, 6
     x, h0, c0, weights = make_case(mode, D, bias, T=T, B=B, H=H)
     if zero_state:
@@ -115,67 +137,81 @@ def test_matches_torch_float64(mode, bias, D, use_lengths, zero_state):
         c0 = None if c0 is None else np.zeros_like(c0)
     lengths = np.array([3, 5, 1, 4]) if use_lengths else None        # unsorted, one full, one of 1
     ups = upstream(mode, T, B, D, H, np.float64)
-    mine = ours(mode, x, h0, c0, weights, lengths, *ups)
+    mine = ours(mode, x, h0, c0, weights, lengths, *ups, device=device)
     ref = torch_reference(mode, x, h0, c0, weights, lengths, *ups)
     assert_match(mine, ref, atol=1e-10, rtol=1e-10)
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("D", (1, 2))
-def test_matches_torch_float32(mode, D):
+def test_matches_torch_float32(mode, D, device):
     T, B, H = 7, 3, 8
     x, h0, c0, weights = make_case(mode, D, True, T=T, B=B, H=H, dtype=np.float32)
     lengths = np.array([4, 7, 2])
     ups = upstream(mode, T, B, D, H, np.float32)
-    mine = ours(mode, x, h0, c0, weights, lengths, *ups)
+    mine = ours(mode, x, h0, c0, weights, lengths, *ups, device=device)
     ref = torch_reference(mode, x, h0, c0, weights, lengths, *ups)
     for a in mine[0]:
         assert a is None or a.dtype == np.float32
     assert_match(mine, ref, atol=1e-6, rtol=1e-4)
 
 
-def test_sigmoid_saturation_float64():
+def test_sigmoid_saturation_float64(device):
     """σ through ½·tanh(z/2)+½ stays within 1e-10 of torch for large pre-activations too."""
     T, B, H = 4, 3, 5
     x, h0, c0, weights = make_case("lstm", 2, True, T=T, B=B, H=H, scale=4.0)
     ups = upstream("lstm", T, B, 2, H, np.float64)
-    assert_match(ours("lstm", x, h0, c0, weights, None, *ups),
+    assert_match(ours("lstm", x, h0, c0, weights, None, *ups, device=device),
                  torch_reference("lstm", x, h0, c0, weights, None, *ups), atol=1e-10, rtol=1e-9)
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_two_forwards_before_backward(mode):
+def test_two_forwards_before_backward(mode, device):
     """Buffers are per call: the first cache is intact after a second forward (and a first backward)."""
+    xp = xp_for(device)
     T, B, H, D = 4, 3, 5, 2
     case_a = make_case(mode, D, True, T=T, B=B, H=H, seed=3)
     case_b = make_case(mode, D, True, T=T, B=B, H=H, seed=4)
     ups = upstream(mode, T, B, D, H, np.float64)
     lengths = np.array([2, 4, 3])
-    ref_a = ours(mode, *case_a, lengths, *ups)[1]
-    ref_b = ours(mode, *case_b, None, *ups)[1]
-    cache_a = fused.forward(np, mode, *case_a, lengths)[3]
-    cache_b = fused.forward(np, mode, *case_b, None)[3]
+    ref_a = ours(mode, *case_a, lengths, *ups, device=device)[1]
+    ref_b = ours(mode, *case_b, None, *ups, device=device)[1]
+
+    def run_forward(case, lengths):
+        x, h0, c0, weights = case
+        ws = [tuple(on(xp, a) for a in w) for w in weights]
+        return fused.forward(xp, mode, on(xp, x), on(xp, h0), on(xp, c0), ws, lengths)[3]
+
+    cache_a = run_forward(case_a, lengths)
+    cache_b = run_forward(case_b, None)
     for cache, ref in ((cache_b, ref_b), (cache_a, ref_a), (cache_a, ref_a)):   # twice: retain_graph
-        dx, dh0, _, dws = fused.backward(np, cache, *ups)
-        np.testing.assert_array_equal(dx, ref["x"])
-        np.testing.assert_array_equal(dh0, ref["h0"])
-        np.testing.assert_array_equal(dws[1][1], ref[(1, 1)])
+        dx, dh0, _, dws = fused.backward(xp, cache, *(on(xp, u) for u in ups))
+        assert_same(host(dx), ref["x"], device)
+        assert_same(host(dh0), ref["h0"], device)
+        assert_same(host(dws[1][1]), ref[(1, 1)], device)
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_finite_differences(mode):
-    """Central differences in float64 on a tiny bidirectional case with lengths (no torch)."""
+def test_finite_differences(mode, device):
+    """Central differences in float64 on a tiny bidirectional case with lengths (no torch).
+
+    The host arrays are perturbed in place and copied to the device for every loss evaluation.
+    """
+    xp = xp_for(device)
     T, B, H, D = 3, 2, 3, 2
     x, h0, c0, weights = make_case(mode, D, True, T=T, B=B, I=2, H=H, seed=5)
     lengths = np.array([2, 3])
     d_out, d_hn, d_cn = upstream(mode, T, B, D, H, np.float64, seed=6)
 
     def loss():
-        out, hn, cn, _ = fused.forward(np, mode, x, h0, c0, weights, lengths, training_cache=False)
+        ws = [tuple(on(xp, a) for a in w) for w in weights]
+        out, hn, cn, _ = fused.forward(xp, mode, on(xp, x), on(xp, h0), on(xp, c0), ws, lengths,
+                                       training_cache=False)
+        out, hn, cn = host(out), host(hn), host(cn)
         v = (out * d_out).sum() + (hn * d_hn).sum()
         return v + ((cn * d_cn).sum() if cn is not None else 0.0)
 
-    _, grads = ours(mode, x, h0, c0, weights, lengths, d_out, d_hn, d_cn)
+    _, grads = ours(mode, x, h0, c0, weights, lengths, d_out, d_hn, d_cn, device=device)
     arrays = {"x": x, "h0": h0}
     if c0 is not None:
         arrays["c0"] = c0
@@ -198,17 +234,20 @@ def test_finite_differences(mode):
 
 
 @pytest.mark.parametrize("mode", ("lstm", "gru"))
-def test_tap_state_gradients(mode):
+def test_tap_state_gradients(mode, device):
     """``cache.tap``: dL/dh_t per step equals d_out[t] + what the next step sends back (checked via torch)."""
     torch = require("torch")
+    xp = xp_for(device)
     T, B, H, D = 4, 3, 5, 2
     x, h0, c0, weights = make_case(mode, D, True, T=T, B=B, H=H, seed=7)
     lengths = np.array([4, 2, 3])
     d_out, d_hn, d_cn = upstream(mode, T, B, D, H, np.float64)
-    *_, cache = fused.forward(np, mode, x, h0, c0, weights, lengths)
+    ws = [tuple(on(xp, a) for a in w) for w in weights]
+    *_, cache = fused.forward(xp, mode, on(xp, x), on(xp, h0), on(xp, c0), ws, lengths)
     cache.tap = True
-    fused.backward(np, cache, d_out, d_hn, d_cn)
+    fused.backward(xp, cache, on(xp, d_out), on(xp, d_hn), on(xp, d_cn))
     assert cache.dh.shape == (T, D, B, H)
+    tap_dh, tap_dc = host(cache.dh), host(cache.dc)
     # The gradient w.r.t. the output at step t of a loss that reads outputs from step t on only
     # equals dh[t] of a backward whose d_out is zero before t: compare with an unrolled torch loop.
     cell_cls = torch.nn.LSTMCell if mode == "lstm" else torch.nn.GRUCell
@@ -241,22 +280,25 @@ def test_tap_state_gradients(mode):
             loss.backward()
             for t in range(T):
                 want = hs[t].grad.numpy()[0] if t < n else np.zeros(H)
-                np.testing.assert_allclose(cache.dh[t, d, b], want, atol=1e-10)
+                np.testing.assert_allclose(tap_dh[t, d, b], want, atol=1e-10)
                 if mode == "lstm":
                     want = cs_[t].grad.numpy()[0] if t < n else np.zeros(H)
-                    np.testing.assert_allclose(cache.dc[t, d, b], want, atol=1e-10)
+                    np.testing.assert_allclose(tap_dc[t, d, b], want, atol=1e-10)
 
 
-def test_bad_arguments():
+def test_bad_arguments(device):
+    xp = xp_for(device)
     x, h0, c0, weights = make_case("gru", 1, True)
+    x, h0 = on(xp, x), on(xp, h0)
+    weights = [tuple(on(xp, a) for a in w) for w in weights]
     with pytest.raises(ValueError, match="mode"):
-        fused.forward(np, "elman", x, h0, None, weights)
+        fused.forward(xp, "elman", x, h0, None, weights)
     with pytest.raises(ValueError, match="lengths"):
-        fused.forward(np, "gru", x, h0, None, weights, np.array([0, 1, 2, 3]))
+        fused.forward(xp, "gru", x, h0, None, weights, np.array([0, 1, 2, 3]))
     with pytest.raises(ValueError, match="c0"):
-        fused.forward(np, "gru", x, h0, h0, weights)
+        fused.forward(xp, "gru", x, h0, h0, weights)
     with pytest.raises(ValueError, match="w_hh"):
-        fused.forward(np, "gru", x, h0, None, [(weights[0][0], weights[0][0], None, None)])
+        fused.forward(xp, "gru", x, h0, None, [(weights[0][0], weights[0][0], None, None)])
 
 
 @pytest.mark.gpu
@@ -290,26 +332,27 @@ def test_cupy_matches_numpy(mode, dtype):
 
 
 @pytest.mark.parametrize("mode,bias,D", [("lstm", True, 2), ("gru", False, 1), ("rnn_relu", True, 2)])
-def test_function_node_decodes_inputs(mode, bias, D):
+def test_function_node_decodes_inputs(mode, bias, D, device):
     """FusedRNN.forward/backward (called as Function.apply calls them) route inputs and gradients."""
+    xp = xp_for(device)
     T, B, H = 4, 3, 5
     x, h0, c0, weights = make_case(mode, D, bias, T=T, B=B, H=H, seed=8)
     lengths = np.array([4, 1, 3])
-    flat = [a for w in weights for a in (w if bias else w[:2])]
-    states = [h0] + ([c0] if mode == "lstm" else [])
+    flat = [on(xp, a) for w in weights for a in (w if bias else w[:2])]
+    states = [on(xp, h0)] + ([on(xp, c0)] if mode == "lstm" else [])
     ctx = fused.FusedRNN.__new__(fused.FusedRNN)
-    ctx.xp = np
+    ctx.xp = xp
     ctx.needs_input_grad = (False,) + (True,) * (len(states) + len(flat))
-    outs = fused.FusedRNN.forward(ctx, x, *states, *flat, mode=mode, lengths=lengths,
+    outs = fused.FusedRNN.forward(ctx, on(xp, x), *states, *flat, mode=mode, lengths=lengths,
                                   num_directions=D, has_bias=bias)
     assert len(outs) == (3 if mode == "lstm" else 2)
     ups = upstream(mode, T, B, D, H, np.float64)
-    grads = fused.FusedRNN.backward(ctx, *ups[:len(outs)])
-    (o, hn, cn), ref = ours(mode, x, h0, c0, weights, lengths, *ups)
-    np.testing.assert_array_equal(outs[0], o)
+    grads = fused.FusedRNN.backward(ctx, *(on(xp, u) for u in ups[:len(outs)]))
+    (o, hn, cn), ref = ours(mode, x, h0, c0, weights, lengths, *ups, device=device)
+    assert_same(host(outs[0]), o, device)
     assert grads[0] is None and len(grads) == 1 + len(states) + len(flat)
-    np.testing.assert_array_equal(grads[1], ref["h0"])
+    assert_same(host(grads[1]), ref["h0"], device)
     per = 4 if bias else 2
     for d in range(D):
         for k in range(per):
-            np.testing.assert_array_equal(grads[1 + len(states) + d * per + k], ref[(d, k)])
+            assert_same(host(grads[1 + len(states) + d * per + k]), ref[(d, k)], device)

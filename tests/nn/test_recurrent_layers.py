@@ -107,11 +107,11 @@ def test_parity_golden_float32(golden, c, device):
 
 
 @pytest.mark.parametrize("c", [c for c in CASES if c[5] == "lengths"][::4], ids=case_id)
-def test_parity_golden_packed_input(golden, c):
+def test_parity_golden_packed_input(golden, c, device):
     """A PackedSequence in, a PackedSequence out: the same numbers as lengths=."""
     weights, case, ref = load_case(golden, *c)
     for unroll in (False, True):
-        ours = run_ours(*c[:4], weights, case, tr.float64, unroll, batch_first=unroll, packed=True)
+        ours = run_ours(*c[:4], weights, case, tr.float64, unroll, batch_first=unroll, device=device, packed=True)
         assert_results(ours, ref, rtol=1e-8, atol=1e-8, what=case_id(c))
 
 
@@ -131,6 +131,7 @@ def test_parity_live_torch(golden, c, device):
             assert_results(ours, ref, rtol=rtol, atol=atol, what=f"{case_id(c)} {dtype} unroll={unroll}")
 
 
+@pytest.mark.cpu_only          # checks the stored fixture against its generator and torch: no tinygrad_rnn arrays
 def test_golden_fixture_is_current(golden):
     """The stored inputs are what the generator makes, and a sample of the stored results is what this
     torch computes (regenerate the fixture if not)."""
@@ -146,10 +147,12 @@ def test_golden_fixture_is_current(golden):
 # Fused = unrolled
 
 
-def _both_paths(mode, layers, bidir, T=7, B=4, I=3, H=5, lengths=None, dropout=0.0, training=False, seed=0):
+def _both_paths(mode, layers, bidir, T=7, B=4, I=3, H=5, lengths=None, dropout=0.0, training=False, seed=0,
+                device="cpu"):
     kw = {"nonlinearity": mode[4:]} if mode.startswith("rnn") else {}
     tr.manual_seed(seed)
     m = CLASSES[mode](I, H, num_layers=layers, bidirectional=bidir, dropout=dropout, dtype=tr.float64, **kw)
+    m.to(device)
     m.train(training)
     rng = np.random.default_rng(seed)
     x0 = rng.standard_normal((T, B, I))
@@ -157,8 +160,8 @@ def _both_paths(mode, layers, bidir, T=7, B=4, I=3, H=5, lengths=None, dropout=0
     h00 = rng.standard_normal((layers * D, B, H))
     results = []
     for unroll in (False, True):
-        x = tr.tensor(x0, requires_grad=True)
-        h0 = tr.tensor(h00, requires_grad=True)
+        x = tr.tensor(x0, device=device, requires_grad=True)
+        h0 = tr.tensor(h00, device=device, requires_grad=True)
         hx = (h0, h0 * 0.5) if mode == "lstm" else h0
         m.zero_grad()
         tr.manual_seed(seed + 1)                      # the same dropout masks on both paths
@@ -176,8 +179,8 @@ def _both_paths(mode, layers, bidir, T=7, B=4, I=3, H=5, lengths=None, dropout=0
 
 @pytest.mark.parametrize("mode", list(CLASSES))
 @pytest.mark.parametrize("lengths", [None, [7, 3, 1, 5]], ids=["full", "lengths"])
-def test_fused_equals_unrolled_float64(mode, lengths):
-    fused, unrolled = _both_paths(mode, 2, True, lengths=lengths)
+def test_fused_equals_unrolled_float64(mode, lengths, device):
+    fused, unrolled = _both_paths(mode, 2, True, lengths=lengths, device=device)
     for key in fused:
         np.testing.assert_allclose(fused[key], unrolled[key], rtol=0, atol=1e-10, err_msg=key)
 
@@ -186,21 +189,21 @@ def test_fused_equals_unrolled_float64(mode, lengths):
 # Dropout between layers
 
 
-def test_dropout_fused_equals_unrolled_same_seed():
-    fused, unrolled = _both_paths("lstm", 3, True, dropout=0.4, training=True)
+def test_dropout_fused_equals_unrolled_same_seed(device):
+    fused, unrolled = _both_paths("lstm", 3, True, dropout=0.4, training=True, device=device)
     for key in fused:
         np.testing.assert_allclose(fused[key], unrolled[key], rtol=0, atol=1e-10, err_msg=key)
 
 
 @pytest.mark.parametrize("unroll", [False, True], ids=["fused", "unrolled"])
-def test_dropout_rate_scale_and_gradient(unroll):
+def test_dropout_rate_scale_and_gradient(unroll, device):
     """Identity layers (W_ih = I, W_hh = 0, ReLU, positive input), so output = x · mask/(1-p) exactly."""
     p, T, B, H = 0.3, 40, 30, 6
-    m = tr.nn.RNN(H, H, num_layers=3, nonlinearity="relu", dropout=p, dtype=tr.float64)
+    m = tr.nn.RNN(H, H, num_layers=3, nonlinearity="relu", dropout=p, dtype=tr.float64, device=device)
     with tr.no_grad():
         for name, w in m.named_parameters():
-            w.copy_(tr.eye(H, dtype=tr.float64) if name.startswith("weight_ih") else w * 0)
-    x = (tr.rand(T, B, H, dtype=tr.float64) + 0.1).requires_grad_(True)
+            w.copy_(tr.eye(H, dtype=tr.float64, device=device) if name.startswith("weight_ih") else w * 0)
+    x = (tr.rand(T, B, H, dtype=tr.float64, device=device) + 0.1).requires_grad_(True)
     out, _ = m(x, generator=tr.Generator().manual_seed(5), unroll=unroll)
     ratio = out.numpy() / x.numpy()
     kept = ratio > 0
@@ -222,16 +225,17 @@ def test_dropout_rate_scale_and_gradient(unroll):
 
 @pytest.mark.parametrize("mode", list(CLASSES))
 @pytest.mark.parametrize("unroll", [False, True], ids=["fused", "unrolled"])
-def test_gradcheck_layers(mode, unroll):
+def test_gradcheck_layers(mode, unroll, device):
     from tinygrad_rnn.nn.recurrent.layers import run_layers
     rng = np.random.default_rng(1)
     T, B, I, H, D = 3, 2, 2, 2, 2
     G = fx.GATES[mode] * H
     shapes = [(G, I), (G, H), (G,), (G,)] * D + [(G, D * H), (G, H), (G,), (G,)] * D
-    ws = [tr.tensor(rng.uniform(-0.8, 0.8, s), requires_grad=True) for s in shapes]
-    x = tr.tensor(rng.standard_normal((T, B, I)), requires_grad=True)
-    h0 = tr.tensor(rng.standard_normal((2 * D, B, H)) * 0.5, requires_grad=True)
-    c0 = tr.tensor(rng.standard_normal((2 * D, B, H)) * 0.5, requires_grad=True) if mode == "lstm" else None
+    ws = [tr.tensor(rng.uniform(-0.8, 0.8, s), device=device, requires_grad=True) for s in shapes]
+    x = tr.tensor(rng.standard_normal((T, B, I)), device=device, requires_grad=True)
+    h0 = tr.tensor(rng.standard_normal((2 * D, B, H)) * 0.5, device=device, requires_grad=True)
+    c0 = (tr.tensor(rng.standard_normal((2 * D, B, H)) * 0.5, device=device, requires_grad=True)
+          if mode == "lstm" else None)
     lengths = np.array([3, 2])
 
     def fn(x, h0, *rest):
@@ -250,36 +254,37 @@ def test_gradcheck_layers(mode, unroll):
 
 
 @pytest.mark.parametrize("unroll", [False, True], ids=["fused", "unrolled"])
-def test_lstm_2000_steps_no_recursion_error(unroll):
+def test_lstm_2000_steps_no_recursion_error(unroll, device):
     tr.manual_seed(0)
-    m = tr.nn.LSTM(2, 3)
-    x = tr.randn(2000, 2, 2, requires_grad=True)
+    m = tr.nn.LSTM(2, 3, device=device)
+    x = tr.randn(2000, 2, 2, device=device, requires_grad=True)
     out, (h, c) = m(x, unroll=unroll)
     (out.sum() + h.sum()).backward()
     assert x.grad.shape == (2000, 2, 2) and np.isfinite(x.grad.numpy()).all()
     assert m.weight_hh_l0.grad is not None
 
 
-def test_fused_graph_size_independent_of_T():
-    m = tr.nn.LSTM(2, 3, num_layers=2, bidirectional=True)
-    sizes = [len(tr.autograd.graph_nodes(m(tr.randn(T, 2, 2, requires_grad=True))[0].sum())) for T in (3, 50)]
+def test_fused_graph_size_independent_of_T(device):
+    m = tr.nn.LSTM(2, 3, num_layers=2, bidirectional=True, device=device)
+    sizes = [len(tr.autograd.graph_nodes(m(tr.randn(T, 2, 2, device=device, requires_grad=True))[0].sum()))
+             for T in (3, 50)]
     assert sizes[0] == sizes[1]
-    fused = [n for n in tr.autograd.graph_nodes(m(tr.randn(5, 2, 2))[0]) if n.name == "FusedRNN"]
+    fused = [n for n in tr.autograd.graph_nodes(m(tr.randn(5, 2, 2, device=device))[0]) if n.name == "FusedRNN"]
     assert len(fused) == 2                     # one node per layer, both directions
-    unrolled = len(tr.autograd.graph_nodes(m(tr.randn(5, 2, 2), unroll=True)[0].sum()))
+    unrolled = len(tr.autograd.graph_nodes(m(tr.randn(5, 2, 2, device=device), unroll=True)[0].sum()))
     assert unrolled > 10 * sizes[0]
 
 
-def test_unrolled_nodes_are_tagged():
-    m = tr.nn.GRU(2, 3, num_layers=2, bidirectional=True)
-    out, _ = m(tr.randn(4, 2, 2), unroll=True)
+def test_unrolled_nodes_are_tagged(device):
+    m = tr.nn.GRU(2, 3, num_layers=2, bidirectional=True, device=device)
+    out, _ = m(tr.randn(4, 2, 2, device=device), unroll=True)
     nodes = tr.autograd.graph_nodes(out)
     steps = [dict(n.scope) for n in nodes if "t" in dict(n.scope)]
     assert {s["name"] for s in steps} == {"gru"}
     assert {(s["layer"], s["direction"]) for s in steps} == {(k, d) for k in (0, 1) for d in ("forward", "reverse")}
     assert {s["t"] for s in steps} == {0, 1, 2, 3}
     assert {"r", "z", "n", "h", "proj"} <= {s.get("gate") for s in steps}
-    fused = [n for n in tr.autograd.graph_nodes(m(tr.randn(4, 2, 2))[0]) if n.name == "FusedRNN"]
+    fused = [n for n in tr.autograd.graph_nodes(m(tr.randn(4, 2, 2, device=device))[0]) if n.name == "FusedRNN"]
     assert sorted(dict(n.scope)["layer"] for n in fused) == [0, 1]
 
 
@@ -287,13 +292,14 @@ def test_unrolled_nodes_are_tagged():
 # Module surface
 
 
-def test_parameters_names_shapes_repr_like_torch():
+def test_parameters_names_shapes_repr_like_torch(device):
     torch = require("torch")
-    for ours, theirs in [(tr.nn.LSTM(3, 5, num_layers=2, bidirectional=True, batch_first=True),
+    for ours, theirs in [(tr.nn.LSTM(3, 5, num_layers=2, bidirectional=True, batch_first=True, device=device),
                           torch.nn.LSTM(3, 5, num_layers=2, bidirectional=True, batch_first=True)),
-                         (tr.nn.GRU(3, 5, bias=False, dropout=0.5, num_layers=2),
+                         (tr.nn.GRU(3, 5, bias=False, dropout=0.5, num_layers=2, device=device),
                           torch.nn.GRU(3, 5, bias=False, dropout=0.5, num_layers=2)),
-                         (tr.nn.RNN(3, 5, nonlinearity="relu"), torch.nn.RNN(3, 5, nonlinearity="relu"))]:
+                         (tr.nn.RNN(3, 5, nonlinearity="relu", device=device),
+                          torch.nn.RNN(3, 5, nonlinearity="relu"))]:
         assert [(n, tuple(p.shape)) for n, p in ours.named_parameters()] == \
             [(n, tuple(p.shape)) for n, p in theirs.named_parameters()]
         assert repr(ours) == repr(theirs)
@@ -301,45 +307,47 @@ def test_parameters_names_shapes_repr_like_torch():
             [[tuple(w.shape) for w in ws] for ws in theirs.all_weights]
 
 
-def test_init_range_and_flatten_parameters():
-    m = tr.nn.LSTM(3, 16, num_layers=2)
+def test_init_range_and_flatten_parameters(device):
+    m = tr.nn.LSTM(3, 16, num_layers=2, device=device)
     m.flatten_parameters()
     for p in m.parameters():
+        assert p.device == device
         a = p.numpy()
         assert np.abs(a).max() <= 0.25 and a.std() > 0.1
     tr.manual_seed(4)
-    a = tr.nn.GRU(2, 3).state_dict()
+    a = tr.nn.GRU(2, 3, device=device).state_dict()
     tr.manual_seed(4)
-    b = tr.nn.GRU(2, 3).state_dict()
+    b = tr.nn.GRU(2, 3, device=device).state_dict()
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
 
 
-def test_state_dict_interop_both_ways(tmp_path):
+def test_state_dict_interop_both_ways(tmp_path, device):
     torch = require("torch")
     torch.manual_seed(0)
     theirs = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, dtype=torch.float64)
     path = tmp_path / "sd.npz"
     np.savez(path, **{k: v.numpy() for k, v in theirs.state_dict().items()})
-    ours = tr.nn.LSTM(3, 4, num_layers=2, bidirectional=True, dtype=tr.float64)
+    ours = tr.nn.LSTM(3, 4, num_layers=2, bidirectional=True, dtype=tr.float64, device=device)
     with np.load(path, allow_pickle=False) as f:
         ours.load_state_dict({k: f[k] for k in f.files})
+    assert all(p.device == device for p in ours.parameters())
     x = np.random.default_rng(0).standard_normal((5, 2, 3))
     want, _ = theirs(torch.from_numpy(x))
-    got, _ = ours(tr.tensor(x))
+    got, _ = ours(tr.tensor(x, device=device))
     np.testing.assert_allclose(got.numpy(), want.detach().numpy(), atol=1e-12)
     # and back: ours -> torch
-    ours2 = tr.nn.GRU(3, 4, bias=False)
+    ours2 = tr.nn.GRU(3, 4, bias=False, device=device)
     theirs2 = torch.nn.GRU(3, 4, bias=False)
     theirs2.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in ours2.state_dict().items()})
     x32 = x.astype(np.float32)
-    np.testing.assert_allclose(ours2(tr.tensor(x32))[0].numpy(), theirs2(torch.from_numpy(x32))[0].detach().numpy(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours2(tr.tensor(x32, device=device))[0].numpy(),
+                               theirs2(torch.from_numpy(x32))[0].detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_no_grad_forward_and_eval():
-    m = tr.nn.GRU(2, 3, num_layers=2, dropout=0.5)
+def test_no_grad_forward_and_eval(device):
+    m = tr.nn.GRU(2, 3, num_layers=2, dropout=0.5, device=device)
     m.eval()
-    x = tr.randn(4, 2, 2)
+    x = tr.randn(4, 2, 2, device=device)
     with tr.no_grad():
         a, _ = m(x)
     b, _ = m(x, unroll=True)
@@ -352,19 +360,21 @@ def test_no_grad_forward_and_eval():
 
 
 @pytest.mark.parametrize("mode", ["rnn_tanh", "lstm", "gru"])
-def test_bad_input(mode):
-    m = make_layer(mode, True, 2, True, dtype=tr.float32)
-    x = tr.randn(4, 3, fx.I)
-    h = tr.zeros(4, 3, fx.H)
+def test_bad_input(mode, device):
+    m = make_layer(mode, True, 2, True, dtype=tr.float32, device=device)
+    x = tr.randn(4, 3, fx.I, device=device)
+    h = tr.zeros(4, 3, fx.H, device=device)
     hx = (h, h) if mode == "lstm" else h
     with pytest.raises(ValueError, match=r"input_size=3.*\(4, 3, 5\)"):
-        m(tr.randn(4, 3, 5))
+        m(tr.randn(4, 3, 5, device=device))
     with pytest.raises(ValueError, match=r"input: expected a 3-D"):
-        m(tr.randn(4, 3, 3, 1))
+        m(tr.randn(4, 3, 3, 1, device=device))
+    bad = tr.zeros(4, 1, 4, device=device)                                       # NumPy would broadcast
     with pytest.raises(ValueError, match=r"expected shape \(4, 3, 4\).*got \(4, 1, 4\)"):
-        m(x, ((tr.zeros(4, 1, 4), h) if mode == "lstm" else tr.zeros(4, 1, 4)))   # NumPy would broadcast
+        m(x, ((bad, h) if mode == "lstm" else bad))
+    bad = tr.zeros(2, 3, 4, device=device)
     with pytest.raises(ValueError, match=r"expected shape \(4, 3, 4\).*got \(2, 3, 4\)"):
-        m(x, ((tr.zeros(2, 3, 4), h) if mode == "lstm" else tr.zeros(2, 3, 4)))
+        m(x, ((bad, h) if mode == "lstm" else bad))
     with pytest.raises(ValueError, match=r"lengths: expected every length in 1\.\.4.*\[5, 1, 2\]"):
         m(x, hx, lengths=[5, 1, 2])
     with pytest.raises(ValueError, match=r"lengths: expected every length in 1\.\.4.*\[0, 1, 2\]"):
@@ -388,6 +398,7 @@ def test_bad_input(mode):
         m(x[:, 0], hx)
 
 
+@pytest.mark.cpu_only          # pure argument checks: they raise in the constructor before any array exists
 def test_bad_constructor_args():
     for p in (-0.1, 1.0, 1.5, True):
         with pytest.raises(ValueError, match="dropout"):

@@ -63,10 +63,10 @@ def test_pack_unsorted_roundtrip_and_layout(batch_first, device):
     np.testing.assert_array_equal(x.grad.numpy(), 2 * (mask.transpose(1, 0, 2) if batch_first else mask))
 
 
-def test_pack_sorted_and_errors():
-    x = tr.randn(4, 3, 2)
+def test_pack_sorted_and_errors(device):
+    x = tr.randn(4, 3, 2, device=device)
     packed = pack_padded_sequence(x, [4, 2, 2])
-    assert packed.sorted_indices is None and packed.unsorted_indices is None
+    assert packed.sorted_indices is None and packed.unsorted_indices is None and packed.data.device == device
     np.testing.assert_array_equal(packed.batch_sizes.numpy(), [3, 3, 1, 1])
     np.testing.assert_array_equal(pad_packed_sequence(packed)[0].numpy()[:2], x.numpy()[:2])
     with pytest.raises(ValueError, match="enforce_sorted"):
@@ -83,11 +83,11 @@ def test_pack_sorted_and_errors():
         pad_sequence([])
 
 
-def test_against_torch():
+def test_against_torch(device):
     torch = require("torch")
     rng = np.random.default_rng(2)
     seqs = _seqs(rng, [2, 6, 3, 6, 1])
-    ours = pad_sequence([tr.tensor(s) for s in seqs], batch_first=True, padding_value=0.5)
+    ours = pad_sequence([tr.tensor(s, device=device) for s in seqs], batch_first=True, padding_value=0.5)
     theirs = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(s) for s in seqs], batch_first=True, padding_value=0.5)
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
     lengths = [len(s) for s in seqs]
@@ -102,15 +102,15 @@ def test_against_torch():
 
 
 @pytest.mark.parametrize("cls", [tr.nn.LSTM, tr.nn.GRU, tr.nn.RNN])
-def test_layer_takes_and_returns_packed(cls):
+def test_layer_takes_and_returns_packed(cls, device):
     """Packed in, packed out (same layout); h_n in the original batch order, as with lengths=."""
     tr.manual_seed(0)
-    m = cls(2, 3, num_layers=2, bidirectional=True, dtype=tr.float64)
-    x = tr.randn(5, 4, 2, dtype=tr.float64)
+    m = cls(2, 3, num_layers=2, bidirectional=True, dtype=tr.float64, device=device)
+    x = tr.randn(5, 4, 2, dtype=tr.float64, device=device)
     packed = pack_padded_sequence(x, LENGTHS, enforce_sorted=False)
     for unroll in (False, True):
         out, hn = m(packed, unroll=unroll)
-        assert isinstance(out, PackedSequence)
+        assert isinstance(out, PackedSequence) and out.data.device == device
         np.testing.assert_array_equal(out.batch_sizes.numpy(), packed.batch_sizes.numpy())
         np.testing.assert_array_equal(out.sorted_indices.numpy(), packed.sorted_indices.numpy())
         ref_out, ref_hn = m(x, lengths=LENGTHS, unroll=unroll)

@@ -22,9 +22,9 @@ class TinyNet(tr.nn.Module):
         return self.out(h)
 
 
-def _setup(kind, seed):
+def _setup(kind, seed, device="cpu"):
     tr.manual_seed(seed)
-    model = TinyNet()
+    model = TinyNet().to(device)
     if kind == "adam":
         opt = tr.optim.Adam(model.parameters(), lr=0.01, weight_decay=1e-3, amsgrad=True)
         sched = tr.optim.lr_scheduler.StepLR(opt, step_size=4, gamma=0.5)
@@ -34,10 +34,10 @@ def _setup(kind, seed):
     return model, opt, sched
 
 
-def _train(model, opt, sched, steps):
+def _train(model, opt, sched, steps, device="cpu"):
     losses = []
     for _ in range(steps):
-        x = tr.randn(16, 3, dtype=tr.float64)
+        x = tr.randn(16, 3, dtype=tr.float64, device=device)
         y = (x[:, :1] * 2 - x[:, 1:2]).tanh()
         opt.zero_grad()
         loss = ((model(x) - y) ** 2).mean()
@@ -54,27 +54,28 @@ def _params(model):
 
 
 @pytest.mark.parametrize("kind", ["adam", "sgd"])
-def test_resume_is_bit_equal_to_uninterrupted_training(kind, tmp_path):
-    model, opt, sched = _setup(kind, seed=1)
-    full_losses = _train(model, opt, sched, 20)
+def test_resume_is_bit_equal_to_uninterrupted_training(kind, tmp_path, device):
+    model, opt, sched = _setup(kind, seed=1, device=device)
+    full_losses = _train(model, opt, sched, 20, device)
     expected = _params(model)
     expected_lr = opt.param_groups[0]["lr"]
     expected_state = {k: v.numpy().copy() for k, v in opt.state_dict()["state"][0].items()}
 
-    model, opt, sched = _setup(kind, seed=1)
-    first = _train(model, opt, sched, 10)
+    model, opt, sched = _setup(kind, seed=1, device=device)
+    first = _train(model, opt, sched, 10, device)
     tr.save({"model": model.state_dict(), "optim": opt.state_dict(), "sched": sched.state_dict(),
              "rng": tr.get_rng_state(), "epoch": 10}, tmp_path / "ckpt.npz")
-    _train(model, opt, sched, 3)             # the live objects move on; the checkpoint must not
+    _train(model, opt, sched, 3, device)     # the live objects move on; the checkpoint must not
 
-    model2, opt2, sched2 = _setup(kind, seed=99)        # fresh objects, other weights and RNG position
+    model2, opt2, sched2 = _setup(kind, seed=99, device=device)   # fresh objects, other weights and RNG position
     ckpt = tr.load(tmp_path / "ckpt.npz")
     model2.load_state_dict(ckpt["model"])
     opt2.load_state_dict(ckpt["optim"])
     sched2.load_state_dict(ckpt["sched"])
     tr.set_rng_state(ckpt["rng"])
     assert ckpt["epoch"] == 10 and sched2.last_epoch == 10
-    rest = _train(model2, opt2, sched2, 10)
+    assert all(p.device == device for p in model2.parameters())
+    rest = _train(model2, opt2, sched2, 10, device)
 
     assert first + rest == full_losses
     got = _params(model2)
@@ -85,16 +86,16 @@ def test_resume_is_bit_equal_to_uninterrupted_training(kind, tmp_path):
         assert np.array_equal(v.numpy(), expected_state[k]), k
 
 
-def test_without_the_rng_state_the_trajectory_differs(tmp_path):
-    model, opt, sched = _setup("adam", seed=1)
-    full_losses = _train(model, opt, sched, 20)
-    model, opt, sched = _setup("adam", seed=1)
-    first = _train(model, opt, sched, 10)
+def test_without_the_rng_state_the_trajectory_differs(tmp_path, device):
+    model, opt, sched = _setup("adam", seed=1, device=device)
+    full_losses = _train(model, opt, sched, 20, device)
+    model, opt, sched = _setup("adam", seed=1, device=device)
+    first = _train(model, opt, sched, 10, device)
     tr.save({"model": model.state_dict(), "optim": opt.state_dict(), "sched": sched.state_dict()},
             tmp_path / "ckpt.npz")
-    model2, opt2, sched2 = _setup("adam", seed=99)
+    model2, opt2, sched2 = _setup("adam", seed=99, device=device)
     ckpt = tr.load(tmp_path / "ckpt.npz")
     model2.load_state_dict(ckpt["model"])
     opt2.load_state_dict(ckpt["optim"])
     sched2.load_state_dict(ckpt["sched"])
-    assert first + _train(model2, opt2, sched2, 10) != full_losses
+    assert first + _train(model2, opt2, sched2, 10, device) != full_losses

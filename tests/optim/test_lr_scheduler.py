@@ -1,5 +1,7 @@
 """Learning-rate schedulers: lr sequences equal PyTorch's (fixture and live), state_dicts, bad input."""
 
+import functools
+import types
 
 import numpy as np
 import pytest
@@ -13,8 +15,15 @@ REF = np.load(fx.FIXTURE)
 NAMES = list(fx.SCHED_CASES)
 
 
-def _opt():
-    w, b = tr.zeros(2, requires_grad=True), tr.zeros(2, requires_grad=True)
+def _on(device):
+    """``tr`` as the fixture's runners use it, with the parameters made on ``device``."""
+    if device == "cpu":
+        return tr
+    return types.SimpleNamespace(zeros=functools.partial(tr.zeros, device=device), optim=tr.optim)
+
+
+def _opt(device="cpu"):
+    w, b = tr.zeros(2, requires_grad=True, device=device), tr.zeros(2, requires_grad=True, device=device)
     return tr.optim.SGD([{"params": [w], "lr": fx.GROUP_LRS[0]}, {"params": [b], "lr": fx.GROUP_LRS[1]}])
 
 
@@ -32,13 +41,15 @@ def _advance(sched, opt, epochs, start=0):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_lr_sequence_matches_fixture(name):
-    lrs = fx.run_scheduler(tr, name)
+def test_lr_sequence_matches_fixture(name, device):
+    lrs = fx.run_scheduler(_on(device), name)
     ref = REF[f"sched/{name}"]
     np.testing.assert_allclose(lrs, ref, rtol=1e-12, atol=0)
     assert len(np.unique(ref[:, 0])) > 2, "the schedule must change the lr"
 
 
+# cpu_only: live torch on the host; the GPU counterpart is test_lr_sequence_matches_fixture[cuda-*]
+@pytest.mark.cpu_only
 @pytest.mark.parametrize("name", NAMES)
 def test_lr_sequence_matches_live_torch(name):
     torch = require("torch")
@@ -46,17 +57,17 @@ def test_lr_sequence_matches_live_torch(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_state_dict_resume_continues_the_schedule(name, tmp_path):
-    opt = _opt()
+def test_state_dict_resume_continues_the_schedule(name, tmp_path, device):
+    opt = _opt(device)
     sched = fx.make_scheduler(tr, name, opt)
     full = _advance(sched, opt, fx.EPOCHS)
 
-    opt1 = _opt()
+    opt1 = _opt(device)
     sched1 = fx.make_scheduler(tr, name, opt1)
     _advance(sched1, opt1, 9)
     tr.save({"optim": opt1.state_dict(), "sched": sched1.state_dict()}, tmp_path / "s.npz")
     ck = tr.load(tmp_path / "s.npz")
-    opt2 = _opt()
+    opt2 = _opt(device)
     opt2.load_state_dict(ck["optim"])
     sched2 = fx.make_scheduler(tr, name, opt2)
     sched2.load_state_dict(ck["sched"])
@@ -65,8 +76,8 @@ def test_state_dict_resume_continues_the_schedule(name, tmp_path):
     assert rest == full[9:]
 
 
-def test_first_step_and_get_last_lr():
-    opt = _opt()
+def test_first_step_and_get_last_lr(device):
+    opt = _opt(device)
     sched = tr.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
     assert sched.last_epoch == 0 and sched.get_last_lr() == [0.1, 0.5]
     assert [g["initial_lr"] for g in opt.param_groups] == [0.1, 0.5]
@@ -76,6 +87,7 @@ def test_first_step_and_get_last_lr():
     assert [g["lr"] for g in opt.param_groups] == [0.05, 0.25]
 
 
+@pytest.mark.cpu_only   # live torch reference; the lr values are Python floats on the host (device-independent)
 def test_chained_schedulers_compose():
     torch = require("torch")
     lrs = {}
@@ -94,7 +106,7 @@ def test_chained_schedulers_compose():
     np.testing.assert_allclose(lrs["tinygrad_rnn"], lrs["torch"], rtol=1e-12)
 
 
-def test_lambda_state_dict_stores_no_functions_but_object_state():
+def test_lambda_state_dict_stores_no_functions_but_object_state(device):
     class Warmup:
         def __init__(self):
             self.n = 4
@@ -102,7 +114,7 @@ def test_lambda_state_dict_stores_no_functions_but_object_state():
         def __call__(self, epoch):
             return min(1.0, (epoch + 1) / self.n)
 
-    opt = _opt()
+    opt = _opt(device)
     sched = tr.optim.lr_scheduler.LambdaLR(opt, [fx.decay_lambda, Warmup()])
     sd = sched.state_dict()
     assert sd["lr_lambdas"] == [None, {"n": 4}] and "optimizer" not in sd
@@ -111,6 +123,7 @@ def test_lambda_state_dict_stores_no_functions_but_object_state():
     assert sched.lr_lambdas[1].n == 10 and sched.lr_lambdas[0] is fx.decay_lambda
 
 
+@pytest.mark.cpu_only   # argument validation: raises before any array is touched
 def test_bad_input():
     opt = _opt()
     lr_sched = tr.optim.lr_scheduler

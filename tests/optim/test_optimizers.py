@@ -1,5 +1,7 @@
 """Optimizers: ten steps against PyTorch (golden fixture and live), state_dicts, in-place updates, bad input."""
 
+import functools
+import types
 
 import numpy as np
 import pytest
@@ -25,6 +27,13 @@ def _loss(w, b, k):
     return ((w * (k + 1)).tanh().sum() + (w ** 2).sum() * 0.5 + (b - 0.1 * k).pow(2).sum())
 
 
+def _on(device):
+    """``tr`` as the fixture's runners use it, with every tensor made on ``device``."""
+    if device == "cpu":
+        return tr
+    return types.SimpleNamespace(tensor=functools.partial(tr.tensor, device=device), optim=tr.optim)
+
+
 def _train(opt, w, b, steps, start=0):
     for k in range(start, start + steps):
         opt.zero_grad()
@@ -34,13 +43,15 @@ def _train(opt, w, b, steps, start=0):
 
 # ----------------------------------------------------------------------------------------- vs PyTorch
 @pytest.mark.parametrize("name", NAMES)
-def test_ten_steps_match_fixture(name):
-    w, b = fx.run_optim(tr, name, fx.optim_inputs())
+def test_ten_steps_match_fixture(name, device):
+    w, b = fx.run_optim(_on(device), name, fx.optim_inputs())
     np.testing.assert_allclose(w, REF[f"optim/{name}/w"], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(b, REF[f"optim/{name}/b"], rtol=1e-9, atol=1e-12)
     assert not np.allclose(w[-1], fx.optim_inputs()["w0"]), "the parameters must move"
 
 
+# cpu_only: live torch on the host; the GPU counterpart is test_ten_steps_match_fixture[cuda-*] (same torch values)
+@pytest.mark.cpu_only
 @pytest.mark.parametrize("name", NAMES)
 def test_ten_steps_match_live_torch(name):
     torch = require("torch")
@@ -51,11 +62,15 @@ def test_ten_steps_match_live_torch(name):
         np.testing.assert_allclose(a, r, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.cpu_only   # reads the fixture's keys: no array op runs
 def test_fixture_covers_every_case():
     assert {k.split("/")[1] for k in REF.files if k.startswith("optim/")} == set(NAMES), \
         "rerun tests/fixtures/make_optim_fixtures.py"
 
 
+# cpu_only: live torch interop on the host; the GPU counterpart (state_dict save, load, resume on cuda) is
+# test_state_dict_resume_is_bit_equal[cuda-*]
+@pytest.mark.cpu_only
 @pytest.mark.parametrize("cls_name", list(OPTIMS))
 def test_state_dict_moves_both_ways_with_torch(cls_name):
     """Five steps here, state_dict into PyTorch, five more there == ten steps here (and the reverse)."""
@@ -92,13 +107,13 @@ def test_state_dict_moves_both_ways_with_torch(cls_name):
 
 # ----------------------------------------------------------------------------------------- state_dict
 @pytest.mark.parametrize("cls_name", list(OPTIMS))
-def test_state_dict_resume_is_bit_equal(cls_name, tmp_path):
+def test_state_dict_resume_is_bit_equal(cls_name, tmp_path, device):
     cls = getattr(tr.optim, cls_name)
-    w, b = _leaves()
+    w, b = _leaves(device)
     opt = cls([w, b], lr=0.01, **OPTIMS[cls_name])
     _train(opt, w, b, 10)
 
-    w2, b2 = _leaves()
+    w2, b2 = _leaves(device)
     opt2 = cls([w2, b2], lr=0.01, **OPTIMS[cls_name])
     _train(opt2, w2, b2, 5)
     tr.save({"optim": opt2.state_dict(), "w": w2, "b": b2}, tmp_path / "ckpt.npz")
@@ -107,13 +122,14 @@ def test_state_dict_resume_is_bit_equal(cls_name, tmp_path):
     opt3 = cls([w3, b3], lr=0.5)          # options come from the state_dict
     opt3.load_state_dict(ck["optim"])
     assert opt3.param_groups[0]["lr"] == 0.01
+    assert w3.device == device and all(v.device == device for k, v in opt3.state[w3].items() if k != "step")
     _train(opt3, w3, b3, 5, start=5)
     assert np.array_equal(w3.detach().numpy(), w.detach().numpy())
     assert np.array_equal(b3.detach().numpy(), b.detach().numpy())
 
 
-def test_state_dict_format_is_pytorchs():
-    w, b = _leaves()
+def test_state_dict_format_is_pytorchs(device):
+    w, b = _leaves(device)
     opt = tr.optim.Adam([{"params": [w]}, {"params": [b], "lr": 0.1}], lr=0.01, amsgrad=True)
     _train(opt, w, b, 3)
     sd = opt.state_dict()
@@ -126,8 +142,8 @@ def test_state_dict_format_is_pytorchs():
     assert sd["param_groups"][1]["lr"] == 0.1 and sd["param_groups"][0]["betas"] == (0.9, 0.999)
 
 
-def test_load_state_dict_rejects_mismatch_before_changing_anything():
-    w, b = _leaves()
+def test_load_state_dict_rejects_mismatch_before_changing_anything(device):
+    w, b = _leaves(device)
     opt = tr.optim.SGD([w, b], lr=0.1, momentum=0.9)
     _train(opt, w, b, 2)
     before = opt.state_dict()["param_groups"]
@@ -142,23 +158,23 @@ def test_load_state_dict_rejects_mismatch_before_changing_anything():
     assert opt.state_dict()["param_groups"] == before
 
 
-def test_loaded_state_is_copied_and_cast_to_the_parameter():
-    w, b = _leaves()
+def test_loaded_state_is_copied_and_cast_to_the_parameter(device):
+    w, b = _leaves(device)
     opt = tr.optim.Adam([w, b])
     _train(opt, w, b, 1)
     sd = opt.state_dict()
     sd["state"][0]["exp_avg"] = sd["state"][0]["exp_avg"].float()
-    w2, b2 = _leaves()
+    w2, b2 = _leaves(device)
     opt2 = tr.optim.Adam([w2, b2])
     opt2.load_state_dict(sd)
-    assert opt2.state[w2]["exp_avg"].dtype == tr.float64
+    assert opt2.state[w2]["exp_avg"].dtype == tr.float64 and opt2.state[w2]["exp_avg"].device == device
     assert opt2.state[w2]["exp_avg_sq"] is not opt.state[w]["exp_avg_sq"]
 
 
 # ----------------------------------------------------------------------------------------- behaviour
 @pytest.mark.parametrize("cls_name", list(OPTIMS))
-def test_updates_in_place_through_the_version_counter(cls_name):
-    w, b = _leaves()
+def test_updates_in_place_through_the_version_counter(cls_name, device):
+    w, b = _leaves(device)
     opt = getattr(tr.optim, cls_name)([w, b], lr=0.1)
     data_before, version_before = w._data, w._version.value
     y = (w * w).sum()                         # saves w for backward
@@ -188,8 +204,8 @@ def test_state_lives_on_the_parameters_device(cls_name, device):
         np.testing.assert_allclose(w.detach().numpy(), wc.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
-def test_zero_grad_to_none_and_to_zeros():
-    w, b = _leaves()
+def test_zero_grad_to_none_and_to_zeros(device):
+    w, b = _leaves(device)
     opt = tr.optim.SGD([w, b], lr=0.1)
     _loss(w, b, 0).backward()
     g = w.grad
@@ -199,8 +215,8 @@ def test_zero_grad_to_none_and_to_zeros():
     assert w.grad is None and b.grad is None
 
 
-def test_step_closure_runs_with_grad_and_returns_the_loss():
-    w, b = _leaves()
+def test_step_closure_runs_with_grad_and_returns_the_loss(device):
+    w, b = _leaves(device)
     opt = tr.optim.SGD([w, b], lr=0.1)
 
     def closure():
@@ -215,8 +231,8 @@ def test_step_closure_runs_with_grad_and_returns_the_loss():
     assert opt.step() is None
 
 
-def test_parameters_without_gradient_are_skipped():
-    w, b = _leaves()
+def test_parameters_without_gradient_are_skipped(device):
+    w, b = _leaves(device)
     opt = tr.optim.Adam([w, b], lr=0.1)
     (w * w).sum().backward()
     b_before = b.detach().numpy().copy()
@@ -226,15 +242,15 @@ def test_parameters_without_gradient_are_skipped():
     assert tr.optim.SGD([w], lr=0.1).state_dict()["state"] == {}
 
 
-def test_param_groups_options_and_add_param_group():
-    w, b = _leaves()
+def test_param_groups_options_and_add_param_group(device):
+    w, b = _leaves(device)
     opt = tr.optim.SGD([w], lr=0.1, momentum=0.9)
     opt.add_param_group({"params": b, "lr": 0.01})
     assert opt.param_groups[1]["momentum"] == 0.9 and opt.param_groups[1]["lr"] == 0.01
     with pytest.raises(ValueError, match="more than one parameter group"):
         opt.add_param_group({"params": [w]})
     with pytest.raises(ValueError, match="lr=-1"):
-        opt.add_param_group({"params": [tr.zeros(2, requires_grad=True)], "lr": -1})
+        opt.add_param_group({"params": [tr.zeros(2, requires_grad=True, device=device)], "lr": -1})
     assert len(opt.param_groups) == 2
     opt.param_groups[0]["lr"] = 0.0        # a changed lr is used by the next step
     (w.sum() + b.sum()).backward()
@@ -243,29 +259,32 @@ def test_param_groups_options_and_add_param_group():
     assert np.array_equal(w.detach().numpy(), w0)
 
 
-def test_adagrad_makes_state_at_construction():
-    w, b = _leaves()
+def test_adagrad_makes_state_at_construction(device):
+    w, b = _leaves(device)
     opt = tr.optim.Adagrad([w, b], initial_accumulator_value=0.5)
     assert np.all(opt.state[w]["sum"].numpy() == 0.5) and opt.state[b]["step"].item() == 0
+    assert opt.state[w]["sum"].device == device
 
 
-def test_module_parameters():
-    lin = tr.nn.Linear(3, 2, dtype=tr.float64)
+def test_module_parameters(device):
+    lin = tr.nn.Linear(3, 2, dtype=tr.float64).to(device)
     opt = tr.optim.AdamW(lin.parameters(), lr=0.1)
     before = lin.weight.detach().numpy().copy()
-    lin(tr.ones(4, 3, dtype=tr.float64)).sum().backward()
+    lin(tr.ones(4, 3, dtype=tr.float64, device=device)).sum().backward()
     opt.step()
     assert isinstance(lin.weight, tr.nn.Parameter) and not np.array_equal(lin.weight.detach().numpy(), before)
     assert sorted(opt.state_dict()["state"]) == [0, 1]
 
 
 # ----------------------------------------------------------------------------------------- bad input
+@pytest.mark.cpu_only   # argument validation: raises before any array is touched
 def test_empty_parameter_list():
     for cls_name in OPTIMS:
         with pytest.raises(ValueError, match="optimizer got an empty parameter list"):
             getattr(tr.optim, cls_name)([])
 
 
+@pytest.mark.cpu_only   # option validation: raises before any array is touched
 @pytest.mark.parametrize("cls_name,kwargs,match", [
     ("SGD", dict(lr=-0.1), "lr=-0.1"),
     ("SGD", dict(momentum=-0.5), "momentum=-0.5"),
@@ -288,8 +307,8 @@ def test_bad_options_name_the_argument(cls_name, kwargs, match):
         getattr(tr.optim, cls_name)([tr.zeros(2, requires_grad=True)], **kwargs)
 
 
-def test_bad_params():
-    w = tr.zeros(2, requires_grad=True)
+def test_bad_params(device):
+    w = tr.zeros(2, requires_grad=True, device=device)
     with pytest.raises(TypeError, match="can only optimize Tensors"):
         tr.optim.SGD([w, np.zeros(2)], lr=0.1)
     with pytest.raises(TypeError, match="iterable of Tensors"):

@@ -16,17 +16,17 @@ CELLS = ("rnn", "lstm", "gru")
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("detail", ["op", "gate", "cell"])
-def test_one_cluster_per_step(cell, detail):
+def test_one_cluster_per_step(cell, detail, device):
     T = 5
-    _, roots = layer(cell, T=T)
+    _, roots = layer(cell, T=T, device=device)
     dot = parse(to_dot(roots, detail=detail))
     assert sorted(dot.step_clusters().values()) == sorted(f"t={t}" for t in range(1, T + 1))
 
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("detail", ["op", "gate", "cell"])
-def test_each_parameter_drawn_once_outside_clusters(cell, detail):
-    model, roots = layer(cell, T=3, layers=2, bidirectional=True)
+def test_each_parameter_drawn_once_outside_clusters(cell, detail, device):
+    model, roots = layer(cell, T=3, layers=2, bidirectional=True, device=device)
     dot = parse(to_dot(roots, detail=detail))
     for name, p in model.named_parameters():
         ids = dot.with_label(name)
@@ -37,9 +37,9 @@ def test_each_parameter_drawn_once_outside_clusters(cell, detail):
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("detail", ["op", "gate", "cell"])
-def test_weight_hh_has_an_edge_into_every_step(cell, detail):
+def test_weight_hh_has_an_edge_into_every_step(cell, detail, device):
     T = 4
-    _, roots = layer(cell, T=T, layers=2)
+    _, roots = layer(cell, T=T, layers=2, device=device)
     dot = parse(to_dot(roots, detail=detail))
     for name, lane in (("weight_hh_l0", "layer 0"), ("weight_hh_l1", "layer 1")):
         (w,) = dot.with_label(name)
@@ -49,8 +49,8 @@ def test_weight_hh_has_an_edge_into_every_step(cell, detail):
         assert all("dashed" in a for s, _, a in dot.visible_edges() if s == w)
 
 
-def test_state_edges_run_from_step_to_step():
-    _, roots = layer("lstm", T=4)
+def test_state_edges_run_from_step_to_step(device):
+    _, roots = layer("lstm", T=4, device=device)
     dot = parse(to_dot(roots, detail="cell"))
     state = [(dot.step_of(s), dot.step_of(d), a) for s, d, a in dot.visible_edges() if "penwidth=2" in a
              and dot.step_of(s) and dot.step_of(d) and dot.step_of(s) != dot.step_of(d)]
@@ -59,8 +59,8 @@ def test_state_edges_run_from_step_to_step():
         assert pairs == [(f"t={t}", f"t={t + 1}") for t in range(1, 4)], kind
 
 
-def test_inputs_and_outputs_at_their_steps():
-    _, roots = layer("gru", T=3)
+def test_inputs_and_outputs_at_their_steps(device):
+    _, roots = layer("gru", T=3, device=device)
     dot = parse(to_dot(roots, detail="gate"))
     for t, sub in enumerate("₁₂₃", start=1):
         (x,) = dot.with_label(f"x{sub}")
@@ -71,20 +71,20 @@ def test_inputs_and_outputs_at_their_steps():
     assert dot.step_of(h0) == "t=1"
 
 
-def test_gate_boxes():
-    _, roots = layer("lstm", T=2)
+def test_gate_boxes(device):
+    _, roots = layer("lstm", T=2, device=device)
     dot = parse(to_dot(roots, detail="gate"))
     for gate in ("i  input gate σ", "f  forget gate σ", "g  candidate tanh", "o  output gate σ"):
         boxes = dot.with_label(gate)
         assert sorted(dot.step_of(b) for b in boxes) == ["t=1", "t=2"], gate
-    _, roots = layer("gru", T=2)
+    _, roots = layer("gru", T=2, device=device)
     dot = parse(to_dot(roots, detail="gate"))
     for gate in ("r  reset gate σ", "z  update gate σ", "n  new gate tanh"):
         assert len(dot.with_label(gate)) == 2
 
 
-def test_cell_detail_is_one_box_per_step_and_lane():
-    _, roots = layer("rnn", T=3, layers=2, bidirectional=True)
+def test_cell_detail_is_one_box_per_step_and_lane(device):
+    _, roots = layer("rnn", T=3, layers=2, bidirectional=True, device=device)
     dot = parse(to_dot(roots, detail="cell"))
     for step in dot.step_clusters():
         boxes = [n for n, v in dot.nodes.items()
@@ -92,8 +92,8 @@ def test_cell_detail_is_one_box_per_step_and_lane():
         assert len(boxes) == 4
 
 
-def test_lanes_for_layers_and_directions():
-    _, roots = layer("lstm", T=3, layers=2, bidirectional=True)
+def test_lanes_for_layers_and_directions(device):
+    _, roots = layer("lstm", T=3, layers=2, bidirectional=True, device=device)
     dot = parse(to_dot(roots, detail="gate"))
     lanes = {"lstm · layer 0 · forward", "lstm · layer 0 · reverse", "lstm · layer 1 · forward",
              "lstm · layer 1 · reverse"}
@@ -111,9 +111,9 @@ def test_lanes_for_layers_and_directions():
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_rolled_view_self_loop_with_step_count(cell):
+def test_rolled_view_self_loop_with_step_count(cell, device):
     T = 7
-    _, roots = layer(cell, T=T, layers=2, bidirectional=True)
+    _, roots = layer(cell, T=T, layers=2, bidirectional=True, device=device)
     dot = parse(to_dot(roots, view="rolled", detail="gate"))
     assert not dot.step_clusters()
     cells = [n for n, v in dot.nodes.items() if v["label"].split("\n")[0].endswith(" cell")]
@@ -128,9 +128,9 @@ def test_rolled_view_self_loop_with_step_count(cell):
 
 
 @pytest.mark.parametrize("detail", ["op", "gate", "cell"])
-def test_max_steps_keeps_first_and_last_with_an_ellipsis(detail):
+def test_max_steps_keeps_first_and_last_with_an_ellipsis(detail, device):
     T = 10
-    _, roots = layer("lstm", T=T)
+    _, roots = layer("lstm", T=T, device=device)
     dot = parse(to_dot(roots, detail=detail, max_steps=5))
     assert sorted(dot.step_clusters().values()) == sorted(["t=1", "t=2", "t=3", "t=9", "t=10"])
     (ell,) = dot.with_label("…")
@@ -142,16 +142,16 @@ def test_max_steps_keeps_first_and_last_with_an_ellipsis(detail):
     assert steps == {"t=1", "t=2", "t=3", "t=9", "t=10", None}       # None: the ellipsis
 
 
-def test_bidirectional_ellipsis_per_lane():
-    _, roots = layer("gru", T=8, bidirectional=True)
+def test_bidirectional_ellipsis_per_lane(device):
+    _, roots = layer("gru", T=8, bidirectional=True, device=device)
     dot = parse(to_dot(roots, detail="cell", max_steps=2))
     assert sorted(dot.step_clusters().values()) == ["t=1", "t=8"]
     assert len(dot.with_label("…")) == 2
 
 
-def test_plain_op_graph_micrograd_style():
-    a = tr.tensor([1.0, 2.0], requires_grad=True)
-    b = tr.tensor([3.0, 4.0], requires_grad=True)
+def test_plain_op_graph_micrograd_style(device):
+    a = tr.tensor([1.0, 2.0], device=device, requires_grad=True)
+    b = tr.tensor([3.0, 4.0], device=device, requires_grad=True)
     loss = ((a - b) * (b - a) + a * a).sum()
     dot = parse(to_dot(loss, show_values=True))
     assert not dot.step_clusters()
@@ -170,11 +170,11 @@ def test_plain_op_graph_micrograd_style():
     assert "penwidth=2.5" in dot.nodes[root]["attrs"]
 
 
-def test_dot_is_deterministic_and_not_id_based():
+def test_dot_is_deterministic_and_not_id_based(device):
     def build():
         tr.manual_seed(1)
-        m = tr.nn.GRU(2, 3)
-        out, h = m(tr.randn(3, 1, 2), unroll=True)
+        m = tr.nn.GRU(2, 3, device=device)
+        out, h = m(tr.randn(3, 1, 2, device=device), unroll=True)
         return [out, h]
 
     first, second = to_dot(build(), detail="gate"), to_dot(build(), detail="gate")
@@ -182,8 +182,8 @@ def test_dot_is_deterministic_and_not_id_based():
     assert first.count('"n0"') >= 1
 
 
-def test_fused_layer_is_one_node_per_layer():
-    _, roots = layer("lstm", T=5, layers=2, bidirectional=True, unroll=False)
+def test_fused_layer_is_one_node_per_layer(device):
+    _, roots = layer("lstm", T=5, layers=2, bidirectional=True, unroll=False, device=device)
     dot = parse(to_dot(roots))
     fused = [n for n, v in dot.nodes.items() if "fused" in v["label"]]
     assert len(fused) == 2
@@ -191,13 +191,13 @@ def test_fused_layer_is_one_node_per_layer():
     for k, lab in enumerate(labels):
         assert "FusedRNN (fused LSTM)" in lab and f"layer {k}" in lab and "bidirectional" in lab and "T=5" in lab
     assert len([n for n in dot.nodes if n.startswith("n")]) == 2 + 2      # + the cats of h_n and c_n
-    _, roots = layer("gru", T=3, unroll=False)
+    _, roots = layer("gru", T=3, unroll=False, device=device)
     lab = parse(to_dot(roots)).nodes
     assert any("fused GRU" in v["label"] and "layer 0" in v["label"] for v in lab.values())
 
 
-def test_show_grads_colours_by_log_norm():
-    _, roots = layer("rnn", T=6)
+def test_show_grads_colours_by_log_norm(device):
+    _, roots = layer("rnn", T=6, device=device)
     dot = parse(to_dot(roots, detail="cell", show_grads=True))
     cells = [n for n, v in dot.nodes.items() if v["label"].startswith("RNN")]
     assert all("‖grad‖" in dot.nodes[c]["label"] for c in cells)
@@ -227,25 +227,26 @@ def _lstm_step(x, h, c, w_ih, w_hh):
     return h, c
 
 
-def _param(name, *shape):
-    p = tr.nn.Parameter(tr.randn(*shape))
+def _param(name, *shape, device="cpu"):
+    p = tr.nn.Parameter(tr.randn(*shape, device=device))
     p._name = name
     return p
 
 
-def test_hand_tagged_scopes_and_seq2seq_groups():
+def test_hand_tagged_scopes_and_seq2seq_groups(device):
     """Encoder (part=encoder, inner name=lstm) and decoder (name=decoder): two groups, one context node."""
     tr.manual_seed(0)
     H = 3
-    enc_ih, enc_hh = _param("encoder.weight_ih_l0", 4 * H, 2), _param("encoder.weight_hh_l0", 4 * H, H)
-    dec_ih, dec_hh = _param("decoder.weight_ih", 4 * H, 2), _param("decoder.weight_hh", 4 * H, H)
-    out_w = _param("decoder.out.weight", 2, H)
-    h = c = tr.zeros(1, H)
+    d = {"device": device}
+    enc_ih, enc_hh = _param("encoder.weight_ih_l0", 4 * H, 2, **d), _param("encoder.weight_hh_l0", 4 * H, H, **d)
+    dec_ih, dec_hh = _param("decoder.weight_ih", 4 * H, 2, **d), _param("decoder.weight_hh", 4 * H, H, **d)
+    out_w = _param("decoder.out.weight", 2, H, **d)
+    h = c = tr.zeros(1, H, **d)
     with scope(part="encoder"):
         for t in range(3):
             with scope(name="lstm", layer=0, direction="forward", t=t):
-                h, c = _lstm_step(tr.randn(1, 2), h, c, enc_ih, enc_hh)
-    y = tr.zeros(1, 2)
+                h, c = _lstm_step(tr.randn(1, 2, **d), h, c, enc_ih, enc_hh)
+    y = tr.zeros(1, 2, **d)
     outs = []
     for t in range(2):
         with scope(name="decoder", t=t):
@@ -273,16 +274,16 @@ def test_hand_tagged_scopes_and_seq2seq_groups():
     assert len({dot.step_of(d) for s, d, _ in dot.edges if s == w}) == 3
 
 
-def test_weights_transposed_once_before_the_loop_fold_into_the_parameter():
+def test_weights_transposed_once_before_the_loop_fold_into_the_parameter(device):
     tr.manual_seed(0)
-    w_ih, w_hh = _param("weight_ih_l0", 12, 2), _param("weight_hh_l0", 12, 3)
+    w_ih, w_hh = _param("weight_ih_l0", 12, 2, device=device), _param("weight_hh_l0", 12, 3, device=device)
     w_ih_t, w_hh_t = w_ih.t(), w_hh.t()           # computed once, outside every step
-    h = tr.zeros(1, 3)
+    h = tr.zeros(1, 3, device=device)
     hs = []
     for t in range(4):
         with scope(name="lstm", layer=0, direction="forward", t=t):
             with scope(gate="proj"):
-                z = tr.randn(1, 2) @ w_ih_t + h @ w_hh_t
+                z = tr.randn(1, 2, device=device) @ w_ih_t + h @ w_hh_t
             with scope(gate="h"):
                 h = z[:, :3].tanh()
             hs.append(h)
@@ -292,6 +293,7 @@ def test_weights_transposed_once_before_the_loop_fold_into_the_parameter():
     assert sorted({dot.step_of(d) for s, d, _ in dot.edges if s == w}) == ["t=1", "t=2", "t=3", "t=4"]
 
 
+@pytest.mark.cpu_only          # the graph walk is device-agnostic; on a GPU 100 000 one-element launches only cost time
 def test_long_chain_is_iterative_and_fast():
     x = tr.tensor([1.0], requires_grad=True)
     y = x
@@ -304,8 +306,8 @@ def test_long_chain_is_iterative_and_fast():
     assert text.count(" -> ") >= 100_000
 
 
-def test_argument_errors():
-    _, roots = layer("rnn", T=2, backward=False)
+def test_argument_errors(device):
+    _, roots = layer("rnn", T=2, backward=False, device=device)
     with pytest.raises(ValueError, match="view"):
         to_dot(roots, view="folded")
     with pytest.raises(ValueError, match="detail"):
@@ -322,7 +324,7 @@ def test_argument_errors():
         to_dot([])
 
 
-def test_leaf_root_and_title():
-    x = tr.tensor([1.0, 2.0], requires_grad=True)
+def test_leaf_root_and_title(device):
+    x = tr.tensor([1.0, 2.0], device=device, requires_grad=True)
     text = to_dot(x, title="just a leaf")
     assert 'label="just a leaf"' in text and '"v0"' in text

@@ -13,6 +13,9 @@ from conftest import require, require_dot
 from tinygrad_rnn.viz import GraphvizNotFoundError, draw_graph, graph_command, render
 from vizhelp import layer
 
+# Host-side: runs Graphviz (`dot`, the graphviz package) on DOT text; the DOT of cuda graphs is twinned in test_dot.py.
+pytestmark = pytest.mark.cpu_only
+
 SVG = "{http://www.w3.org/2000/svg}"
 render_module = importlib.import_module("tinygrad_rnn.viz.render")   # the module, not the function
 

@@ -61,12 +61,12 @@ parse = Dot
 
 
 def layer(cell: str = "lstm", T: int = 4, layers: int = 1, bidirectional: bool = False, unroll: bool = True,
-              backward: bool = True, input_size: int = 2, hidden_size: int = 3):
-    """A small recurrent layer run forward (and backward, recording gradient norms): (model, roots)."""
+              backward: bool = True, input_size: int = 2, hidden_size: int = 3, device: str = "cpu"):
+    """A small recurrent layer on ``device`` run forward (and backward, recording gradient norms): (model, roots)."""
     tr.manual_seed(0)
     cls = {"rnn": tr.nn.RNN, "lstm": tr.nn.LSTM, "gru": tr.nn.GRU}[cell]
-    model = cls(input_size, hidden_size, num_layers=layers, bidirectional=bidirectional)
-    out, state = model(tr.randn(T, 2, input_size), unroll=unroll)
+    model = cls(input_size, hidden_size, num_layers=layers, bidirectional=bidirectional, device=device)
+    out, state = model(tr.randn(T, 2, input_size, device=device), unroll=unroll)
     if backward:
         with tr.autograd.record_grad_norms():
             out.pow(2).mean().backward()

@@ -9,8 +9,9 @@ The equations are PyTorch's (``torch.nn.RNN/LSTM/GRU``, gate order LSTM i,f,g,o;
           n = tanh(W_in x + b_in + r*(W_hn h + b_hn)) ;  h' = (1-z)*n + z*h
 
 and the kernels are the fast path of ``cells.py`` (the unrolled path), held to the same numbers by
-the tests. Everything is array code over ``xp`` (NumPy or CuPy); only the per-step gate arithmetic
-has a CuPy ``ElementwiseKernel`` twin (``cuda.py``), used when ``xp`` is CuPy.
+the tests. Everything is array code over ``xp`` (NumPy or CuPy) except the loop over time steps on
+CuPy: there ``cuda.py`` runs it with one cuBLAS call and one kernel launch per step (the raw loops), or,
+as the reference, with CuPy ``ElementwiseKernel`` twins of the per-step gate arithmetic below.
 
 How the work is laid out (what makes it fast on NumPy):
 
@@ -225,19 +226,49 @@ def forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: boo
 
     hs = xp.empty((T + 1, D, H, B), dtype=dt)              # hs[0] = h0, hs[s+1] = state after step s
     hs[0] = h0.transpose(0, 2, 1)
-    rec = xp.empty((D, GH, B), dtype=dt)                    # W_hh h, one batched GEMM per step
     cs = tcs = hn_rec = None
     if mode == "lstm":
         cs = xp.empty((T + 1, D, H, B), dtype=dt)
         cs[0] = c0.transpose(0, 2, 1)
         tcs = xp.empty((T, D, H, B), dtype=dt)              # tanh(c_s), reused by h and backward
-        tmp = xp.empty((D, H, B), dtype=dt)
     elif mode == "gru":
         hn_rec = xp.empty((T, D, H, B), dtype=dt)           # W_hn h + b_hn per step (backward needs it)
-        tmp = xp.empty((D, H, B), dtype=dt)
         if kern is not None and b_hn is None:
             b_hn = xp.zeros((D, H, 1), dtype=dt)
 
+    raw = kern.raw_ops(dt) if kern is not None else None
+    if raw is not None:                                     # CuPy: two raw launches per step
+        kern.forward_loop(xp, raw, mode, gates, w_hh_s, hs, cs, tcs, hn_rec, b_hn, L)
+    else:
+        _forward_steps(xp, kern, mode, gates, w_hh_s, hs, cs, tcs, hn_rec, b_hn, inact, partial)
+
+    # Outputs in PyTorch's layout, time order, padded rows zero.
+    out = xp.empty((T, B, D * H), dtype=dt)
+    out4 = out.reshape(T, B, D, H)
+    out4[:, :, 0] = hs[1:, 0].transpose(0, 2, 1)
+    if D == 2:
+        out4[:, :, 1] = hs[:0:-1, 1].transpose(0, 2, 1)
+    if L is not None:
+        out *= act[:, 0, 0, :, None]                            # (T, B, 1): time-order mask of dir 0
+    h_n = xp.ascontiguousarray(hs[T].transpose(0, 2, 1))
+    c_n = xp.ascontiguousarray(cs[T].transpose(0, 2, 1)) if mode == "lstm" else None
+
+    cache = None
+    if training_cache:
+        cache = RNNCache(mode=mode, T=T, B=B, I=I, D=D, H=H, x=x, w_ih=w_ih, w_hh=w_hh,
+                         has_bias=has_bias, act=act, inact=inact, partial=partial, lengths=L,
+                         hs=hs, gates=gates if mode in ("lstm", "gru") else None,
+                         cs=cs, tcs=tcs, hn_rec=hn_rec)
+    return out, h_n, c_n, cache
+
+
+def _forward_steps(xp, kern, mode, gates, w_hh_s, hs, cs, tcs, hn_rec, b_hn, inact, partial) -> None:
+    """The forward loop of :func:`forward` on array calls (NumPy; CuPy with the elementwise kernels)."""
+    T, D, GH, B = gates.shape
+    H = hs.shape[2]
+    dt = gates.dtype
+    tmp = xp.empty((D, H, B), dtype=dt) if mode in ("lstm", "gru") else None
+    rec = xp.empty((D, GH, B), dtype=dt)                    # W_hh h, one batched GEMM per step
     for s in range(T):
         xp.matmul(w_hh_s, hs[s], out=rec)
         g = gates[s]
@@ -293,25 +324,6 @@ def forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: boo
         if partial[s]:                                          # finished sequences keep their state
             xp.copyto(hs[s + 1], hs[s], where=inact[s])
 
-    # Outputs in PyTorch's layout, time order, padded rows zero.
-    out = xp.empty((T, B, D * H), dtype=dt)
-    out4 = out.reshape(T, B, D, H)
-    out4[:, :, 0] = hs[1:, 0].transpose(0, 2, 1)
-    if D == 2:
-        out4[:, :, 1] = hs[:0:-1, 1].transpose(0, 2, 1)
-    if L is not None:
-        out *= act[:, 0, 0, :, None]                            # (T, B, 1): time-order mask of dir 0
-    h_n = xp.ascontiguousarray(hs[T].transpose(0, 2, 1))
-    c_n = xp.ascontiguousarray(cs[T].transpose(0, 2, 1)) if mode == "lstm" else None
-
-    cache = None
-    if training_cache:
-        cache = RNNCache(mode=mode, T=T, B=B, I=I, D=D, H=H, x=x, w_ih=w_ih, w_hh=w_hh,
-                         has_bias=has_bias, act=act, inact=inact, partial=partial, lengths=L,
-                         hs=hs, gates=gates if mode in ("lstm", "gru") else None,
-                         cs=cs, tcs=tcs, hn_rec=hn_rec)
-    return out, h_n, c_n, cache
-
 
 # --------------------------------------------------------------------------------------------------
 # backward
@@ -336,18 +348,86 @@ def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, 
     GH = G * H
     dt = c.hs.dtype
     kern = _gate_kernels(xp)
-    act, inact, partial = c.act, c.inact, c.partial
-    hs = c.hs
-    w_hh_t = c.w_hh.transpose(0, 2, 1)                         # (D, H, GH): dh_prev = W_hh^T dz
+    act, hs = c.act, c.hs
 
     # dH[s]: gradient w.r.t. the state output at step s; starts as d_out, the loop adds the rest.
-    dH = xp.empty((T, D, H, B), dtype=dt)
+    # dHx[0] receives the gradient w.r.t. h0 (raw CUDA loop; the NumPy loop returns it).
+    dHx = xp.empty((T + 1, D, H, B), dtype=dt)
+    dH = dHx[1:]
     _to_proc(xp, d_out.reshape(T, B, D, H).transpose(0, 2, 3, 1), dH)
     if act is not None:
         dH *= act
     if d_hn is not None:
         dH[T - 1] += d_hn.transpose(0, 2, 1)
 
+    dc_init = None
+    if mode == "lstm":                                          # gradient w.r.t. c_T, (D, H, B), a copy
+        dc_init = xp.zeros((D, H, B), dtype=dt) if d_cn is None else d_cn.transpose(0, 2, 1).copy()
+
+    # The recurrence, last step first. K: dz, gradient w.r.t. the gate pre-activations (hidden side),
+    # (T, D, GH, B); dn: GRU's input-side gradient of n; dc_total: per-step dc when tapped.
+    raw = kern.raw_ops(dt) if kern is not None else None
+    if raw is not None:
+        dHx[0] = 0
+        K, dn, dc_total, dc_first = kern.backward_loop(xp, raw, mode, dHx, c.w_hh, c.gates, hs, c.cs, c.tcs,
+                                                       c.hn_rec, dc_init, c.lengths, c.tap)
+        dh0 = dHx[0]
+    else:
+        K, dn, dc_total, dc_first, dh0 = _bptt_steps(xp, kern, c, dH, dc_init, need_dn=need_dx or need_dw)
+    dh0 = xp.ascontiguousarray(dh0.transpose(0, 2, 1))
+    dc0 = xp.ascontiguousarray(dc_first.transpose(0, 2, 1)) if mode == "lstm" else None
+
+    # Gradients of the parameters and inputs: one GEMM each over all steps (time order, (D, GH, T*B)).
+    dx = None
+    dws = [(None, None, None, None) for _ in range(D)]
+    if need_dx or need_dw:
+        dz = xp.empty((D, GH, T, B), dtype=dt)
+        dz[0] = K[:, 0].transpose(1, 0, 2)
+        if D == 2:
+            dz[1] = K[::-1, 1].transpose(1, 0, 2)
+        dz2 = dz.reshape(D, GH, T * B)
+        dw_hh = db_hh = None
+        if need_dw:
+            hprev = xp.empty((D, H, T, B), dtype=dt)            # time order, (H, T*B) per direction
+            hprev[0] = hs[:T, 0].transpose(1, 0, 2)
+            if D == 2:
+                hprev[1] = hs[T - 1::-1, 1].transpose(1, 0, 2)
+            dw_hh = xp.matmul(dz2, hprev.reshape(D, H, T * B).transpose(0, 2, 1))     # (D, GH, H)
+            db_hh = dz2.sum(axis=2) if c.has_bias else None
+        if mode == "gru":                                       # input side of n: dn_pre, not r*dn_pre
+            dz[0, 2 * H:] = dn[:, 0].transpose(1, 0, 2)
+            if D == 2:
+                dz[1, 2 * H:] = dn[::-1, 1].transpose(1, 0, 2)
+            del dn
+        dzf = dz.reshape(D * GH, T * B)
+        if need_dx:
+            dx = (dzf.T @ c.w_ih).reshape(T, B, I)
+        if need_dw:
+            dw_ih = dzf @ c.x.reshape(T * B, I)                 # (D*GH, I)
+            db_ih = dzf.sum(axis=1) if c.has_bias else None
+            dws = [(dw_ih[d * GH:(d + 1) * GH], dw_hh[d],
+                    None if db_ih is None else db_ih[d * GH:(d + 1) * GH],
+                    None if db_hh is None else db_hh[d]) for d in range(D)]
+
+    if c.tap:
+        c.dh = _tap(xp, dH, act)
+        c.dc = _tap(xp, dc_total, act) if mode == "lstm" else None
+    return dx, dh0, dc0, dws
+
+
+def _bptt_steps(xp, kern, c: RNNCache, dH, dc_init, need_dn: bool):
+    """The BPTT loop of :func:`backward` on array calls (NumPy; CuPy with the elementwise kernels).
+
+    Adds the recurrent gradients into ``dH`` in place and returns ``(K, dn, dc_total, dc_first, dh0)``
+    as :func:`backward` uses them (``dh0``, ``dc_first`` in processing layout ``(D, H, B)``).
+    """
+    mode, T, D, H, B = c.mode, c.T, c.D, c.H, c.B
+    GH = GATES[mode] * H
+    dt = c.hs.dtype
+    act, inact, partial = c.act, c.inact, c.partial
+    hs = c.hs
+    w_hh_t = c.w_hh.transpose(0, 2, 1)                         # (D, H, GH): dh_prev = W_hh^T dz
+    dn = dc_total = dc_next = None
     # Step-independent factors for all steps at once: in the loop, dz[s] = (dh or dc)[s] * K[s].
     if mode == "lstm":
         gates, tcs, cs = c.gates, c.tcs, c.cs
@@ -378,7 +458,7 @@ def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, 
         K4 = K.reshape(T, D, 4, H, B)
         dc_total = xp.empty((T, D, H, B), dtype=dt) if c.tap else None
         dc_scratch = xp.empty((D, H, B), dtype=dt)
-        dc_next = xp.zeros((D, H, B), dtype=dt) if d_cn is None else xp.ascontiguousarray(d_cn.transpose(0, 2, 1))
+        dc_next = dc_init
         dc_spare = xp.empty((D, H, B), dtype=dt)
     elif mode == "gru":
         gates, hn_rec = c.gates, c.hn_rec
@@ -418,7 +498,7 @@ def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, 
             K *= act
 
     rec = xp.empty((D, H, B), dtype=dt)
-    dh0 = dc0 = None
+    dh0 = None
     for s in range(T - 1, -1, -1):
         dh = dH[s]
         if mode == "lstm":
@@ -451,47 +531,10 @@ def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, 
             dH[s - 1] += rec
         else:
             dh0 = rec
-    if mode == "lstm":
-        dc0 = xp.ascontiguousarray(dc_next.transpose(0, 2, 1))
-    dh0 = xp.ascontiguousarray(dh0.transpose(0, 2, 1))
 
-    # Gradients of the parameters and inputs: one GEMM each over all steps (time order, (D, GH, T*B)).
-    dx = None
-    dws = [(None, None, None, None) for _ in range(D)]
-    if need_dx or need_dw:
-        dz = xp.empty((D, GH, T, B), dtype=dt)
-        dz[0] = K[:, 0].transpose(1, 0, 2)
-        if D == 2:
-            dz[1] = K[::-1, 1].transpose(1, 0, 2)
-        dz2 = dz.reshape(D, GH, T * B)
-        dw_hh = db_hh = None
-        if need_dw:
-            hprev = xp.empty((D, H, T, B), dtype=dt)            # time order, (H, T*B) per direction
-            hprev[0] = hs[:T, 0].transpose(1, 0, 2)
-            if D == 2:
-                hprev[1] = hs[T - 1::-1, 1].transpose(1, 0, 2)
-            dw_hh = xp.matmul(dz2, hprev.reshape(D, H, T * B).transpose(0, 2, 1))     # (D, GH, H)
-            db_hh = dz2.sum(axis=2) if c.has_bias else None
-        if mode == "gru":                                       # input side of n: dn_pre, not r*dn_pre
-            dn = xp.multiply(dH, Kn)
-            dz[0, 2 * H:] = dn[:, 0].transpose(1, 0, 2)
-            if D == 2:
-                dz[1, 2 * H:] = dn[::-1, 1].transpose(1, 0, 2)
-            del dn
-        dzf = dz.reshape(D * GH, T * B)
-        if need_dx:
-            dx = (dzf.T @ c.w_ih).reshape(T, B, I)
-        if need_dw:
-            dw_ih = dzf @ c.x.reshape(T * B, I)                 # (D*GH, I)
-            db_ih = dzf.sum(axis=1) if c.has_bias else None
-            dws = [(dw_ih[d * GH:(d + 1) * GH], dw_hh[d],
-                    None if db_ih is None else db_ih[d * GH:(d + 1) * GH],
-                    None if db_hh is None else db_hh[d]) for d in range(D)]
-
-    if c.tap:
-        c.dh = _tap(xp, dH, act)
-        c.dc = _tap(xp, dc_total, act) if mode == "lstm" else None
-    return dx, dh0, dc0, dws
+    if mode == "gru" and need_dn:                               # input side of n: dn_pre, not r*dn_pre
+        dn = xp.multiply(dH, Kn)
+    return K, dn, dc_total, dc_next, dh0
 
 
 def _tap(xp, buf, act):
