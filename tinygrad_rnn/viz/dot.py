@@ -56,6 +56,7 @@ from collections import deque
 
 import numpy as np
 
+from ..backend import to_numpy
 from ..tensor import Tensor
 
 VIEWS = ("unrolled", "rolled")
@@ -180,7 +181,7 @@ def _attrs(attrs: dict) -> str:
 
 
 def _norm_of(arr) -> float:
-    return float(np.linalg.norm(np.asarray(arr.get() if hasattr(arr, "get") else arr, dtype=np.float64).ravel()))
+    return float(np.linalg.norm(to_numpy(arr).astype(np.float64).ravel()))
 
 
 def _color(norm: float, lo: float, hi: float) -> tuple[str, str]:
@@ -197,7 +198,7 @@ def _color(norm: float, lo: float, hi: float) -> tuple[str, str]:
 
 
 def _values(t: Tensor) -> str:
-    a = np.asarray(t._data.get() if hasattr(t._data, "get") else t._data)
+    a = to_numpy(t._data)
     if a.size == 1:
         return f"{a.item():.4g}"
     if a.size <= 4:
