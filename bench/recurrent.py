@@ -4,8 +4,7 @@
     python bench/recurrent.py --quick            # fewer repeats and configurations
     python bench/recurrent.py --device cuda      # GPU (TF32 off on both sides; adds a large config,
                                                  # PyTorch with cuDNN disabled as a second reference, and
-                                                 # our training step on the elementwise CUDA loop and on
-                                                 # the raw loops without CUDA graphs)
+                                                 # our training step on the elementwise CUDA loop)
 
 A training step is forward over the whole sequence, a loss (sum of the outputs), and backward; float32.
 Forward-only is timed under ``no_grad``. Each repeat times ours then PyTorch's, so both see the same
@@ -65,19 +64,16 @@ def _timed(fn, device: str) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-def _with_cuda_settings(fn, **settings):
-    """``fn`` run with the fused kernels' CUDA settings changed (``LOOPS``, ``GRAPHS`` of ``cuda.py``)."""
+def _on_loops(fn, loops: str):
+    """``fn`` run with the fused kernels' CUDA loop set to ``loops`` ("raw" or "elementwise")."""
     from tinygrad_rnn.nn.recurrent import cuda as kernels
 
     def run():
-        saved = {k: getattr(kernels, k) for k in settings}
-        for k, v in settings.items():
-            setattr(kernels, k, v)
+        saved, kernels.LOOPS = kernels.LOOPS, loops
         try:
             fn()
         finally:
-            for k, v in saved.items():
-                setattr(kernels, k, v)
+            kernels.LOOPS = saved
     return run
 
 
@@ -111,15 +107,13 @@ def bench_one(model: str, cfg, device: str, repeats: int, cudnn_off: bool) -> di
             theirs(x_theirs)
 
     pairs = {"train": (ours_train, theirs_train), "fwd": (ours_fwd, theirs_fwd)}
-    times = {f"{k}_{who}": [] for k in pairs for who in ("ours", "torch", "nocudnn", "elementwise", "nographs")}
-    train_elementwise = _with_cuda_settings(ours_train, LOOPS="elementwise")
-    train_nographs = _with_cuda_settings(ours_train, GRAPHS=False)
+    times = {f"{k}_{who}": [] for k in pairs for who in ("ours", "torch", "nocudnn", "elementwise")}
+    train_elementwise = _on_loops(ours_train, "elementwise")
     for fn_o, fn_t in pairs.values():             # warm-up (allocators, kernel compilation, oneDNN primitives)
         fn_o()
         fn_t()
     if cudnn_off:
         train_elementwise()
-        train_nographs()
     for _ in range(repeats):
         for kind, (fn_o, fn_t) in pairs.items():
             times[f"{kind}_ours"].append(_timed(fn_o, device))
@@ -127,9 +121,8 @@ def bench_one(model: str, cfg, device: str, repeats: int, cudnn_off: bool) -> di
             if cudnn_off:
                 with torch.backends.cudnn.flags(enabled=False):
                     times[f"{kind}_nocudnn"].append(_timed(fn_t, device))
-        if cudnn_off:                                # the reference loops of our own CUDA path
+        if cudnn_off:                                # the reference loop of our own CUDA path
             times["train_elementwise"].append(_timed(train_elementwise, device))
-            times["train_nographs"].append(_timed(train_nographs, device))
     return {k: statistics.median(v) for k, v in times.items() if v}
 
 
@@ -163,8 +156,8 @@ def main(argv=None) -> None:
     sep = "|---|---|---:|---:|---:|---:|---:|---:|"
     if cuda:
         head += (" train torch no-cuDNN ms | ratio | fwd torch no-cuDNN ms | ratio "
-                 "| train ours elementwise-loop ms | ratio | train ours no-graphs ms | ratio |")
-        sep += "---:|---:|---:|---:|---:|---:|---:|---:|"
+                 "| train ours elementwise-loop ms | raw / elementwise |")
+        sep += "---:|---:|---:|---:|---:|---:|"
     print(head)
     print(sep)
     for model in args.models.split(","):
@@ -178,14 +171,8 @@ def main(argv=None) -> None:
             if cuda:
                 row += (f" {r['train_nocudnn']:.1f} | {r['train_ours'] / r['train_nocudnn']:.2f} | "
                         f"{r['fwd_nocudnn']:.1f} | {r['fwd_ours'] / r['fwd_nocudnn']:.2f} | "
-                        f"{r['train_elementwise']:.1f} | {r['train_ours'] / r['train_elementwise']:.2f} | "
-                        f"{r['train_nographs']:.1f} | {r['train_ours'] / r['train_nographs']:.2f} |")
+                        f"{r['train_elementwise']:.1f} | {r['train_ours'] / r['train_elementwise']:.2f} |")
             print(row, flush=True)
-    if cuda:
-        from tinygrad_rnn.nn.recurrent import cuda as kernels
-        ops = kernels.raw_ops("float32")
-        print(f"\nCUDA graphs: {ops.graph_captures} loops captured, {ops.graph_launches} graph launches; "
-              f"GRAPHS={kernels.GRAPHS} at the end")
 
 
 if __name__ == "__main__":

@@ -287,35 +287,23 @@ extern "C" __global__ void rnn_bwd(real* dHx, const real* hs, real* dz, int relu
 LOOPS = "raw"
 """Which CUDA loop the fused kernels use: ``"raw"`` (one cuBLAS call and one kernel launch per step,
 the default) or ``"elementwise"`` (CuPy ``matmul`` and the ``ElementwiseKernel`` twins above; kept as
-the reference the tests and ``bench/recurrent.py`` compare against)."""
-
-GRAPHS = True
-"""Replay the raw loops as CUDA graphs. When a loop comes back with the very same buffers (the same
-device addresses, shapes and flags: the steady state of a training loop, where CuPy's memory pool hands
-out the same blocks again), its launches are captured once and from then on issued as one graph launch
-instead of ``2*T`` launches. The graph reads whatever those addresses hold when it runs, so it is exact.
-A capture that fails turns graphs off for the process, with a warning; the loops then run as before."""
+the reference the tests and ``bench/recurrent.py --loops`` compare against)."""
 
 _raw_ops: dict = {}
 
 
 class CupyOps:
-    """Raw launches on the current CuPy stream: a compiled kernel by name, a strided-batched GEMM, and
-    :meth:`run`, which issues a whole loop, from a cached CUDA graph where it can."""
+    """Raw launches on the current CuPy stream: a compiled kernel by name, and a strided-batched GEMM."""
 
     BLOCK = 256
-    GRAPH_CACHE = 32          # loops remembered (least recently used dropped); each graph is a few kB
 
     def __init__(self, dtype):
-        import collections
-
         import cupy
         import numpy
         from cupy_backends.cuda.libs import cublas
 
         self.dtype = numpy.dtype(dtype)
         real = {"float32": "float", "float64": "double"}[self.dtype.name]
-        self._cupy = cupy
         self._module = cupy.RawModule(code=CUDA_PRELUDE.replace("REAL", real) + KERNEL_SOURCE)
         self._functions = {}
         self._cublas = cublas
@@ -323,11 +311,6 @@ class CupyOps:
         self._scalars = [numpy.full(1, v, dtype=self.dtype) for v in (0.0, 1.0)]      # host alpha/beta,
         self._pointers = {float(a[0]): a.ctypes.data for a in self._scalars}            # kept alive here
         self._device = cupy.cuda.device
-        self.dummy_lengths = cupy.zeros(1, dtype=numpy.int64)     # the lengths argument when there are none
-        self._graphs = collections.OrderedDict()                   # key -> None (seen once) or a Graph
-        self._capture_stream = None
-        self.graph_captures = 0                                    # counters for tests and benchmarks
-        self.graph_launches = 0
 
     def kernel(self, name: str, n: int, *args) -> None:
         """Launch kernel ``name`` over ``n`` elements (arrays pass as pointers, ints must be int32)."""
@@ -346,64 +329,7 @@ class CupyOps:
                    a.data.ptr + a_off * it, lda, stride_a, b.data.ptr + b_off * it, ldb, stride_b,
                    self._pointers[beta], c.data.ptr + c_off * it, ldc, stride_c, batch)
 
-    def run(self, tag: tuple, arrays, body) -> None:
-        """Issue ``body()`` (all launches of one loop over ``arrays``; ``tag`` holds its scalars).
-
-        First sight of these buffers: run eagerly and remember them. Second: capture ``body`` into a CUDA
-        graph. From then on: launch that graph on the current stream.
-        """
-        if not GRAPHS:
-            self._eager(body)
-            return
-        key = tag + tuple(0 if a is None else a.data.ptr for a in arrays)
-        graphs = self._graphs
-        if key not in graphs:
-            self._eager(body)
-            graphs[key] = None
-            if len(graphs) > self.GRAPH_CACHE:
-                graphs.popitem(last=False)
-            return
-        graphs.move_to_end(key)
-        graph = graphs[key]
-        if graph is None:
-            graph = graphs[key] = self._capture(body)
-            if graph is None:
-                del graphs[key]
-                self._eager(body)
-                return
-        graph.launch(stream=self._cupy.cuda.get_current_stream())
-        self.graph_launches += 1
-
-    def _eager(self, body) -> None:
-        self._host_pointer_mode()
-        body()
-
-    def _capture(self, body):
-        """``body`` captured into a CUDA graph on a side stream (nothing runs), or None if that failed."""
-        global GRAPHS
-        if self._capture_stream is None:
-            self._capture_stream = self._cupy.cuda.Stream(non_blocking=True)
-        stream = self._capture_stream
-        try:
-            with stream:
-                self._host_pointer_mode()
-                stream.begin_capture()
-                try:
-                    body()
-                finally:
-                    graph = stream.end_capture()
-        except Exception as exc:            # e.g. a library that refuses capture: keep working without graphs
-            import warnings
-
-            GRAPHS = False
-            self._graphs.clear()
-            warnings.warn(f"tinygrad_rnn: capturing the recurrent loop in a CUDA graph failed ({exc!r}); "
-                          "running it without graphs", RuntimeWarning, stacklevel=2)
-            return None
-        self.graph_captures += 1
-        return graph
-
-    def _host_pointer_mode(self) -> None:
+    def begin(self) -> None:
         """Host pointer mode for the alpha/beta scalars (CuPy's default; set in case it was changed)."""
         cublas = self._cublas
         cublas.setPointerMode(self._device.get_cublas_handle(), cublas.CUBLAS_POINTER_MODE_HOST)
@@ -419,13 +345,13 @@ def raw_ops(dtype):
     return ops
 
 
-def _step_args(ops, L, T: int, D: int, H: int, B: int):
-    """The trailing kernel arguments: ``(L, has_len)`` then, per step, ``s, T, D, H, B``."""
+def _step_args(xp, L, T: int, D: int, H: int, B: int):
+    """The trailing kernel arguments but the step: ``(L, has_len)`` then, per step, ``s, T, D, H, B``."""
     import numpy as np
 
-    lens = (L, np.int32(1)) if L is not None else (ops.dummy_lengths, np.int32(0))   # the dummy is never read
+    lens = (L, np.int32(1)) if L is not None else (xp.zeros(1, dtype=np.int64), np.int32(0))   # never read
     dims = (np.int32(T), np.int32(D), np.int32(H), np.int32(B))
-    return lens[0], lambda s: (*lens, np.int32(s), *dims)
+    return lambda s: (*lens, np.int32(s), *dims)
 
 
 def forward_loop(xp, ops, mode: str, gates, w_hh_s, hs, cs, tcs, hn_rec, b_hn, L) -> None:
@@ -441,21 +367,17 @@ def forward_loop(xp, ops, mode: str, gates, w_hh_s, hs, cs, tcs, hn_rec, b_hn, L
     H = hs.shape[2]
     n = D * H * B
     rec = xp.empty((D, GH, B), dtype=gates.dtype)
-    lengths, step = _step_args(ops, L, T, D, H, B)
+    step = _step_args(xp, L, T, D, H, B)
     relu = np.int32(mode == "rnn_relu")
-
-    def body():
-        for s in range(T):
-            ops.gemm(False, B, GH, H, hs, s * n, B, H * B, w_hh_s, 0, H, GH * H, 0.0, rec, 0, B, GH * B, D)
-            if mode == "lstm":
-                ops.kernel("lstm_fwd", n, gates, rec, cs, tcs, hs, *step(s))
-            elif mode == "gru":
-                ops.kernel("gru_fwd", n, gates, rec, b_hn, hn_rec, hs, *step(s))
-            else:
-                ops.kernel("rnn_fwd", n, gates, rec, hs, relu, *step(s))
-
-    ops.run(("forward", mode, T, D, H, B, L is not None),
-            (gates, w_hh_s, hs, cs, tcs, hn_rec, b_hn, lengths, rec), body)
+    ops.begin()
+    for s in range(T):
+        ops.gemm(False, B, GH, H, hs, s * n, B, H * B, w_hh_s, 0, H, GH * H, 0.0, rec, 0, B, GH * B, D)
+        if mode == "lstm":
+            ops.kernel("lstm_fwd", n, gates, rec, cs, tcs, hs, *step(s))
+        elif mode == "gru":
+            ops.kernel("gru_fwd", n, gates, rec, b_hn, hn_rec, hs, *step(s))
+        else:
+            ops.kernel("rnn_fwd", n, gates, rec, hs, relu, *step(s))
 
 
 def backward_loop(xp, ops, mode: str, dHx, w_hh, gates, hs, cs, tcs, hn_rec, dc_init, L, tap: bool):
@@ -476,30 +398,23 @@ def backward_loop(xp, ops, mode: str, dHx, w_hh, gates, hs, cs, tcs, hn_rec, dc_
     dt = dHx.dtype
     dz = xp.empty((T, D, GH, B), dtype=dt)
     dn = xp.empty((T, D, H, B), dtype=dt) if mode == "gru" else None
-    lengths, step = _step_args(ops, L, T, D, H, B)
+    step = _step_args(xp, L, T, D, H, B)
     relu = np.int32(mode == "rnn_relu")
-    dc_bufs, dc_tap = (None, None), None
+    dc_next = dc_init
     if mode == "lstm":
         dc_bufs = (xp.empty((D, H, B), dtype=dt), xp.empty((D, H, B), dtype=dt))
         dc_tap = xp.empty((T, D, H, B), dtype=dt) if tap else dc_bufs[0]     # not written unless tap
-
-    def body():
-        dc_next = dc_init
-        for s in range(T - 1, -1, -1):
-            if mode == "lstm":
-                dc_prev = dc_bufs[s % 2]
-                ops.kernel("lstm_bwd", n, dHx, gates, cs, tcs, dc_next, dc_prev, dc_tap, np.int32(tap), dz,
-                           *step(s))
-                dc_next = dc_prev
-            elif mode == "gru":
-                ops.kernel("gru_bwd", n, dHx, gates, hs, hn_rec, dz, dn, *step(s))
-            else:
-                ops.kernel("rnn_bwd", n, dHx, hs, dz, relu, *step(s))
-            ops.gemm(True, B, H, GH, dz, s * D * GH * B, B, GH * B, w_hh, 0, H, GH * H, 1.0, dHx, s * n,
-                     B, H * B, D)
-
-    ops.run(("backward", mode, T, D, H, B, L is not None, bool(tap)),
-            (dHx, w_hh, gates, hs, cs, tcs, hn_rec, dc_init, dz, dn, *dc_bufs, dc_tap, lengths), body)
+    ops.begin()
+    for s in range(T - 1, -1, -1):
+        if mode == "lstm":
+            dc_prev = dc_bufs[s % 2]
+            ops.kernel("lstm_bwd", n, dHx, gates, cs, tcs, dc_next, dc_prev, dc_tap, np.int32(tap), dz, *step(s))
+            dc_next = dc_prev
+        elif mode == "gru":
+            ops.kernel("gru_bwd", n, dHx, gates, hs, hn_rec, dz, dn, *step(s))
+        else:
+            ops.kernel("rnn_bwd", n, dHx, hs, dz, relu, *step(s))
+        ops.gemm(True, B, H, GH, dz, s * D * GH * B, B, GH * B, w_hh, 0, H, GH * H, 1.0, dHx, s * n, B, H * B, D)
     if mode != "lstm":
         return dz, dn, None, None
-    return dz, None, (dc_tap if tap else None), dc_bufs[0]                 # step 0 wrote dc_bufs[0]
+    return dz, None, (dc_tap if tap else None), dc_next
