@@ -5,8 +5,7 @@ into a plain function whose ``FOR_EACH`` runs every element in turn, and the two
 replaced by a NumPy reading of cuBLAS's column-major ``gemmStridedBatched`` (offsets, leading
 dimensions, strides and ``beta`` taken literally from raw memory). ``fused.forward``/``backward`` then
 run the very loops the GPU runs, on NumPy arrays, and must give the NumPy path's numbers. On a GPU the
-same comparison runs for real (``test_raw_loops_on_cuda``), against the NumPy path and against the
-elementwise CUDA path.
+same comparison runs for real (``test_fused_kernels.py::test_cupy_matches_numpy``, on both CUDA loops).
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import numpy as np
 import pytest
 
 from conftest import REQUIRE_REFS
+from test_fused_kernels import make_case, upstream
 from tinygrad_rnn.nn.recurrent import cuda, fused
 
 MODES = ("lstm", "gru", "rnn_tanh", "rnn_relu")
@@ -100,18 +100,9 @@ def _with_loops(ops):
                                  backward_loop=cuda.backward_loop)
 
 
-def _case(mode, D, bias, T=6, B=4, H=5, I=3, seed=0):
-    rng = np.random.default_rng(seed)
-    G = fused.GATES[mode]
-    x = rng.standard_normal((T, B, I))
-    h0 = rng.standard_normal((D, B, H)) * 0.5
-    c0 = rng.standard_normal((D, B, H)) * 0.5 if mode == "lstm" else None
-    weights = [(rng.standard_normal((G * H, I)) * 0.5, rng.standard_normal((G * H, H)) * 0.5,
-                rng.standard_normal(G * H) * 0.3 if bias else None, rng.standard_normal(G * H) * 0.3 if bias else None)
-               for _ in range(D)]
-    ups = (rng.standard_normal((T, B, D * H)), rng.standard_normal((D, B, H)),
-           rng.standard_normal((D, B, H)) if mode == "lstm" else None)
-    return x, h0, c0, weights, ups
+def _case(mode, D, bias, T=6, B=4, H=5, seed=0):
+    """Inputs and upstream gradients of one layer, from the fused-kernel tests' generators."""
+    return (*make_case(mode, D, bias, T=T, B=B, H=H, seed=seed), upstream(mode, T, B, D, H, np.float64, seed + 1))
 
 
 def _forward_backward(xp, mode, x, h0, c0, weights, lengths, ups, to_host):
@@ -129,7 +120,7 @@ def _forward_backward(xp, mode, x, h0, c0, weights, lengths, ups, to_host):
 CASES = list(itertools.product(MODES, (1, 2), (True, False), (None, (3, 6, 1, 5))))
 
 
-@pytest.mark.cpu_only      # the host build of the CUDA kernels; on a GPU test_raw_loops_on_cuda runs them
+@pytest.mark.cpu_only      # the host build of the CUDA kernels; on a GPU test_cupy_matches_numpy runs them
 @pytest.mark.parametrize("mode,D,bias,lengths", CASES)
 def test_raw_loops_compiled_for_the_host_match_numpy(host_library, monkeypatch, mode, D, bias, lengths):
     x, h0, c0, weights, ups = _case(mode, D, bias, seed=D + 2 * bias)
@@ -168,38 +159,3 @@ def test_backward_leaves_the_incoming_gradients_alone(device):
     fused.backward(xp, cache, *dev_ups)
     for u, k in zip(dev_ups, kept):
         np.testing.assert_array_equal(tr.backend.to_numpy(u), k)
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("dtype", (np.float64, np.float32))
-def test_raw_loops_on_cuda(monkeypatch, mode, dtype):
-    """On the GPU: the raw loops give the NumPy path's numbers and the elementwise CUDA path's."""
-    import tinygrad_rnn as tr
-    if not tr.cuda_is_available():
-        pytest.skip("CUDA is not available (needs CuPy and an NVIDIA GPU)")
-    import cupy as cp
-    tol = dict(atol=1e-11, rtol=1e-9) if dtype == np.float64 else dict(atol=1e-5, rtol=1e-4)
-    for D, bias, lengths in itertools.product((1, 2), (True, False), (None, (3, 6, 1, 5))):
-        x, h0, c0, weights, ups = _case(mode, D, bias, seed=D)
-        x, h0, c0 = (None if a is None else a.astype(dtype) for a in (x, h0, c0))
-        weights = [tuple(None if a is None else a.astype(dtype) for a in w) for w in weights]
-        ups = tuple(None if a is None else a.astype(dtype) for a in ups)
-        L = None if lengths is None else np.array(lengths)
-
-        def on(a):
-            return None if a is None else cp.asarray(a)
-
-        ref = _forward_backward(np, mode, x, h0, c0, weights, L, ups, np.asarray)
-        runs = {}
-        for loops in ("raw", "elementwise"):
-            monkeypatch.setattr(cuda, "LOOPS", loops)
-            runs[loops] = _forward_backward(cp, mode, on(x), on(h0), on(c0),
-                                            [tuple(on(a) for a in w) for w in weights], L,
-                                            tuple(on(u) for u in ups), cp.asnumpy)
-        for name, got in runs.items():
-            for k, (a, b) in enumerate(zip(ref, got)):
-                assert (a is None) == (b is None), k
-                if a is not None:
-                    np.testing.assert_allclose(b, a, err_msg=f"{name}: item {k}, D={D}, bias={bias}, "
-                                                             f"lengths={lengths}", **tol)

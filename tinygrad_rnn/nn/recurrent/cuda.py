@@ -22,6 +22,8 @@ float64.
 
 from __future__ import annotations
 
+import numpy as np
+
 _kernels: dict = {}
 
 _PREAMBLE = """
@@ -299,16 +301,15 @@ class CupyOps:
 
     def __init__(self, dtype):
         import cupy
-        import numpy
         from cupy_backends.cuda.libs import cublas
 
-        self.dtype = numpy.dtype(dtype)
+        self.dtype = np.dtype(dtype)
         real = {"float32": "float", "float64": "double"}[self.dtype.name]
         self._module = cupy.RawModule(code=CUDA_PRELUDE.replace("REAL", real) + KERNEL_SOURCE)
         self._functions = {}
         self._cublas = cublas
         self._gemm = cublas.sgemmStridedBatched if real == "float" else cublas.dgemmStridedBatched
-        self._scalars = [numpy.full(1, v, dtype=self.dtype) for v in (0.0, 1.0)]      # host alpha/beta,
+        self._scalars = [np.full(1, v, dtype=self.dtype) for v in (0.0, 1.0)]      # host alpha/beta,
         self._pointers = {float(a[0]): a.ctypes.data for a in self._scalars}            # kept alive here
         self._device = cupy.cuda.device
 
@@ -347,8 +348,6 @@ def raw_ops(dtype):
 
 def _step_args(xp, L, T: int, D: int, H: int, B: int):
     """The trailing kernel arguments but the step: ``(L, has_len)`` then, per step, ``s, T, D, H, B``."""
-    import numpy as np
-
     lens = (L, np.int32(1)) if L is not None else (xp.zeros(1, dtype=np.int64), np.int32(0))   # never read
     dims = (np.int32(T), np.int32(D), np.int32(H), np.int32(B))
     return lambda s: (*lens, np.int32(s), *dims)
@@ -361,8 +360,6 @@ def forward_loop(xp, ops, mode: str, gates, w_hh_s, hs, cs, tcs, hn_rec, b_hn, L
     ``C = A B`` is column-major ``C^T = B^T A^T``), then the gate kernel writes ``hs[s+1]`` (and
     ``cs[s+1]``, ``tcs[s]`` / ``hn_rec[s]``) and the activations into ``gates[s]``.
     """
-    import numpy as np
-
     T, D, GH, B = gates.shape
     H = hs.shape[2]
     n = D * H * B
@@ -390,8 +387,6 @@ def backward_loop(xp, ops, mode: str, dHx, w_hh, gates, hs, cs, tcs, hn_rec, dc_
     GEMM ``dHx[s] += w_hh^T dz[s]``, column-major ``(B, H) += dz[s]^T (B, GH) @ w_hh (GH, H)``.
     ``dc_init (D, H, B)`` (LSTM) is read, never written.
     """
-    import numpy as np
-
     T, D, H, B = dHx.shape[0] - 1, dHx.shape[1], dHx.shape[2], dHx.shape[3]
     GH = w_hh.shape[1]
     n = D * H * B
