@@ -60,10 +60,16 @@ def test_loss_matches_torch_live(case):
 
 @pytest.mark.cpu_only      # NumPy only: the fixture's stored inputs equal the generator's
 def test_fixture_inputs_are_regenerated_identically():
+    # to the last few bits: np.exp (in the generator's softmax) rounds differently on CPUs with
+    # other SIMD widths; the golden outputs are computed from the stored inputs, not from these
     for case in fx.LOSS_CASES[:: 10]:
         inputs, _ = golden(case)
         for k, a in case.arrays().items():
-            np.testing.assert_array_equal(inputs[k], a)
+            assert inputs[k].dtype == a.dtype and inputs[k].shape == a.shape, k
+            if a.dtype.kind == "f":
+                np.testing.assert_array_max_ulp(inputs[k], a, maxulp=4)
+            else:
+                np.testing.assert_array_equal(inputs[k], a)
 
 
 def test_losses_on_device(device):
