@@ -420,7 +420,7 @@ class _Archive:
         declared = math.prod(shape) * dtype.itemsize
         held = info.file_size - offset
         if declared != held:
-            raise self.fail(f"array {key!r}: its .npy header declares {dtype}{list(shape)} = {declared} bytes, "
+            raise self.fail(f"array {key!r}: its .npy header declares {dtype.str}{list(shape)} = {declared} bytes, "
                             f"but the entry holds {held} bytes after the header")
         return shape, fortran, dtype, offset
 
