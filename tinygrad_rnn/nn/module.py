@@ -25,7 +25,7 @@ from ..autograd.function import VersionCounter
 from ..backend import canonical_device, device_of, is_device_array, move
 from ..tensor import _DEVICES, Tensor, _xp, zeros
 
-__all__ = ["Module", "Parameter", "StateDictError", "empty_parameter", "factory_kwargs"]
+__all__ = ["Module", "Parameter", "StateDictError", "StateDictValueError", "empty_parameter", "factory_kwargs"]
 
 _IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -34,6 +34,13 @@ class StateDictError(RuntimeError, ValueError):
     """A state_dict does not fit the module (missing/unexpected keys, shape or type mismatch).
 
     A ``RuntimeError`` as PyTorch raises it and a ``ValueError`` by this project's rules.
+    """
+
+
+class StateDictValueError(StateDictError, TypeError):
+    """A state_dict value that is not a numeric array (a string or object array, a str, ...), naming its key.
+
+    A ``TypeError`` by this project's rules, and a ``RuntimeError`` as PyTorch raises it.
     """
 
 
@@ -102,12 +109,12 @@ def _as_array(value, key: str):
         if hasattr(value, "detach") and hasattr(value, "cpu"):      # a torch tensor
             value = value.detach().cpu()
         if not (isinstance(value, (numbers.Number, np.generic)) or hasattr(value, "__array__")):
-            raise TypeError(f"load_state_dict: value for {key!r} must be a Tensor or an array, "
-                            f"got {type(value).__name__}")
+            raise StateDictValueError(f"load_state_dict: value for {key!r} must be a Tensor or an array, "
+                                      f"got {type(value).__name__}")
         arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":      # strings, objects, dates, complex: refused before anything is copied
-        raise TypeError(f"load_state_dict: value for {key!r} has dtype {arr.dtype}, expected a bool, integer "
-                        "or floating-point array")
+        raise StateDictValueError(f"load_state_dict: value for {key!r} has dtype {arr.dtype}, expected a bool, "
+                                  "integer or floating-point array")
     return arr
 
 
@@ -445,8 +452,8 @@ class Module:
         Values are cast to each parameter's dtype and moved to its device. Everything is checked
         before anything is copied: a missing or unexpected key (with ``strict=True``) or a shape
         mismatch raises ``StateDictError``; a value that is not a bool/integer/float array (strings,
-        objects, dates, complex numbers, other types) raises ``TypeError`` naming its key. Either way
-        the module is unchanged.
+        objects, dates, complex numbers, other types) raises ``StateDictValueError`` (a ``TypeError``,
+        and a ``RuntimeError`` as in PyTorch) naming its key. Either way the module is unchanged.
         """
         if assign:
             raise NotImplementedError("load_state_dict(assign=True) is not supported; values are copied")
