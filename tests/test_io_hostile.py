@@ -210,7 +210,8 @@ def _bombs(tmp_path) -> dict:
                                ("arrays/x.npy", _npy(np.zeros(m, np.float32)))])
     # 3. an .npy header declaring 1 GiB in a tiny entry
     paths["header"] = tmp_path / "header.npz"
-    _write_zip(paths["header"], [_manifest_member(_node(shape=(n,))), ("arrays/x.npy", _npy_header("<f4", (n,)) + bytes(16))])
+    _write_zip(paths["header"], [_manifest_member(_node(shape=(n,))),
+                                 ("arrays/x.npy", _npy_header("<f4", (n,)) + bytes(16))])
     return paths
 
 

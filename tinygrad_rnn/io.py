@@ -590,8 +590,10 @@ class _Decoder:
             if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
                 raise self.fail(f"manifest entry at {where}: module state items must be [name, value]")
             state[item[0]] = self.decode(item[1], f"{where}/{item[0]}", depth + 1)
-        checks = (("_parameters", OrderedDict, (Parameter, type(None))), ("_buffers", OrderedDict, (Tensor, type(None))),
-                  ("_modules", OrderedDict, (Module, type(None))), ("_non_persistent_buffers_set", set, (str,)))
+        checks = (("_parameters", OrderedDict, (Parameter, type(None))),
+                  ("_buffers", OrderedDict, (Tensor, type(None))),
+                  ("_modules", OrderedDict, (Module, type(None))),
+                  ("_non_persistent_buffers_set", set, (str,)))
         for name, container, types in checks:
             value = state.get(name, obj.__dict__[name])
             items = value.values() if isinstance(value, dict) else value
