@@ -367,7 +367,7 @@ class _Archive:
         try:
             self.zip = zipfile.ZipFile(stream)
             infos = self.zip.infolist()
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, struct.error) as e:
+        except Exception as e:   # BadZipFile, a bad UTF-8 name, a truncated directory, ...
             raise ValueError(f"tr.load: {source} is not a readable checkpoint archive ({type(e).__name__}: {e})") \
                 from None
         self.members: dict[str, zipfile.ZipInfo] = {}
@@ -402,6 +402,7 @@ class _Archive:
     def header(self, key: str) -> tuple:
         """``(shape, fortran_order, dtype, data_offset)`` of member ``key + ".npy"``, checked against its size."""
         info = self.members[key + ".npy"]
+        what = "the manifest" if key == MANIFEST_KEY else f"array {key!r}"
         try:
             with self.zip.open(info) as m:
                 version = np.lib.format.read_magic(m)
@@ -413,14 +414,14 @@ class _Archive:
                     raise ValueError(f".npy format version {version} (this reads 1.0 and 2.0)")
                 offset = m.tell()
         except Exception as e:   # not a .npy member, a bad header, a damaged zip entry
-            raise self.fail(f"array {key!r} cannot be read ({type(e).__name__}: {e})") from None
+            raise self.fail(f"{what} cannot be read ({type(e).__name__}: {e})") from None
         if dtype.hasobject or dtype.str not in _DTYPES:
-            raise self.fail(f"array {key!r} cannot be read: it has dtype {dtype} (only plain numeric and bool "
+            raise self.fail(f"{what} cannot be read: it has dtype {dtype} (only plain numeric and bool "
                             "arrays; object arrays would need pickle)")
         declared = math.prod(shape) * dtype.itemsize
         held = info.file_size - offset
         if declared != held:
-            raise self.fail(f"array {key!r}: its .npy header declares {dtype.str}{list(shape)} = {declared} bytes, "
+            raise self.fail(f"{what}: its .npy header declares {dtype.str}{list(shape)} = {declared} bytes, "
                             f"but the entry holds {held} bytes after the header")
         return shape, fortran, dtype, offset
 
@@ -441,7 +442,8 @@ class _Archive:
                     pos += len(chunk)
                 m.read(1)          # reach the end of the entry: zipfile checks its CRC there
         except Exception as e:
-            raise self.fail(f"array {key!r} cannot be read ({type(e).__name__}: {e})") from None
+            what = "the manifest" if key == MANIFEST_KEY else f"array {key!r}"
+            raise self.fail(f"{what} cannot be read ({type(e).__name__}: {e})") from None
         return flat.view(dtype).reshape(shape, order="F" if fortran else "C")
 
 
@@ -662,10 +664,7 @@ def _load_archive(stream: BinaryIO, source: str, map_location) -> Any:
         if MANIFEST_KEY + ".npy" not in archive.members:
             raise dec.fail(f"it has no {MANIFEST_KEY!r} member (a plain .npz? use numpy.load for those)")
         archive.check_members()
-        try:
-            header = archive.header(MANIFEST_KEY)
-        except ValueError as e:
-            raise dec.fail(f"the manifest cannot be read ({str(e).rpartition(': ')[2]})") from None
+        header = archive.header(MANIFEST_KEY)
         if header[2] != np.uint8 or len(header[0]) != 1:
             raise dec.fail(f"the manifest is a {header[2]} array of shape {header[0]}, expected 1-D uint8")
         raw = archive.read(MANIFEST_KEY, header)
