@@ -111,9 +111,9 @@ def test_path_types_and_exact_name(tmp_path):
     tr.save({"x": 1}, pathlib.Path(tmp_path) / "model.ckpt")
     assert os.listdir(tmp_path) == ["model.ckpt"]          # no suffix added, no temporary file left
     assert tr.load(pathlib.Path(tmp_path) / "model.ckpt") == {"x": 1}
-    with pytest.raises(TypeError, match="path must be a str or os.PathLike"):
+    with pytest.raises(TypeError, match="must be a str, an os.PathLike or a binary file object"):
         tr.save({}, 3)
-    with pytest.raises(TypeError, match="path must be a str or os.PathLike"):
+    with pytest.raises(TypeError, match="must be a str, an os.PathLike or a binary file object"):
         tr.load(None)
 
 

@@ -9,3 +9,4 @@ from . import utils
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .attention import BahdanauAttention, LuongAttention
 from .seq2seq import Decoder, Encoder, ScheduledSampling, Seq2Seq, beam_search, greedy_decode
+from . import modules

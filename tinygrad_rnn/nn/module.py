@@ -25,7 +25,7 @@ from ..autograd.function import VersionCounter
 from ..backend import canonical_device, device_of, is_device_array, move
 from ..tensor import _DEVICES, Tensor, _xp, zeros
 
-__all__ = ["Module", "Parameter", "StateDictError", "empty_parameter", "factory_kwargs"]
+__all__ = ["Module", "Parameter", "StateDictError", "StateDictValueError", "empty_parameter", "factory_kwargs"]
 
 _IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -34,6 +34,13 @@ class StateDictError(RuntimeError, ValueError):
     """A state_dict does not fit the module (missing/unexpected keys, shape or type mismatch).
 
     A ``RuntimeError`` as PyTorch raises it and a ``ValueError`` by this project's rules.
+    """
+
+
+class StateDictValueError(StateDictError, TypeError):
+    """A state_dict value that is not a numeric array (a string or object array, a str, ...), naming its key.
+
+    A ``TypeError`` by this project's rules, and a ``RuntimeError`` as PyTorch raises it.
     """
 
 
@@ -95,17 +102,20 @@ def _addindent(text: str, n: int) -> str:
 def _as_array(value, key: str):
     """A state_dict value (our Tensor, a NumPy/CuPy array, or anything with ``__array__``) as an array."""
     if isinstance(value, Tensor):
-        return value._data
-    if is_device_array(value):
-        return value
-    if hasattr(value, "detach") and hasattr(value, "cpu"):      # a torch tensor
-        value = value.detach().cpu()
-    if isinstance(value, (numbers.Number, np.generic)) or hasattr(value, "__array__"):
+        arr = value._data
+    elif is_device_array(value):
+        arr = value
+    else:
+        if hasattr(value, "detach") and hasattr(value, "cpu"):      # a torch tensor
+            value = value.detach().cpu()
+        if not (isinstance(value, (numbers.Number, np.generic)) or hasattr(value, "__array__")):
+            raise StateDictValueError(f"load_state_dict: value for {key!r} must be a Tensor or an array, "
+                                      f"got {type(value).__name__}")
         arr = np.asarray(value)
-        if arr.dtype.kind in "biuf":
-            return arr
-        raise TypeError(f"load_state_dict: value for {key!r} has dtype {arr.dtype}, expected numbers")
-    raise TypeError(f"load_state_dict: value for {key!r} must be a Tensor or an array, got {type(value).__name__}")
+    if arr.dtype.kind not in "biuf":      # strings, objects, dates, complex: refused before anything is copied
+        raise StateDictValueError(f"load_state_dict: value for {key!r} has dtype {arr.dtype}, expected a bool, "
+                                  "integer or floating-point array")
+    return arr
 
 
 class Module:
@@ -440,9 +450,10 @@ class Module:
 
         Accepts our tensors, NumPy arrays and anything with ``__array__`` (such as PyTorch tensors).
         Values are cast to each parameter's dtype and moved to its device. Everything is checked
-        before anything is copied: a missing or unexpected key (with ``strict=True``), a shape
-        mismatch or a non-numeric value raises ``StateDictError``/``TypeError`` and leaves the module
-        unchanged.
+        before anything is copied: a missing or unexpected key (with ``strict=True``) or a shape
+        mismatch raises ``StateDictError``; a value that is not a bool/integer/float array (strings,
+        objects, dates, complex numbers, other types) raises ``StateDictValueError`` (a ``TypeError``,
+        and a ``RuntimeError`` as in PyTorch) naming its key. Either way the module is unchanged.
         """
         if assign:
             raise NotImplementedError("load_state_dict(assign=True) is not supported; values are copied")

@@ -1,0 +1,15 @@
+"""PyTorch's ``torch.nn.modules`` paths (``tr.nn.modules.rnn.LSTM``, ``...sparse.Embedding``, ...).
+
+Aliases only: every name here is the same class object as ``tr.nn.<Name>``, so programs that list
+``torch.nn.modules.rnn.LSTM`` and friends (in ``tr.serialization.safe_globals([...])``, say) port unchanged.
+"""
+
+from . import activation, container, dropout, linear, loss, module, rnn, sparse
+from .activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .container import ModuleDict, ModuleList, Sequential
+from .dropout import Dropout
+from .linear import Identity, Linear
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .module import Module
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
+from .sparse import Embedding

@@ -1,0 +1,5 @@
+"""``torch.nn.modules.dropout``: ``Dropout`` (alias of ``tr.nn.Dropout``)."""
+
+from ..linear import Dropout
+
+__all__ = ["Dropout"]

@@ -1,0 +1,5 @@
+"""``torch.nn.modules.module``: ``Module`` (alias of ``tr.nn.Module``)."""
+
+from ..module import Module
+
+__all__ = ["Module"]
