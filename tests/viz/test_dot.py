@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -294,14 +293,13 @@ def test_weights_transposed_once_before_the_loop_fold_into_the_parameter(device)
 
 
 @pytest.mark.cpu_only          # the graph walk is device-agnostic; on a GPU 100 000 one-element launches only cost time
-def test_long_chain_is_iterative_and_fast():
+def test_long_chain_is_iterative():
+    # a recursive walk would raise RecursionError far below this depth (speed belongs in bench/, not here)
     x = tr.tensor([1.0], requires_grad=True)
     y = x
     for _ in range(100_000):
         y = y * 1.0
-    start = time.perf_counter()
     text = to_dot(y)
-    assert time.perf_counter() - start < 10.0
     assert text.count("[label=\"Mul") == 100_000
     assert text.count(" -> ") >= 100_000
 
