@@ -25,7 +25,8 @@ from . import nn
 from . import optim
 from . import viz
 from .io import load, save
-from . import analysis, tasks
+from . import analysis
+from .app import tasks
 
 backend.keep_host_memory()     # per-call recurrent buffers reuse freed memory (see its docstring)
 

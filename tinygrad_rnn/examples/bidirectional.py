@@ -31,10 +31,10 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # run from a checkout
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))   # run from a checkout
 
 import tinygrad_rnn as tr  # noqa: E402
-from tinygrad_rnn.experiments import progress_bar  # noqa: E402
+from tinygrad_rnn.app.experiments import progress_bar  # noqa: E402
 
 
 def local_maxima(T: int, B: int, seed: int):
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
         print(f"{name}: {n_params} weights, test accuracy {acc:.1%}")
     with open(os.path.join(args.out, "bidirectional.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)
-    from tinygrad_rnn.viz import plots
+    from tinygrad_rnn.app import plots
     curves[f"best causal rule ({causal_ceiling:.1%})"] = [[0, causal_ceiling], [args.steps - 1, causal_ceiling]]
     path = plots.loss_curves(curves, os.path.join(args.out, "bidirectional.png"), ylabel="test accuracy", log=False,
                              title=f"local maxima of a sequence, T={args.T}")

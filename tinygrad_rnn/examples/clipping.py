@@ -31,10 +31,10 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # run from a checkout
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))   # run from a checkout
 
 import tinygrad_rnn as tr  # noqa: E402
-from tinygrad_rnn.experiments import SequenceModel, orthogonal, progress_bar  # noqa: E402
+from tinygrad_rnn.app.experiments import SequenceModel, orthogonal, progress_bar  # noqa: E402
 
 
 def train(clip: float | None, args) -> dict:
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
 
 
 def _figure(runs, args) -> str:
-    from tinygrad_rnn.viz.plots import _plt, _save
+    from tinygrad_rnn.app.plots import _plt, _save
     plt = _plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.5))
     for r, color in zip(runs, ("#d62728", "#1f77b4")):

@@ -36,13 +36,12 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # run from a checkout
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))   # run from a checkout
 
 import tinygrad_rnn as tr  # noqa: E402
-from tinygrad_rnn.experiments import progress_bar  # noqa: E402
+from tinygrad_rnn.app.experiments import progress_bar  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from char_lm import WORDS, CharLM, load_words  # noqa: E402  (the example next to this one)
+from tinygrad_rnn.examples.char_lm import WORDS, CharLM, load_words  # noqa: E402  (the example next to this one)
 
 
 def streams(codes: np.ndarray, B: int) -> np.ndarray:
@@ -164,7 +163,7 @@ def main(argv=None) -> int:
               "seed": args.seed, "device": args.device, "error_without_detach": message, "runs": runs}
     with open(os.path.join(args.out, "truncated_bptt.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)
-    from tinygrad_rnn.viz import plots
+    from tinygrad_rnn.app import plots
     path = plots.loss_curves({("carried state (detached)" if r["carry"] else "state reset every chunk"): r["curve"]
                               for r in runs}, os.path.join(args.out, "truncated_bptt.png"), log=False,
                              ylabel="held-out bits per character",

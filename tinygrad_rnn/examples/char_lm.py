@@ -32,10 +32,10 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # run from a checkout
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))   # run from a checkout
 
 import tinygrad_rnn as tr  # noqa: E402
-from tinygrad_rnn.experiments import progress_bar  # noqa: E402
+from tinygrad_rnn.app.experiments import progress_bar  # noqa: E402
 
 WORDS = "/usr/share/dict/words"
 
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
           f"part, never seen in training)")
     with open(os.path.join(args.out, "char_lm.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)
-    from tinygrad_rnn.viz import plots
+    from tinygrad_rnn.app import plots
     path = plots.loss_curves({"train (per batch)": curve, "validation": valid_curve},
                              os.path.join(args.out, "char_lm.png"), ylabel="bits per character", log=False,
                              title=f"char-level LSTM on the word list (unigram: {unigram_bpc:.2f} bpc)")

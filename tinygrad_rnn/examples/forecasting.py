@@ -32,10 +32,10 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # run from a checkout
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))   # run from a checkout
 
 import tinygrad_rnn as tr  # noqa: E402
-from tinygrad_rnn.experiments import progress_bar  # noqa: E402
+from tinygrad_rnn.app.experiments import progress_bar  # noqa: E402
 
 
 def load_membrane() -> np.ndarray:
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
 
 
 def _figure(series, test_starts, pred, C, H, mse_model, mse_persist, out) -> str:
-    from tinygrad_rnn.viz.plots import _plt, _save
+    from tinygrad_rnn.app.plots import _plt, _save
     plt = _plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.5), gridspec_kw={"width_ratios": [2, 1]})
     k = len(test_starts) // 3

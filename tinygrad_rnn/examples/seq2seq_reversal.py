@@ -46,7 +46,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # run from a checkout
 
 import tinygrad_rnn as tr  # noqa: E402
 import tinygrad_rnn.optim  # noqa: E402,F401
