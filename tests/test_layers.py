@@ -193,3 +193,12 @@ def test_every_function_lives_under_ops():
             "tinygrad_rnn.ops.nn.BinaryCrossEntropy"} <= set(names)
     outside = [n for n in names if not n.startswith("tinygrad_rnn.ops.") and n not in FUNCTIONS_OUTSIDE_OPS]
     assert not outside, f"Functions outside tinygrad_rnn/ops/: {outside}"
+
+
+def test_the_examples_ship_inside_the_package():
+    """``tinygrad-rnn train NAME`` runs a script inside the package, so it works after ``pip install .``
+    from any folder (checked by hand: a non-editable install in a fresh venv, run from /tmp)."""
+    from tinygrad_rnn.app import cli
+    folder = pathlib.Path(cli.examples_folder())
+    assert folder.parent == PACKAGE_DIR and (folder / "__init__.py").is_file()   # a package: setuptools ships it
+    assert {p.stem for p in folder.glob("*.py")} - {"__init__"} == set(cli.EXAMPLES)
