@@ -61,6 +61,9 @@ class TensorBase:
     - ``x._wrap_grad(array)``: a constant tensor on ``x``'s device (``.grad``, a hook's argument);
     - ``x._grad_array(gradient)``: the array of a root gradient given for ``x`` (``None``: ones for a
       one-element ``x``), checked against ``x``'s shape and device.
+
+    (``ops.ToDevice``, whose output lives on another device than its input, also calls
+    ``type(x)._make(array, device, requires_grad, node, idx)``.)
     """
 
     __slots__ = ()
