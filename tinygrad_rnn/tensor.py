@@ -171,23 +171,6 @@ class Tensor(TensorBase):
         """Fast internal constructor (no checks): wrap an array (static: no bound method made per call)."""
         return _wrap_output(arr, _DEVICES[dev], _XP[dev], requires_grad, node, idx)
 
-    @staticmethod
-    def _wrap_output(arr, dev, xp, requires_grad, node, idx) -> "Tensor":
-        """``_make`` for ``Function.apply`` (which calls it through its first input's class): it already
-        holds the canonical device and its array module, so the same fields without two dict look-ups."""
-        t = _alloc(Tensor)
-        t._data = arr
-        t._device = dev
-        t._xp = xp
-        t.requires_grad = requires_grad
-        t.grad = None
-        t._node = node
-        t._idx = idx
-        t._version = VersionCounter()
-        t._hooks = None
-        t._name = None
-        return t
-
     def _new(self, arr) -> "Tensor":
         """A constant tensor on this tensor's device."""
         return Tensor._make(arr, self._device, False, None, 0)
@@ -1114,7 +1097,25 @@ class Tensor(TensorBase):
         return tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
 
 
-_wrap_output = Tensor._wrap_output     # (module level for _make's speed)
+def _wrap_output(arr, dev, xp, requires_grad, node, idx) -> Tensor:
+    """``Tensor._make`` for ``Function.apply``, which already holds the canonical device and its array
+    module: the same fields, without two dict look-ups on every op."""
+    t = _alloc(Tensor)
+    t._data = arr
+    t._device = dev
+    t._xp = xp
+    t.requires_grad = requires_grad
+    t.grad = None
+    t._node = node
+    t._idx = idx
+    t._version = VersionCounter()
+    t._hooks = None
+    t._name = None
+    return t
+
+
+# Function.apply makes its outputs through its first input's class (autograd imports no tensor code).
+Tensor._wrap_output = staticmethod(_wrap_output)
 
 
 # --------------------------------------------------------------------- helpers

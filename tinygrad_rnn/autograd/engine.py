@@ -175,10 +175,11 @@ def run_backward(roots, grads, retain_graph: bool = False, capture=None):
     # Leaves: hooks see the total gradient of this backward, then it is stored or returned.
     for key, g in leaf_grads.items():
         t = leaves[key]
+        make = type(t)._make       # the leaf's own class makes its .grad (autograd imports no tensor code)
         owned = key in summed
         if t._hooks:
             for hook in t._hooks:
-                r = hook(t._wrap_grad(g))
+                r = hook(make(g, t._device, False, None, 0))
                 if r is not None:
                     g, owned = r._data, False
         if capture is not None:
@@ -187,7 +188,7 @@ def run_backward(roots, grads, retain_graph: bool = False, capture=None):
             continue
         if t.grad is None:
             # .grad must own its array (clipping scales grads in place): copy unless this loop made the sum.
-            t.grad = t._wrap_grad(g if owned else g.copy())
+            t.grad = make(g if owned else g.copy(), t._device, False, None, 0)
         else:
             t.grad._data = t.grad._data + g
             t.grad._version.value += 1

@@ -16,7 +16,7 @@ some input requires grad, records the node:
 Autograd imports nothing above it (no tensor code, lazily or not). It works on arrays and nodes, and on
 tensors only through :class:`TensorBase`, the fields and constructors every tensor class provides:
 ``apply`` makes its outputs with the first input's class (``type(x)._wrap_output``), the engine makes
-``.grad`` and the arguments of leaf hooks with ``leaf._wrap_grad``. ``tensor`` and ``ops`` both import
+a leaf's ``.grad`` with the leaf's class (``type(leaf)._make``). ``tensor`` and ``ops`` both import
 this module, never each other in a circle.
 """
 
@@ -58,12 +58,11 @@ class TensorBase:
 
     - ``type(x)._wrap_output(array, device, xp, requires_grad, node, idx)`` (static): the tensor an op
       returns, given the input's device and array module;
-    - ``x._wrap_grad(array)``: a constant tensor on ``x``'s device (``.grad``, a hook's argument);
+    - ``type(x)._make(array, device, requires_grad, node, idx)`` (static): the same from a device name
+      (a leaf's ``.grad`` and its hooks' argument; ``ops.ToDevice``'s output);
+    - ``x._wrap_grad(array)``: a constant tensor on ``x``'s device (``retain_grad``, ``autograd.grad``);
     - ``x._grad_array(gradient)``: the array of a root gradient given for ``x`` (``None``: ones for a
       one-element ``x``), checked against ``x``'s shape and device.
-
-    (``ops.ToDevice``, whose output lives on another device than its input, also calls
-    ``type(x)._make(array, device, requires_grad, node, idx)``.)
     """
 
     __slots__ = ()
