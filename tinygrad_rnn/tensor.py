@@ -15,8 +15,8 @@ from typing import Sequence
 import numpy as np
 
 from . import dtypes, ops
-from .autograd import engine, grad_mode
-from .autograd.function import Function, TensorBase, VersionCounter
+from .autograd import engine, function, grad_mode
+from .autograd.function import Function, VersionCounter
 from .backend import DeviceError, canonical_device, is_device_array, move, to_numpy, xp_for
 from .random import default_generator
 
@@ -129,7 +129,7 @@ def _untensor(data):
     return data
 
 
-class Tensor(TensorBase):
+class Tensor(function.TensorBase):
     """A multi-dimensional array that records the ops applied to it for reverse-mode autograd.
 
     ``Tensor(data)`` makes a float32 tensor (as ``torch.Tensor``); ``tr.tensor(data)`` infers the

@@ -8,8 +8,8 @@ from .movement import Cat, Clone, Expand, Flip, Gather, GetItem, IndexPut, Pad, 
 from .nn import BinaryCrossEntropy, Dropout, LogSigmoid
 from .reduce import Amax, Amin, Logsumexp, LogSoftmax, Mean, Softmax, Sum, Var
 
-__all__ = ["Abs", "Add", "Amax", "Amin", "BinaryCrossEntropy", "Cast", "Cat", "Clamp", "Clone", "Div", "Dropout",
-           "Exp", "Expand", "Flip", "Gather", "GetItem", "IndexPut", "Log", "LogSigmoid", "Logsumexp", "LogSoftmax",
-           "Matmul", "Maximum", "Mean", "Minimum", "Mul", "Neg", "Pad", "Permute", "Pow", "PowScalar", "Relu",
-           "Reshape", "RPowScalar", "Sigmoid", "Softmax", "Split", "Sqrt", "Stack", "Sub", "Sum", "Tanh", "ToDevice",
-           "Var", "Where"]
+__all__ = ["Abs", "Add", "Amax", "Amin", "Cast", "Cat", "Clamp", "Clone", "Div", "Dropout", "Exp", "Expand", "Flip",
+           "BinaryCrossEntropy", "LogSigmoid", "ToDevice",
+           "Gather", "GetItem", "IndexPut", "Log", "Logsumexp", "LogSoftmax", "Matmul", "Maximum", "Mean",
+           "Minimum", "Mul", "Neg", "Pad", "Permute", "Pow", "PowScalar", "Relu", "Reshape", "RPowScalar",
+           "Sigmoid", "Softmax", "Split", "Sqrt", "Stack", "Sub", "Sum", "Tanh", "Var", "Where"]
