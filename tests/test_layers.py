@@ -141,6 +141,25 @@ def test_imports_point_down_the_layers(module, path, is_package):
     assert not bad, "\n".join(bad)
 
 
+def unresolved(module: str, source: str, is_package: bool) -> list[str]:
+    """Imports of the package whose module does not exist (e.g. ``from .nn import X`` left in a file that
+    moved one folder down: a merge carries such lines into ``app/`` silently)."""
+    return [f"{module} (line {line}) imports {name}, which is no module of the package"
+            for name, line in imports(module, source, is_package) if name != ROOT and not _is_module(name)]
+
+
+@pytest.mark.parametrize("module,path,is_package", MODULES, ids=[m for m, _, _ in MODULES])
+def test_imports_name_existing_modules(module, path, is_package):
+    bad = unresolved(module, path.read_text(encoding="utf-8"), is_package)
+    assert not bad, "\n".join(bad)
+
+
+def test_an_import_of_a_missing_module_fails():
+    bad = unresolved("tinygrad_rnn.app.cli", "def f():\n    from .nn.recurrent import cells\n", False)
+    assert bad == ["tinygrad_rnn.app.cli (line 2) imports tinygrad_rnn.app.nn.recurrent, which is no module of "
+                   "the package"]
+
+
 def test_the_walk_sees_every_layer():
     placed = {LAYERS[place(m)[0]][0] for m, _, _ in MODULES}
     assert placed == {name for name, _ in LAYERS}
