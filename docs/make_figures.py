@@ -42,8 +42,8 @@ ROOT = os.path.dirname(DOCS)
 sys.path.insert(0, ROOT)
 
 import tinygrad_rnn as tr  # noqa: E402
-from tinygrad_rnn import cli  # noqa: E402
-from tinygrad_rnn.experiments import CELL_NAMES, format_gradflow_table, format_table, write_json  # noqa: E402
+from tinygrad_rnn.app import cli  # noqa: E402
+from tinygrad_rnn.app.experiments import CELL_NAMES, format_gradflow_table, format_table, write_json  # noqa: E402
 
 RESULTS = os.path.join(DOCS, "results")
 FIGURES = os.path.join(DOCS, "figures")
@@ -189,9 +189,9 @@ RUNS = {"demo": (run_demo, "demo/demo.json"), "adding_T100": (run_adding_T100, "
 
 
 def figures() -> None:
-    from tinygrad_rnn.viz import plots
+    from tinygrad_rnn.app import plots
     os.makedirs(FIGURES, exist_ok=True)
-    from tinygrad_rnn.experiments import Sweep
+    from tinygrad_rnn.app.experiments import Sweep
     for folder, task in (("demo", "memory"), ("demo", "adding"), ("adding_T100", "adding")):
         d = load(folder, f"{task}.json")
         if d:                                           # redrawn from the JSON (the runs drew them too)
@@ -244,7 +244,7 @@ def block_demo_adding() -> str:
 
 
 def _settings(d):
-    from tinygrad_rnn.experiments import TaskSettings
+    from tinygrad_rnn.app.experiments import TaskSettings
     s = dict(d["settings"])
     s["lengths"], s["cells"] = tuple(s["lengths"]), tuple(s["cells"])
     return TaskSettings(**s)

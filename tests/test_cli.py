@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import tinygrad_rnn as tr
-from tinygrad_rnn import cli
+from tinygrad_rnn.app import cli
 
 from conftest import require, require_dot
 

@@ -26,7 +26,8 @@ from . import optim
 from . import viz
 from .io import load, save
 from . import serialization
-from . import analysis, tasks
+from . import analysis
+from .app import tasks
 
 backend.keep_host_memory()     # per-call recurrent buffers reuse freed memory (see its docstring)
 

@@ -1,7 +1,7 @@
-"""``python -m tinygrad_rnn``: the ``tinygrad-rnn`` command line (see :mod:`tinygrad_rnn.cli`)."""
+"""``python -m tinygrad_rnn``: the ``tinygrad-rnn`` command line (see :mod:`tinygrad_rnn.app.cli`)."""
 
 import sys
 
-from .cli import main
+from .app.cli import main
 
 sys.exit(main())

@@ -17,7 +17,7 @@ import numpy as np
 from . import dtypes, ops
 from .autograd import engine, function, grad_mode
 from .autograd.function import Function, VersionCounter
-from .backend import DeviceError, canonical_device, device_of, is_device_array, move, to_numpy, xp_for
+from .backend import DeviceError, canonical_device, is_device_array, move, to_numpy, xp_for
 from .random import default_generator
 
 _grad_state = grad_mode._state
@@ -129,7 +129,7 @@ def _untensor(data):
     return data
 
 
-class Tensor:
+class Tensor(function.TensorBase):
     """A multi-dimensional array that records the ops applied to it for reverse-mode autograd.
 
     ``Tensor(data)`` makes a float32 tensor (as ``torch.Tensor``); ``tr.tensor(data)`` infers the
@@ -177,6 +177,10 @@ class Tensor:
 
     def _wrap_grad(self, arr) -> "Tensor":
         return Tensor._make(arr, self._device, False, None, 0)
+
+    def _grad_array(self, gradient):
+        """The array of a gradient given for this tensor as a backward root (see ``autograd.TensorBase``)."""
+        return _grad_array(self, gradient)
 
     # ----------------------------------------------------------------- properties
     @property
@@ -334,7 +338,8 @@ class Tensor:
         if dev is not None:
             dev = canonical_device(dev)
             if dev != out._device:
-                out = ToDevice.apply_to(out, dev)
+                _xp(dev)                       # registers the device for Tensor._make
+                out = ops.ToDevice.apply_to(out, dev)
         return out
 
     def cpu(self) -> "Tensor":
@@ -445,7 +450,12 @@ class Tensor:
                 self._hooks = []
             self._hooks.append(fn)
         else:
-            engine.add_hook(self._node, self._idx, fn)
+            dev = self._device
+
+            def on_array(g):                   # the engine runs a node's hooks on arrays
+                r = fn(Tensor._make(g, dev, False, None, 0))
+                return None if r is None else r._data
+            engine.add_hook(self._node, self._idx, on_array)
         return fn
 
     # ----------------------------------------------------------------- arithmetic
@@ -1104,37 +1114,8 @@ def _wrap_output(arr, dev, xp, requires_grad, node, idx) -> Tensor:
     return t
 
 
-function._make = Tensor._make
-function._wrap_output = _wrap_output
-
-
-class ToDevice(Function):
-    """y = x on another device.   VJP: dx = dy moved back."""
-
-    @staticmethod
-    def forward(ctx, x, dev):
-        ctx.src = device_of(x)
-        return move(x, dev)
-
-    @staticmethod
-    def backward(ctx, dy):
-        return move(dy, ctx.src)
-
-    @classmethod
-    def apply_to(cls, x: Tensor, dev: str) -> Tensor:
-        ctx = cls.__new__(cls)
-        ctx.xp = x._xp
-        record = _grad_state.enabled and x.requires_grad
-        _xp(dev)
-        out = Tensor._make(cls.forward(ctx, x._data, dev), dev, record, ctx if record else None, 0)
-        if record:
-            ctx.needs_input_grad = (True,)
-            ctx.edges = (x if x._node is None else (x._node, x._idx),)
-            ctx.out_meta = ((out.shape, out.dtype),)
-            from .autograd.scope import _scope_tuple   # (the package's `scope` name is the context manager)
-            ctx.scope = _scope_tuple()
-            ctx._seq = function.next_seq()
-        return out
+# Function.apply makes its outputs through its first input's class (autograd imports no tensor code).
+Tensor._wrap_output = staticmethod(_wrap_output)
 
 
 # --------------------------------------------------------------------- helpers

@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 from .engine import graph_nodes, record_grad_norms, run_backward
-from .function import Function, VersionCounter, unbroadcast
+from .function import Function, TensorBase, VersionCounter, unbroadcast
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
 from .scope import current_scope, scope
 
-__all__ = ["Function", "GradcheckError", "VersionCounter", "backward", "current_scope", "enable_grad", "grad",
-           "gradcheck", "graph_nodes", "is_grad_enabled", "no_grad", "record_grad_norms", "scope", "set_grad_enabled",
-           "unbroadcast"]
+__all__ = ["Function", "GradcheckError", "TensorBase", "VersionCounter", "backward", "current_scope", "enable_grad",
+           "grad", "gradcheck", "graph_nodes", "is_grad_enabled", "no_grad", "record_grad_norms", "scope",
+           "set_grad_enabled", "unbroadcast"]
 
 
 def _roots(tensors, grad_tensors):
-    from ..tensor import Tensor, _grad_array
-    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    tensors = [tensors] if isinstance(tensors, TensorBase) else list(tensors)
     if grad_tensors is None:
         grad_tensors = [None] * len(tensors)
-    elif isinstance(grad_tensors, Tensor):
+    elif isinstance(grad_tensors, TensorBase):
         grad_tensors = [grad_tensors]
     if len(grad_tensors) != len(tensors):
         raise ValueError(f"grad_tensors: expected {len(tensors)} gradients, got {len(grad_tensors)}")
     for i, t in enumerate(tensors):
         if not t.requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
-    return tensors, [_grad_array(t, g) for t, g in zip(tensors, grad_tensors)]
+    return tensors, [t._grad_array(g) for t, g in zip(tensors, grad_tensors)]
 
 
 def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
@@ -36,9 +35,8 @@ def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph: bool = False, allow_unused: bool = False):
     """The gradients of ``outputs`` w.r.t. ``inputs``, returned as a tuple; no ``.grad`` is changed."""
-    from ..tensor import Tensor
     roots, grads = _roots(outputs, grad_outputs)
-    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    inputs = [inputs] if isinstance(inputs, TensorBase) else list(inputs)
     for i, t in enumerate(inputs):
         if not t.requires_grad:
             raise RuntimeError(f"grad: input {i} does not require grad")

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 import heapq
 import weakref
 
-from . import function
 from .function import Function
 
 _record_norms = False
@@ -174,9 +173,9 @@ def run_backward(roots, grads, retain_graph: bool = False, capture=None):
                     summed.add(key)
 
     # Leaves: hooks see the total gradient of this backward, then it is stored or returned.
-    make = function._make
     for key, g in leaf_grads.items():
         t = leaves[key]
+        make = type(t)._make       # the leaf's own class makes its .grad (autograd imports no tensor code)
         owned = key in summed
         if t._hooks:
             for hook in t._hooks:
@@ -197,17 +196,19 @@ def run_backward(roots, grads, retain_graph: bool = False, capture=None):
 
 
 def _output_hooks(node, gs, capture_nodes, captured):
-    """Run hooks and ``retain_grad`` of non-leaf tensors made by ``node``; capture for ``grad()``."""
+    """Run hooks and ``retain_grad`` of non-leaf tensors made by ``node``; capture for ``grad()``.
+
+    A node's hooks work on arrays (``add_hook``): an array in, ``None`` or a replacement array out.
+    """
     gs = list(gs)
     for idx in range(len(gs)):
         g = gs[idx]
         if g is None:
             continue
         for hook in (node.hooks or {}).get(idx, ()):
-            from ..tensor import Tensor
-            r = hook(Tensor._make(g, _device_of(node), False, None, 0))
+            r = hook(g)
             if r is not None:
-                gs[idx] = g = r._data
+                gs[idx] = g = r
         ref = (node.retained or {}).get(idx)
         t = ref() if ref is not None else None
         if t is not None:
@@ -221,10 +222,6 @@ def _output_hooks(node, gs, capture_nodes, captured):
     return gs
 
 
-def _device_of(node) -> str:
-    return "cpu" if node.xp.__name__ == "numpy" else "cuda"
-
-
 def add_retain(node: Function, idx: int, tensor) -> None:
     if node.retained is None:
         node.retained = {}
@@ -232,6 +229,7 @@ def add_retain(node: Function, idx: int, tensor) -> None:
 
 
 def add_hook(node: Function, idx: int, fn) -> None:
+    """Run ``fn(grad_array)`` on the gradient of output ``idx`` of ``node``; a returned array replaces it."""
     if node.hooks is None:
         node.hooks = {}
     node.hooks.setdefault(idx, []).append(fn)

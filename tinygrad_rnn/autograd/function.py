@@ -11,9 +11,13 @@ some input requires grad, records the node:
 - ``ctx.saved``: what ``ctx.save_for_backward`` kept, with the version of every saved input so a
   backward after an in-place change raises instead of returning a wrong gradient;
 - ``ctx._seq``: the node's creation number, from ``next_seq`` (backward runs nodes latest-first). Code
-  that records a node without ``apply`` (``ToDevice``) must stamp it too.
+  that records a node without ``apply`` (``ops.ToDevice``) must stamp it too.
 
-This module imports no tensor code: ``tensor`` and ``ops`` both import it, never each other in a circle.
+Autograd imports nothing above it (no tensor code, lazily or not). It works on arrays and nodes, and on
+tensors only through :class:`TensorBase`, the fields and constructors every tensor class provides:
+``apply`` makes its outputs with the first input's class (``type(x)._wrap_output``), the engine makes
+a leaf's ``.grad`` with the leaf's class (``type(leaf)._make``). ``tensor`` and ``ops`` both import
+this module, never each other in a circle.
 """
 
 from __future__ import annotations
@@ -28,9 +32,6 @@ _new = object.__new__
 # Creation counter stamped on every recorded node as ``_seq``: a node's inputs always come from nodes with a
 # smaller number, so backward runs nodes in decreasing ``_seq`` (see engine.run_backward).
 next_seq = itertools.count(1).__next__
-# Set by tensor.py: Tensor._make(array, device, requires_grad, node, output index), and the same with the
-# device's array module passed in, _wrap_output(array, device, xp, requires_grad, node, output index).
-_make = _wrap_output = None
 
 
 class VersionCounter:
@@ -40,6 +41,31 @@ class VersionCounter:
 
     def __init__(self) -> None:
         self.value = 0
+
+
+class TensorBase:
+    """What autograd needs of a tensor; ``tinygrad_rnn.Tensor`` subclasses it (as ``torch.Tensor`` does
+    ``torch._C.TensorBase``). It holds no state and no code: it names the protocol, so autograd can
+    tell a tensor from other arguments without importing the tensor layer.
+
+    Fields autograd reads (and, for ``grad`` and a leaf's gradient, writes): ``_data`` (the array),
+    ``_device`` (its device), ``_xp`` (NumPy or CuPy), ``requires_grad``, ``grad``, ``_node`` and ``_idx``
+    (the node that made it and which of its outputs; ``None`` and 0 for a leaf), ``_version`` (the
+    ``VersionCounter`` shared with its views), ``_hooks`` (a leaf's hooks: functions of its gradient
+    tensor, returning ``None`` or a replacement).
+
+    Constructors autograd calls:
+
+    - ``type(x)._wrap_output(array, device, xp, requires_grad, node, idx)`` (static): the tensor an op
+      returns, given the input's device and array module;
+    - ``type(x)._make(array, device, requires_grad, node, idx)`` (static): the same from a device name
+      (a leaf's ``.grad`` and its hooks' argument; ``ops.ToDevice``'s output);
+    - ``x._wrap_grad(array)``: a constant tensor on ``x``'s device (``retain_grad``, ``autograd.grad``);
+    - ``x._grad_array(gradient)``: the array of a root gradient given for ``x`` (``None``: ones for a
+      one-element ``x``), checked against ``x``'s shape and device.
+    """
+
+    __slots__ = ()
 
 
 def unbroadcast(xp, grad, shape: tuple):
@@ -114,7 +140,7 @@ class Function:
             if record:
                 ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
             out = cls.forward(ctx, *[t._data for t in inputs], **attrs)
-        make = _wrap_output
+        make = type(first)._wrap_output
         if type(out) is tuple:
             out = tuple([o if type(o) is xp.ndarray else xp.asarray(o) for o in out])
         elif type(out) is not xp.ndarray:

@@ -4,8 +4,9 @@
     loss = F.cross_entropy(logits, target, ignore_index=0, label_smoothing=0.1)
 
 Everything is composed from Tensor ops (``log_softmax``, ``gather``, ``where``, ...), so gradients
-come from their VJPs; only ``logsigmoid`` has its own ``Function`` (a stable log(σ(x)) with the
-exact ``log1p``). Index checks (targets, embedding rows, one-hot classes) read the indices back to
+come from their VJPs; only ``logsigmoid`` and ``binary_cross_entropy`` have their own ``Function``s
+(``ops.LogSigmoid``: a stable log(σ(x)) with the exact ``log1p``; ``ops.BinaryCrossEntropy``: PyTorch's
+clamped logs). Index checks (targets, embedding rows, one-hot classes) read the indices back to
 the host: on the GPU they synchronise.
 """
 
@@ -18,7 +19,7 @@ import warnings
 import numpy as np
 
 from ..autograd import is_grad_enabled
-from ..autograd.function import Function
+from ..ops import BinaryCrossEntropy, LogSigmoid
 from ..tensor import Tensor, dropout as _dropout, pad_fn, where
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "embedding",
@@ -189,24 +190,6 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     _tensor_arg(input, "input")
     x = input if dtype is None else input.to(dtype)
     return x.log_softmax(_softmax_dim(x, dim, "log_softmax"))
-
-
-class LogSigmoid(Function):
-    """y = log σ(x) = min(x, 0) - log1p(exp(-|x|)).   VJP: dx = dy · σ(-x) = dy · (1 - σ(x))."""
-
-    @staticmethod
-    def forward(ctx, x):
-        xp = ctx.xp
-        ctx.save_for_backward(x)
-        return (xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))).astype(x.dtype, copy=False)
-
-    @staticmethod
-    def backward(ctx, dy):
-        xp = ctx.xp
-        (x,) = ctx.saved
-        e = xp.exp(-xp.abs(x))                       # σ(-x) without overflow: e/(1+e) for x>0, 1/(1+e) else
-        s = xp.where(x > 0, e, 1) / (1 + e)
-        return dy * s.astype(dy.dtype, copy=False)
 
 
 def logsigmoid(input: Tensor) -> Tensor:
@@ -404,33 +387,6 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     if weight is not None:
         loss = loss * _float_arg(weight, "weight")
     return _reduce(loss, reduction)
-
-
-def _clamped_log(xp, x, floor: float = -100.0):
-    """max(log x, floor), without warnings at x = 0."""
-    pos = x > 0
-    return xp.maximum(xp.where(pos, xp.log(xp.where(pos, x, 1)), floor), floor).astype(x.dtype, copy=False)
-
-
-class BinaryCrossEntropy(Function):
-    """ℓ = -[t·max(log x, -100) + (1-t)·max(log(1-x), -100)]   (PyTorch's clamp).
-    VJP (PyTorch's): dx = dy·(x - t) / max(x·(1-x), 1e-12),  dt = dy·(log(1-x) - log x) (unclamped: ±inf at 0, 1)."""
-
-    @staticmethod
-    def forward(ctx, x, t):
-        xp = ctx.xp
-        ctx.save_for_backward(x, t)
-        return -(t * _clamped_log(xp, x) + (1 - t) * _clamped_log(xp, 1 - x))
-
-    @staticmethod
-    def backward(ctx, dy):
-        xp = ctx.xp
-        x, t = ctx.saved
-        dx = dy * (x - t) / xp.maximum(x * (1 - x), 1e-12) if ctx.needs_input_grad[0] else None
-        dt = None
-        if ctx.needs_input_grad[1]:
-            dt = dy * (_clamped_log(xp, 1 - x, -xp.inf) - _clamped_log(xp, x, -xp.inf))
-        return dx, dt
 
 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,

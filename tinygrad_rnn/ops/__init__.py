@@ -1,13 +1,15 @@
 """The differentiable ops, grouped by kind. Each is a small ``Function`` subclass."""
 
+from .device import ToDevice
 from .elementwise import (Abs, Add, Cast, Clamp, Div, Exp, Log, Maximum, Minimum, Mul, Neg, Pow,
                           PowScalar, Relu, RPowScalar, Sigmoid, Sqrt, Sub, Tanh, Where)
 from .linalg import Matmul
 from .movement import Cat, Clone, Expand, Flip, Gather, GetItem, IndexPut, Pad, Permute, Reshape, Split, Stack
-from .nn import Dropout
+from .nn import BinaryCrossEntropy, Dropout, LogSigmoid
 from .reduce import Amax, Amin, Logsumexp, LogSoftmax, Mean, Softmax, Sum, Var
 
 __all__ = ["Abs", "Add", "Amax", "Amin", "Cast", "Cat", "Clamp", "Clone", "Div", "Dropout", "Exp", "Expand", "Flip",
+           "BinaryCrossEntropy", "LogSigmoid", "ToDevice",
            "Gather", "GetItem", "IndexPut", "Log", "Logsumexp", "LogSoftmax", "Matmul", "Maximum", "Mean",
            "Minimum", "Mul", "Neg", "Pad", "Permute", "Pow", "PowScalar", "Relu", "Reshape", "RPowScalar",
            "Sigmoid", "Softmax", "Split", "Sqrt", "Stack", "Sub", "Sum", "Tanh", "Var", "Where"]

@@ -5,7 +5,6 @@
     tr.viz.to_dot(loss)              # any graph of tensor ops, micrograd-style
 """
 
-from . import plots
 from .dot import DETAILS, VIEWS, to_dot
 from .render import GraphvizNotFoundError, dot_binary, draw_graph, graph_command, render
 

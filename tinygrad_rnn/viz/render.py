@@ -104,8 +104,10 @@ def graph_command(cell: str = "lstm", steps: int = 4, layers: int = 1, bidirecti
     The loss is ``output.pow(2).mean()``; backward runs inside ``record_grad_norms()`` so the picture
     shows gradient norms. Returns the path written (see :func:`render` for the missing-``dot`` case).
     """
-    from .. import autograd, manual_seed, randn
+    from .. import autograd
     from ..nn import GRU, LSTM, RNN
+    from ..random import manual_seed
+    from ..tensor import randn
 
     layer_cls = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
     if cell not in layer_cls:

@@ -19,11 +19,12 @@ from typing import Callable
 
 import numpy as np
 
-from . import nn, optim, tasks
-from .analysis import grad_norms_through_time, hidden_trace, jacobian_spectrum
-from .autograd import no_grad
-from .random import manual_seed
-from .tensor import Tensor, tensor
+from .. import nn, optim
+from . import tasks
+from ..analysis import grad_norms_through_time, hidden_trace, jacobian_spectrum
+from ..autograd import no_grad
+from ..random import manual_seed
+from ..tensor import Tensor, tensor
 
 CELLS = ("rnn", "gru", "lstm")
 CELL_NAMES = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}

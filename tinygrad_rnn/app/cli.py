@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="graph.svg", help="file to write. Default: graph.svg")
 
     p = sub.add_parser("train", help="run one of the examples (char_lm, forecasting, ...)",
-                       description="Run an example script from the examples/ folder of a source checkout; "
+                       description="Run one of the example scripts that ship with the package; "
                                    "arguments after the name go to the example (try `train char_lm --help`).",
                        add_help=True)
     p.add_argument("example", choices=EXAMPLES, help="which example")
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _device(name: str) -> str:
     if name == "cuda":
-        from .backend import cuda_is_available, CUDA_INSTALL_HINT
+        from ..backend import cuda_is_available, CUDA_INSTALL_HINT
         if not cuda_is_available():
             raise CommandError(f"--device cuda needs CuPy and an NVIDIA GPU, and none is usable; "
                                f"{CUDA_INSTALL_HINT}; or use --device cpu")
@@ -213,7 +213,7 @@ def sweep_figures(sweep, out: str) -> list:
     """metric-vs-T and gradient-norm-vs-step figures of a sweep; returns the paths."""
     import numpy as np
 
-    from .viz import plots
+    from . import plots
     s = sweep.settings
     paths = [plots.metric_vs_length(sweep.runs, os.path.join(out, f"{s.task}_vs_T.png"), s.task)]
     T = max(s.lengths)
@@ -259,7 +259,7 @@ def cmd_gradflow(args) -> int:
 
 
 def _gradflow_figure(res: dict, out: str) -> str:
-    from .viz import plots
+    from . import plots
     curves, styles = {}, {}
     colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
     for i, r in enumerate(res["rows"]):
@@ -273,7 +273,7 @@ def _gradflow_figure(res: dict, out: str) -> str:
 
 
 def cmd_graph(args) -> int:
-    from .viz import graph_command
+    from ..viz import graph_command
     folder = os.path.dirname(args.output)
     if folder:
         from .experiments import ensure_folder
@@ -289,7 +289,7 @@ def cmd_graph(args) -> int:
 
 
 def examples_folder() -> str:
-    """The ``examples/`` folder of a source checkout (next to the package)."""
+    """The folder of the example scripts, shipped inside the package (``tinygrad_rnn/examples``)."""
     here = os.path.dirname(os.path.abspath(__file__))
     return os.path.join(os.path.dirname(here), "examples")
 
@@ -297,8 +297,8 @@ def examples_folder() -> str:
 def cmd_train(args) -> int:
     path = os.path.join(examples_folder(), f"{args.example}.py")
     if not os.path.isfile(path):
-        raise CommandError(f"example {args.example!r} not found at {path}; the examples ship with the source "
-                           f"checkout: git clone the repository and run from there")
+        raise CommandError(f"example {args.example!r} not found at {path}; the examples ship inside the "
+                           f"package: reinstall it (pip install tinygrad-rnn)")
     old = sys.argv
     sys.argv = [path] + list(args.args)
     try:
@@ -340,7 +340,7 @@ def cmd_demo(args) -> int:
         panels["LSTM c_t"] = np.array(traces["lstm"]["c"])
         panels["LSTM forget gate f_t"] = np.array(traces["lstm"]["f"])
     if plots_on:
-        from .viz import plots
+        from . import plots
         written.append(plots.hidden_heatmaps(
             panels, os.path.join(out, "hidden_states.png"),
             title=f"memory task, T={T_mem}: hidden states of the trained models on one test sequence"))
@@ -362,7 +362,7 @@ def cmd_demo(args) -> int:
     for p in written:
         print(f"  wrote {p}")
     if plots_on:    # the graph comes last: without Graphviz everything above is already on disk
-        from .viz import graph_command
+        from ..viz import graph_command
         path = graph_command(cell="lstm", steps=4, detail="gate", out=os.path.join(out, "lstm_unrolled.svg"))
         print(f"  wrote {path}")
     print(f"demo finished in {seconds:.0f} s (device {device})")
@@ -403,9 +403,9 @@ def _demo_summary(mem, add, gf, seconds: float, device: str, args) -> str:
 
 def _reason(e: BaseException) -> str | None:
     """A one-line reason for failures that are not bugs, else None (a traceback is more useful)."""
-    from .backend import DeviceError
+    from ..backend import DeviceError
     try:
-        from .viz import GraphvizNotFoundError
+        from ..viz import GraphvizNotFoundError
     except ImportError:              # pragma: no cover
         GraphvizNotFoundError = ()
     if isinstance(e, CommandError):

@@ -21,8 +21,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .dtypes import as_dtype, get_default_dtype
-from .tensor import Tensor, tensor
+from ..dtypes import as_dtype, get_default_dtype
+from ..tensor import Tensor, tensor
 
 ADDING_MEAN_MSE = 1.0 / 6.0
 
