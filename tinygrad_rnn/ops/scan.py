@@ -1,0 +1,124 @@
+"""The linear recurrence h_t = a_t ⊙ h_{t-1} + b_t over a whole sequence, as one ``Function``.
+
+Two algorithms compute the same h (to rounding):
+
+- ``"scan"``: the odd–even (Blelloch-style) parallel scan. Pairs of steps combine into one step,
+  (a₂, b₂)∘(a₁, b₁) = (a₂a₁, a₂b₁ + b₂), the half-length recurrence is solved the same way, and the
+  skipped steps are filled in from their predecessor: O(T) work, O(log T) depth (≈ 2·log₂T array
+  ops on halving slices). This is the algorithm for a GPU, and on NumPy it wins whenever one step's
+  slice is small, since a Python loop over T steps then costs T op dispatches.
+- ``"loop"``: the sequential loop, one multiply–add per step. On one CPU core a big slice makes each
+  step memory-bound and the loop reads a and b and writes h exactly once, which no reordering beats;
+  ``"auto"`` takes it on NumPy when a step's slice holds at least ``LOOP_MIN_SLICE`` elements.
+
+The backward is itself a reverse linear scan. With g_t = ∂L/∂h_t (all paths):
+
+    g_t = dh_t + a_{t+1} ⊙ g_{t+1}      (g_{T-1} = dh_{T-1}), a scan over the reversed sequence
+    db_t = g_t,   da_t = g_t ⊙ h_{t-1},   dh0 = a_0 ⊙ g_0      (h_{-1} = h0, or 0 without h0)
+
+each summed back to its input's broadcast shape.
+"""
+
+from __future__ import annotations
+
+from ..autograd.function import Function, unbroadcast
+
+# NumPy: at or above this many elements per time step the sequential loop is at the memory roofline and
+# beats the scan (bench/linear_scan.py measures the crossover); below it the scan wins.
+LOOP_MIN_SLICE = 1024
+# Below this length the scan's recursion stops and a short loop finishes the job.
+SCAN_BASE = 16
+
+
+def _loop(xp, a, b, out):
+    """out_t = a_t ⊙ out_{t-1} + b_t along axis 0, out_{-1} = 0 (h0 is already folded into b_0)."""
+    out[0] = b[0]
+    for t in range(1, a.shape[0]):
+        xp.multiply(a[t], out[t - 1], out=out[t])
+        out[t] += b[t]
+    return out
+
+
+def _scan(xp, a, b, out):
+    """The odd–even parallel scan of out_t = a_t ⊙ out_{t-1} + b_t along axis 0 (out_{-1} = 0)."""
+    T = a.shape[0]
+    if T <= SCAN_BASE:
+        return _loop(xp, a, b, out)
+    n = T // 2
+    a_odd = a[1:2 * n:2]
+    pair_a = a_odd * a[0:2 * n:2]               # the two steps 2i, 2i+1 as one: (a₂a₁, a₂b₁ + b₂)
+    pair_b = a_odd * b[0:2 * n:2]
+    pair_b += b[1:2 * n:2]
+    _scan(xp, pair_a, pair_b, out[1:2 * n:2])   # h at the odd positions
+    out[0] = b[0]
+    m = (T - 1) // 2                             # the even positions 2, 4, ...: one step from h_{2i-1}
+    even = out[2::2]
+    xp.multiply(a[2::2], out[1:2 * m:2], out=even)
+    even += b[2::2]
+    return out
+
+
+def linear_recurrence(xp, a, b, method: str = "auto"):
+    """h with h_t = a_t ⊙ h_{t-1} + b_t along axis 0 (h_{-1} = 0); ``a`` and ``b`` of one shape."""
+    out = xp.empty(b.shape, dtype=b.dtype)
+    if a.shape[0] == 0:
+        return out
+    if a.ndim == 1:                              # per-step slices must be arrays (written with out=)
+        a, b, work = a[:, None], b[:, None], out[:, None]
+    else:
+        work = out
+    if method == "auto":
+        step = 1
+        for n in a.shape[1:]:
+            step *= n
+        method = "loop" if xp.__name__ == "numpy" and step >= LOOP_MIN_SLICE else "scan"
+    (_loop if method == "loop" else _scan)(xp, a, b, work)
+    return out
+
+
+class LinearScan(Function):
+    """h_t = a_t ⊙ h_{t-1} + b_t along ``dim`` (h_{-1} = h0, zeros without it).
+    VJP: g = reverse scan of dh with coefficients a_{t+1}; db = g, da_t = g_t ⊙ h_{t-1}, dh0 = a_0 ⊙ g_0."""
+
+    @staticmethod
+    def forward(ctx, a, b, h0=None, dim=0, shape=(), method="auto"):
+        xp = ctx.xp
+        ctx.shapes = (a.shape, b.shape, None if h0 is None else h0.shape)
+        ctx.dim, ctx.method, ctx.shape = dim, method, shape
+        a_t = xp.moveaxis(xp.broadcast_to(a, shape), dim, 0)
+        b_t = xp.moveaxis(xp.broadcast_to(b, shape), dim, 0)
+        if h0 is not None and a_t.shape[0] > 0:
+            b_t = b_t.copy()
+            b_t[0] += a_t[0] * h0                 # h_0 = a_0 h0 + b_0: fold h0 into the first input
+        y = xp.moveaxis(linear_recurrence(xp, a_t, b_t, method), 0, dim)
+        ctx.save_for_backward(a, y, h0)           # the input and output arrays: version-checked
+        return y
+
+    @staticmethod
+    def backward(ctx, dh):
+        xp = ctx.xp
+        a, y, h0 = ctx.saved
+        sa, sb, s0 = ctx.shapes
+        dim = ctx.dim
+        a_t = xp.moveaxis(xp.broadcast_to(a, ctx.shape), dim, 0)
+        h = xp.moveaxis(y, dim, 0)
+        need_a, need_b = ctx.needs_input_grad[:2]
+        need_h0 = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
+        g_rev = xp.moveaxis(dh, dim, 0)[::-1]
+        coef = xp.empty_like(a_t)                 # reversed a_{t+1}: coef_s = a_{T-s}, coef_0 unused (0)
+        coef[0] = 0
+        coef[1:] = a_t[:0:-1]
+        g = linear_recurrence(xp, coef, xp.ascontiguousarray(g_rev), ctx.method)[::-1]
+        da = db = dh0 = None
+        if need_b:
+            db = unbroadcast(xp, xp.moveaxis(g, 0, dim), sb)
+        if need_a:
+            prev = xp.empty_like(h)
+            if prev.shape[0]:
+                prev[0] = 0 if h0 is None else h0
+                prev[1:] = h[:-1]
+            da = unbroadcast(xp, xp.moveaxis(g * prev, 0, dim), sa)
+        if need_h0:
+            d0 = a_t[0] * g[0] if a_t.shape[0] else xp.zeros(h.shape[1:], h.dtype)
+            dh0 = unbroadcast(xp, d0, s0)
+        return (da, db, dh0) if len(ctx.needs_input_grad) > 2 else (da, db)
