@@ -511,12 +511,10 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 def _normalized_shape(normalized_shape) -> tuple:
     if isinstance(normalized_shape, (int, np.integer)) and not isinstance(normalized_shape, bool):
         return (int(normalized_shape),)
-    try:
-        shape = tuple(int(n) for n in normalized_shape)
-    except TypeError:
-        raise TypeError(f"normalized_shape: expected an int or a sequence of ints, got "
-                        f"{type(normalized_shape).__name__}") from None
-    return shape
+    if isinstance(normalized_shape, (str, bytes)) or not hasattr(normalized_shape, "__iter__") or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in normalized_shape):
+        raise TypeError(f"normalized_shape: expected an int or a sequence of ints, got {normalized_shape!r}")
+    return tuple(int(n) for n in normalized_shape)
 
 
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,

@@ -104,6 +104,9 @@ class LinearScan(Function):
         h = xp.moveaxis(y, dim, 0)
         need_a, need_b = ctx.needs_input_grad[:2]
         need_h0 = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
+        if a_t.shape[0] == 0:                     # an empty sequence: every gradient is zero
+            zero = [None if s is None else xp.zeros(s, dh.dtype) for s in (sa, sb, s0)]
+            return tuple(z if n else None for z, n in zip(zero, ctx.needs_input_grad))
         g_rev = xp.moveaxis(dh, dim, 0)[::-1]
         coef = xp.empty_like(a_t)                 # reversed a_{t+1}: coef_s = a_{T-s}, coef_0 unused (0)
         coef[0] = 0
