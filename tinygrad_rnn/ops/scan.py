@@ -30,27 +30,28 @@ LOOP_MIN_SLICE = 1024
 SCAN_BASE = 16
 
 
-def _loop(xp, a, b, out):
-    """out_t = a_t ⊙ out_{t-1} + b_t along axis 0, out_{-1} = 0 (h0 is already folded into b_0)."""
-    out[0] = b[0]
+def _loop(xp, a, b, out, first):
+    """out_t = a_t ⊙ out_{t-1} + b_t along axis 0 for t ≥ 1, out_0 = ``first``."""
+    out[0] = first
     for t in range(1, a.shape[0]):
         xp.multiply(a[t], out[t - 1], out=out[t])
         out[t] += b[t]
     return out
 
 
-def _scan(xp, a, b, out):
-    """The odd–even parallel scan of out_t = a_t ⊙ out_{t-1} + b_t along axis 0 (out_{-1} = 0)."""
+def _scan(xp, a, b, out, first):
+    """The odd–even parallel scan of the same recurrence (out_0 = ``first``; a_0 and b_0 are not read)."""
     T = a.shape[0]
     if T <= SCAN_BASE:
-        return _loop(xp, a, b, out)
+        return _loop(xp, a, b, out, first)
     n = T // 2
     a_odd = a[1:2 * n:2]
     pair_a = a_odd * a[0:2 * n:2]               # the two steps 2i, 2i+1 as one: (a₂a₁, a₂b₁ + b₂)
     pair_b = a_odd * b[0:2 * n:2]
+    pair_b[0] = a_odd[0] * first                # the first pair starts from out_0 itself
     pair_b += b[1:2 * n:2]
-    _scan(xp, pair_a, pair_b, out[1:2 * n:2])   # h at the odd positions
-    out[0] = b[0]
+    _scan(xp, pair_a, pair_b, out[1:2 * n:2], pair_b[0])   # h at the odd positions
+    out[0] = first
     m = (T - 1) // 2                             # the even positions 2, 4, ...: one step from h_{2i-1}
     even = out[2::2]
     xp.multiply(a[2::2], out[1:2 * m:2], out=even)
@@ -58,21 +59,24 @@ def _scan(xp, a, b, out):
     return out
 
 
-def linear_recurrence(xp, a, b, method: str = "auto"):
-    """h with h_t = a_t ⊙ h_{t-1} + b_t along axis 0 (h_{-1} = 0); ``a`` and ``b`` of one shape."""
-    out = xp.empty(b.shape, dtype=b.dtype)
+def linear_recurrence(xp, a, b, out=None, first=None, method: str = "auto"):
+    """out with out_t = a_t ⊙ out_{t-1} + b_t along axis 0 and out_0 = ``first`` (default b_0, i.e. a zero
+    initial state); ``a`` and ``b`` of one shape (views of any strides), ``out`` written in place."""
+    if out is None:
+        out = xp.empty(b.shape, dtype=b.dtype)
     if a.shape[0] == 0:
         return out
+    if first is None:
+        first = b[0]
+    work = out
     if a.ndim == 1:                              # per-step slices must be arrays (written with out=)
         a, b, work = a[:, None], b[:, None], out[:, None]
-    else:
-        work = out
     if method == "auto":
         step = 1
         for n in a.shape[1:]:
             step *= n
         method = "loop" if xp.__name__ == "numpy" and step >= LOOP_MIN_SLICE else "scan"
-    (_loop if method == "loop" else _scan)(xp, a, b, work)
+    (_loop if method == "loop" else _scan)(xp, a, b, work, first)
     return out
 
 
@@ -87,10 +91,8 @@ class LinearScan(Function):
         ctx.dim, ctx.method, ctx.shape = dim, method, shape
         a_t = xp.moveaxis(xp.broadcast_to(a, shape), dim, 0)
         b_t = xp.moveaxis(xp.broadcast_to(b, shape), dim, 0)
-        if h0 is not None and a_t.shape[0] > 0:
-            b_t = b_t.copy()
-            b_t[0] += a_t[0] * h0                 # h_0 = a_0 h0 + b_0: fold h0 into the first input
-        y = xp.moveaxis(linear_recurrence(xp, a_t, b_t, method), 0, dim)
+        first = None if h0 is None or a_t.shape[0] == 0 else a_t[0] * h0 + b_t[0]   # h_0 = a_0 h0 + b_0
+        y = xp.moveaxis(linear_recurrence(xp, a_t, b_t, first=first, method=method), 0, dim)
         ctx.save_for_backward(a, y, h0)           # the input and output arrays: version-checked
         return y
 
@@ -102,26 +104,27 @@ class LinearScan(Function):
         dim = ctx.dim
         a_t = xp.moveaxis(xp.broadcast_to(a, ctx.shape), dim, 0)
         h = xp.moveaxis(y, dim, 0)
-        need_a, need_b = ctx.needs_input_grad[:2]
-        need_h0 = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
-        if a_t.shape[0] == 0:                     # an empty sequence: every gradient is zero
+        T = h.shape[0]
+        if T == 0:                                # an empty sequence: every gradient is zero
             zero = [None if s is None else xp.zeros(s, dh.dtype) for s in (sa, sb, s0)]
             return tuple(z if n else None for z, n in zip(zero, ctx.needs_input_grad))
-        g_rev = xp.moveaxis(dh, dim, 0)[::-1]
-        coef = xp.empty_like(a_t)                 # reversed a_{t+1}: coef_s = a_{T-s}, coef_0 unused (0)
-        coef[0] = 0
-        coef[1:] = a_t[:0:-1]
-        g = linear_recurrence(xp, coef, xp.ascontiguousarray(g_rev), ctx.method)[::-1]
+        # reversed time s = T-1-t: G_s = a_{T-s} ⊙ G_{s-1} + D_s, G_0 = D_0, with D the reversed dh
+        d = xp.moveaxis(dh, dim, 0)[::-1]
+        g_rev = xp.empty(h.shape, dtype=h.dtype)
+        g_rev[0] = d[0]
+        if T > 1:
+            coef = a_t[:0:-1]                      # a_{T-1}, ..., a_1 (a view)
+            linear_recurrence(xp, coef, d[1:], out=g_rev[1:], first=coef[0] * d[0] + d[1], method=ctx.method)
+        g = g_rev[::-1]
+        needs = ctx.needs_input_grad
         da = db = dh0 = None
-        if need_b:
+        if needs[1]:
             db = unbroadcast(xp, xp.moveaxis(g, 0, dim), sb)
-        if need_a:
-            prev = xp.empty_like(h)
-            if prev.shape[0]:
-                prev[0] = 0 if h0 is None else h0
-                prev[1:] = h[:-1]
-            da = unbroadcast(xp, xp.moveaxis(g * prev, 0, dim), sa)
-        if need_h0:
-            d0 = a_t[0] * g[0] if a_t.shape[0] else xp.zeros(h.shape[1:], h.dtype)
-            dh0 = unbroadcast(xp, d0, s0)
-        return (da, db, dh0) if len(ctx.needs_input_grad) > 2 else (da, db)
+        if needs[0]:
+            prod = xp.empty(h.shape, dtype=h.dtype)
+            prod[0] = 0 if h0 is None else g[0] * h0
+            xp.multiply(g[1:], h[:-1], out=prod[1:])
+            da = unbroadcast(xp, xp.moveaxis(prod, 0, dim), sa)
+        if len(needs) > 2 and needs[2]:
+            dh0 = unbroadcast(xp, a_t[0] * g[0], s0)
+        return (da, db, dh0) if len(needs) > 2 else (da, db)
