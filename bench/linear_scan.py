@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import tinygrad_rnn as tr  # noqa: E402
 from tinygrad_rnn.ops import scan as scan_ops  # noqa: E402
 
-SLICES = [(1,), (64,), (8, 64), (1024,), (32, 64), (32, 256)]     # per-step shapes
+SLICES = [(1,), (64,), (128,), (256,), (8, 64), (1024,), (32, 64), (32, 256)]     # per-step shapes
 QUICK_SLICES = [(1,), (64,), (32, 64)]
 SETTLE_S = 0.02
 
@@ -125,7 +125,7 @@ def main(argv=None) -> None:
     print(f"# linear_scan vs its sequential loop ({args.device}, float32, median of {repeats})\n")
     print(f"{platform.platform()}, Python {platform.python_version()}, NumPy {np.__version__}, "
           f"OPENBLAS_THREAD_TIMEOUT={os.environ['OPENBLAS_THREAD_TIMEOUT']}, settle {SETTLE_S} s, "
-          f"auto takes the loop on NumPy from {scan_ops.LOOP_MIN_SLICE} elements per step\n")
+          f"auto takes the loop on NumPy from {scan_ops.LOOP_MIN_BYTES} bytes per step\n")
     print("| T | per-step slice | pass | method | ms | ratio to loop | max rel. diff scan vs loop |")
     print("| ---: | --- | --- | --- | ---: | ---: | ---: |")
     for T in lengths:

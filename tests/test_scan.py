@@ -160,11 +160,11 @@ def test_auto_picks_the_loop_only_for_big_slices_on_numpy(monkeypatch, device):
     for name in ("_scan", "_loop"):
         real = getattr(scan_ops, name)
         monkeypatch.setattr(scan_ops, name, lambda *args, _r=real, _n=name: calls.append(_n) or _r(*args))
-    small = tr.ones(40, 2, device=device)
+    small = tr.ones(40, scan_ops.LOOP_MIN_BYTES // 4 - 1, device=device)      # float32
     tr.linear_scan(small, small)
     assert calls[0] == "_scan"
     calls.clear()
-    big = tr.ones(40, scan_ops.LOOP_MIN_SLICE, device=device)
+    big = tr.ones(40, scan_ops.LOOP_MIN_BYTES // 4, device=device)
     tr.linear_scan(big, big)
     assert calls[0] == ("_loop" if device == "cpu" else "_scan")
 

@@ -382,3 +382,25 @@ def test_bad_arguments_raise_clearly(device):
         tf(tr.randn(5, 2, 6, device=device), tr.randn(4, 2, 6, device=device))
     with pytest.raises(ValueError, match="sz"):
         nn.Transformer.generate_square_subsequent_mask(-1)
+
+
+@pytest.mark.cpu_only   # torch tensors are host arrays: the load itself is the check
+def test_torch_state_dict_tensors_load_directly_and_back():
+    torch = require("torch")
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ref = torch.nn.Transformer(8, 2, 1, 1, 12, dropout=0.0, dtype=torch.float64)
+    ours = nn.Transformer(8, 2, 1, 1, 12, dropout=0.0, dtype=tr.float64)
+    ours.load_state_dict(ref.state_dict())                  # torch tensors, as they come
+    rng = np.random.default_rng(0)
+    src, tgt = rng.standard_normal((5, 2, 8)), rng.standard_normal((3, 2, 8))
+    mask = torch.nn.Transformer.generate_square_subsequent_mask(3, dtype=torch.float64)
+    want = ref(torch.tensor(src), torch.tensor(tgt), tgt_mask=mask).detach().numpy()
+    got = ours(tr.tensor(src), tr.tensor(tgt), tgt_mask=nn.Transformer.generate_square_subsequent_mask(
+        3, dtype=tr.float64)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    back = torch.nn.Transformer(8, 2, 1, 1, 12, dropout=0.0, dtype=torch.float64)
+    back.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    np.testing.assert_allclose(back(torch.tensor(src), torch.tensor(tgt), tgt_mask=mask).detach().numpy(), want,
+                               rtol=1e-12)
