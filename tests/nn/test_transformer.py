@@ -400,7 +400,9 @@ def test_torch_state_dict_tensors_load_directly_and_back():
     got = ours(tr.tensor(src), tr.tensor(tgt), tgt_mask=nn.Transformer.generate_square_subsequent_mask(
         3, dtype=tr.float64)).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
-    back = torch.nn.Transformer(8, 2, 1, 1, 12, dropout=0.0, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        back = torch.nn.Transformer(8, 2, 1, 1, 12, dropout=0.0, dtype=torch.float64)
     back.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     np.testing.assert_allclose(back(torch.tensor(src), torch.tensor(tgt), tgt_mask=mask).detach().numpy(), want,
                                rtol=1e-12)
