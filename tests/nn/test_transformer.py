@@ -406,3 +406,22 @@ def test_torch_state_dict_tensors_load_directly_and_back():
     back.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     np.testing.assert_allclose(back(torch.tensor(src), torch.tensor(tgt), tgt_mask=mask).detach().numpy(), want,
                                rtol=1e-12)
+
+
+def test_fused_attention_equals_the_composed_dropout_path(device):
+    """dropout_p > 0 takes the composed path (matmul, softmax, dropout); with p = 1e-12 nothing is dropped
+    (almost surely) and it must equal the fused Function, masks and gradients included."""
+    rng = np.random.default_rng(4)
+    q, k, v = (rng.standard_normal(s) for s in ((2, 2, 3, 4), (2, 2, 5, 4), (2, 2, 5, 3)))
+    allowed = rng.random((3, 5)) > 0.3
+    allowed[1] = False                                         # a dead row
+    bias = rng.standard_normal((2, 1, 3, 5))
+    for mask in (None, tr.tensor(allowed, device=device), tr.tensor(bias, device=device)):
+        results = []
+        for p in (0.0, 1e-12):
+            xs = [tr.tensor(a, device=device, requires_grad=True) for a in (q, k, v)]
+            out = F.scaled_dot_product_attention(*xs, attn_mask=mask, dropout_p=p)
+            (out * out).sum().backward()
+            results.append([out.numpy()] + [x.grad.numpy() for x in xs])
+        for a, b in zip(*results):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

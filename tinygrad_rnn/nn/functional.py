@@ -563,6 +563,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     NaN. ``dropout_p`` drops attention weights (always: the functional has no training flag).
     ``enable_gqa``: key/value with fewer heads (dim -3) than the query are repeated to match.
 
+    Without dropout this is one ``Function`` (``ops.attention.Attention``: the (…, L, S) weights made
+    and differentiated in place); with dropout it is composed from matmul, softmax and dropout.
+
     Shape: query (…, L, E), key (…, S, E), value (…, S, Ev) -> (…, L, Ev).
     """
     for name, x in (("query", query), ("key", key), ("value", value)):
@@ -587,27 +590,38 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
                              f"multiple of the key/value heads ({hk}, {value.shape[-3]})")
         key, value = (_repeat_heads(t, hq // hk) for t in (key, value))
     scale = 1.0 / math.sqrt(E) if scale is None else float(scale)
-    scores = query.matmul(key.transpose(-2, -1)) * scale
     if is_causal:
-        attn_mask = _causal_mask(L, S, scores)
+        attn_mask = _causal_mask(L, S, query)
+    bias = None
     if attn_mask is not None:
         _tensor_arg(attn_mask, "attn_mask")
+        scores_shape = np.broadcast_shapes(tuple(query.shape[:-2]), tuple(key.shape[:-2])) + (L, S)
         try:
-            np.broadcast_shapes(tuple(attn_mask.shape), tuple(scores.shape))
+            np.broadcast_shapes(tuple(attn_mask.shape), scores_shape)
         except ValueError:
             raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {tuple(attn_mask.shape)} does not "
-                             f"broadcast to the scores' shape {tuple(scores.shape)} (…, L, S)") from None
-        if attn_mask.dtype == bool:
-            scores = scores.masked_fill(attn_mask.logical_not(), float("-inf"))
-        elif attn_mask.dtype == scores.dtype:
-            scores = scores + attn_mask
+                             f"broadcast to the scores' shape {scores_shape} (…, L, S)") from None
+        if attn_mask.dtype == bool:        # True = allowed: an additive 0 / -inf bias, no gradient
+            xp = attn_mask._xp
+            bias = attn_mask._new(xp.where(attn_mask._data, 0.0, -xp.inf).astype(query.dtype))
+        elif attn_mask.dtype == query.dtype:
+            bias = attn_mask
         else:
             raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool or of the query's dtype "
                             f"{query.dtype}, got dtype {attn_mask.dtype}")
-    weights = scores.softmax(-1) if attn_mask is None else _safe_softmax(scores)
-    if dropout_p > 0.0:
-        weights = _dropout(weights, dropout_p, True)
-    return weights.matmul(value)
+    if dropout_p == 0.0:
+        from ..ops.attention import Attention
+        if query.dtype != key.dtype or query.dtype != value.dtype:
+            raise TypeError(f"scaled_dot_product_attention: query, key and value must have one dtype, got "
+                            f"{query.dtype}, {key.dtype}, {value.dtype}")
+        inputs = (query, key, value) if bias is None else (query, key, value, bias)
+        return Attention.apply(*inputs, scale=scale)
+    scores = query.matmul(key.transpose(-2, -1)) * scale     # with dropout on the weights: composed
+    if bias is None:
+        weights = scores.softmax(-1)
+    else:
+        weights = _safe_softmax(scores + bias)
+    return _dropout(weights, dropout_p, True).matmul(value)
 
 
 def _repeat_heads(x: Tensor, r: int) -> Tensor:

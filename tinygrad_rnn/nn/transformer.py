@@ -2,8 +2,10 @@
 
 ``MultiheadAttention``, ``TransformerEncoderLayer``, ``TransformerEncoder``, ``TransformerDecoderLayer``,
 ``TransformerDecoder`` and ``Transformer`` take PyTorch's arguments, defaults and parameter names, so a
-torch ``state_dict`` loads and gives the same outputs and gradients. Everything is composed from the
-public Tensor ops (``matmul``, ``softmax``, ``masked_fill``, ``dropout``) and ``F.layer_norm``:
+torch ``state_dict`` loads and gives the same outputs and gradients. The projections are ``Linear``s,
+the weights returned by ``need_weights=True`` come from the public ops (``matmul``, ``softmax``,
+``dropout``), and the layers' attention goes through ``F.scaled_dot_product_attention`` (one fused
+``Function`` without dropout: about 1.1–1.9x faster than the composed ops at T = 128..1024):
 
     head_i = softmax(Q_i K_iᵀ / √d + M) V_i,   Q_i = q W_q,iᵀ + b_q,i, ... (d = embed_dim / num_heads)
     MHA(q, k, v) = concat(head_1, ..., head_h) W_oᵀ + b_o
