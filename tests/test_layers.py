@@ -36,7 +36,7 @@ LAYERS = (
     ("backend", (("tinygrad_rnn.backend", "tinygrad_rnn.dtypes", "tinygrad_rnn.random"),)),
     ("autograd", (("tinygrad_rnn.autograd",),)),
     ("ops", (("tinygrad_rnn.ops",),)),
-    ("tensor", (("tinygrad_rnn.tensor", "tinygrad_rnn.functions"),)),
+    ("tensor", (("tinygrad_rnn.tensor", "tinygrad_rnn.functions", "tinygrad_rnn.scan"),)),
     ("nn", (("tinygrad_rnn.nn",),)),
     ("optim, viz, analysis, io", (("tinygrad_rnn.optim",), ("tinygrad_rnn.viz",), ("tinygrad_rnn.analysis",),
                                   ("tinygrad_rnn.io", "tinygrad_rnn.serialization"))),

@@ -248,7 +248,10 @@ def test_sets_and_ordered_dicts_round_trip():
 _PATHS = {"rnn": ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase"], "dropout": ["Dropout"],
           "sparse": ["Embedding"], "linear": ["Linear", "Identity"],
           "container": ["Sequential", "ModuleList", "ModuleDict"],
-          "activation": ["ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax"],
+          "activation": ["ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "GELU", "SiLU", "MultiheadAttention"],
+          "normalization": ["LayerNorm"],
+          "transformer": ["Transformer", "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder",
+                          "TransformerDecoderLayer"],
           "loss": ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss"],
           "module": ["Module"]}
 

@@ -26,6 +26,7 @@ from . import optim
 from . import viz
 from .io import load, save
 from . import serialization
+from .scan import linear_scan
 from . import analysis
 from .app import tasks
 

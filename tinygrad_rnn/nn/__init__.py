@@ -9,4 +9,8 @@ from . import utils
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .attention import BahdanauAttention, LuongAttention
 from .seq2seq import Decoder, Encoder, ScheduledSampling, Seq2Seq, beam_search, greedy_decode
+from .normalization import LayerNorm
+from .activation import GELU, SiLU
+from .transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
+                          TransformerEncoder, TransformerEncoderLayer)
 from . import modules

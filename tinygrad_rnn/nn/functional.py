@@ -437,3 +437,157 @@ def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduc
     reduction = _reduction(reduction, size_average, reduce)
     _pointwise_operands(input, target, "l1_loss")
     return _reduce((input - target).abs(), reduction)
+
+
+# --------------------------------------------------------------------- Transformer: activations, layer norm, attention
+# (issue 13: GELU, SiLU, layer_norm and scaled_dot_product_attention; nn.transformer builds on these)
+
+__all__ += ["gelu", "layer_norm", "scaled_dot_product_attention", "silu"]
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """GELU(x) = x·Φ(x) = x/2·(1 + erf(x/√2)); ``approximate="tanh"``: x/2·(1 + tanh(√(2/π)(x + 0.044715x³)))."""
+    from ..ops.activation import Gelu, GeluTanh
+    _float_arg(input, "input")
+    if approximate == "none":
+        return Gelu.apply(input)
+    if approximate == "tanh":
+        return GeluTanh.apply(input)
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """SiLU(x) = x·σ(x) (the swish)."""
+    from ..ops.activation import Silu
+    if inplace:
+        raise ValueError("silu: inplace=True is not supported; use the returned tensor")
+    return Silu.apply(_float_arg(input, "input"))
+
+
+def _normalized_shape(normalized_shape) -> tuple:
+    if isinstance(normalized_shape, (int, np.integer)) and not isinstance(normalized_shape, bool):
+        return (int(normalized_shape),)
+    if isinstance(normalized_shape, (str, bytes)) or not hasattr(normalized_shape, "__iter__") or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in normalized_shape):
+        raise TypeError(f"normalized_shape: expected an int or a sequence of ints, got {normalized_shape!r}")
+    return tuple(int(n) for n in normalized_shape)
+
+
+def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """y = (x - E[x]) / √(Var[x] + ε) · weight + bias over the last ``len(normalized_shape)`` dims.
+
+    The variance is the biased one (correction 0), as PyTorch. ``weight`` and ``bias`` (optional) have
+    shape ``normalized_shape``.
+
+    Shape: input (*, *normalized_shape) -> output of the same shape.
+    """
+    from ..ops.normalization import LayerNorm
+    _float_arg(input, "input")
+    shape = _normalized_shape(normalized_shape)
+    k = len(shape)
+    if k == 0 or tuple(input.shape[input.ndim - k:]) != shape or input.ndim < k:
+        raise ValueError(f"layer_norm: normalized_shape {list(shape)} does not match the trailing dims of the "
+                         f"input of shape {tuple(input.shape)}")
+    affine = []
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None:
+            _float_arg(p, name)
+            if tuple(p.shape) != shape:
+                raise ValueError(f"layer_norm: {name} must have shape {shape} (normalized_shape), got "
+                                 f"{tuple(p.shape)}")
+            affine.append(p)
+    return LayerNorm.apply(input, *affine, k=k, eps=float(eps), has_weight=weight is not None,
+                           has_bias=bias is not None)
+
+
+def _causal_mask(L: int, S: int, like: Tensor) -> Tensor:
+    """(L, S) bool, True on and below the diagonal (top-left aligned): where attention is allowed."""
+    xp = like._xp
+    return like._new(xp.tril(xp.ones((L, S), dtype=bool)))
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
+                                 dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False) -> Tensor:
+    """softmax(Q Kᵀ · scale + M) V, with PyTorch's arguments and mask conventions.
+
+    ``scale`` defaults to 1/√E. ``attn_mask`` broadcasts to (…, L, S): a **bool** mask says where
+    attention is *allowed* (True = take part, False = masked), a float mask is added to the scores.
+    ``is_causal`` applies the lower-triangular (top-left) mask and excludes ``attn_mask``. A query row
+    with every key masked gets zero weights (an all-zero output row, as PyTorch's math path), never
+    NaN. ``dropout_p`` drops attention weights (always: the functional has no training flag).
+    ``enable_gqa``: key/value with fewer heads (dim -3) than the query are repeated to match.
+
+    Without dropout this is one ``Function`` (``ops.attention.Attention``: the (…, L, S) weights made
+    and differentiated in place); with dropout it is composed from matmul, softmax and dropout.
+
+    Shape: query (…, L, E), key (…, S, E), value (…, S, Ev) -> (…, L, Ev).
+    """
+    for name, x in (("query", query), ("key", key), ("value", value)):
+        _float_arg(x, name)
+        if x.ndim < 2:
+            raise ValueError(f"scaled_dot_product_attention: {name} needs at least 2 dims (…, L, E), got shape "
+                             f"{tuple(x.shape)}")
+    L, E = query.shape[-2:]
+    S = key.shape[-2]
+    if key.shape[-1] != E or value.shape[-2] != S:
+        raise ValueError(f"scaled_dot_product_attention: expected key (…, S, {E}) and value (…, S, Ev) with one "
+                         f"S, got query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}")
+    if isinstance(dropout_p, bool) or not isinstance(dropout_p, numbers.Real) or not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p!r}")
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("scaled_dot_product_attention: _scaled_dot_product_attention: Explicit attn_mask "
+                           "should not be set when is_causal=True")
+    if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        hq, hk = query.shape[-3], key.shape[-3]
+        if hq % hk or value.shape[-3] != hk:
+            raise ValueError(f"scaled_dot_product_attention: enable_gqa needs the query heads ({hq}) to be a "
+                             f"multiple of the key/value heads ({hk}, {value.shape[-3]})")
+        key, value = (_repeat_heads(t, hq // hk) for t in (key, value))
+    scale = 1.0 / math.sqrt(E) if scale is None else float(scale)
+    if is_causal:
+        attn_mask = _causal_mask(L, S, query)
+    bias = None
+    if attn_mask is not None:
+        _tensor_arg(attn_mask, "attn_mask")
+        scores_shape = np.broadcast_shapes(tuple(query.shape[:-2]), tuple(key.shape[:-2])) + (L, S)
+        try:
+            np.broadcast_shapes(tuple(attn_mask.shape), scores_shape)
+        except ValueError:
+            raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {tuple(attn_mask.shape)} does not "
+                             f"broadcast to the scores' shape {scores_shape} (…, L, S)") from None
+        if attn_mask.dtype == bool:        # True = allowed: an additive 0 / -inf bias, no gradient
+            xp = attn_mask._xp
+            bias = attn_mask._new(xp.where(attn_mask._data, 0.0, -xp.inf).astype(query.dtype))
+        elif attn_mask.dtype == query.dtype:
+            bias = attn_mask
+        else:
+            raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool or of the query's dtype "
+                            f"{query.dtype}, got dtype {attn_mask.dtype}")
+    if dropout_p == 0.0:
+        from ..ops.attention import Attention
+        if query.dtype != key.dtype or query.dtype != value.dtype:
+            raise TypeError(f"scaled_dot_product_attention: query, key and value must have one dtype, got "
+                            f"{query.dtype}, {key.dtype}, {value.dtype}")
+        inputs = (query, key, value) if bias is None else (query, key, value, bias)
+        return Attention.apply(*inputs, scale=scale)
+    scores = query.matmul(key.transpose(-2, -1)) * scale     # with dropout on the weights: composed
+    if bias is None:
+        weights = scores.softmax(-1)
+    else:
+        weights = _safe_softmax(scores + bias)
+    return _dropout(weights, dropout_p, True).matmul(value)
+
+
+def _repeat_heads(x: Tensor, r: int) -> Tensor:
+    """(…, H, S, E) -> (…, H·r, S, E), each head repeated r times in place (``repeat_interleave`` on dim -3)."""
+    shape = tuple(x.shape)
+    x = x.unsqueeze(-3).expand(*shape[:-2], r, *shape[-2:])
+    return x.reshape(*shape[:-3], shape[-3] * r, *shape[-2:])
+
+
+def _safe_softmax(scores: Tensor) -> Tensor:
+    """softmax over the last dim; a row whose scores are all -inf gets zeros (and no NaN in backward)."""
+    dead = (scores == float("-inf")).all(dim=-1, keepdim=True)
+    return scores.masked_fill(dead, 0.0).softmax(-1).masked_fill(dead, 0.0)
