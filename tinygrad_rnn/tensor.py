@@ -22,6 +22,8 @@ from .autograd.function import Function, VersionCounter
 from .backend import (DeviceError, canonical_device, default_device, device_of, is_device_array, move, to_numpy,
                       xp_for)
 from .random import default_generator
+from .autograd.names import grad_fn_name
+from .tensor_str import tensor_repr
 
 _grad_state = grad_mode._state
 _WRAPPED = dtypes._WRAPPED
@@ -325,17 +327,11 @@ class Tensor:
         return self._data.dtype.kind == "f"
 
     def __repr__(self) -> str:
-        body = np.array2string(to_numpy(self._data), separator=", ", precision=4, prefix="tensor(")
-        extra = ""
-        if self._data.dtype not in (np.dtype("float32"), np.dtype("int64"), np.dtype("bool")):
-            extra += f", dtype={self._data.dtype}"
-        if self._device != "cpu":
-            extra += f", device='{self._device}'"
-        if self._node is not None:
-            extra += f", grad_fn=<{self._node.name}Backward>"
-        elif self.requires_grad:
-            extra += ", requires_grad=True"
-        return f"tensor({body}{extra})"
+        """PyTorch's layout: ``tensor([[0.7620, -1.2000]], dtype=torch.float64, grad_fn=<AddBackward0>)``."""
+        dev = None if self._device == default_device() else ("cuda:0" if self._device == "cuda" else "cpu")
+        return tensor_repr(to_numpy(self._data), dtype_name=str(self.dtype), default_float=dtypes._default_float,
+                           device=dev, grad_fn=None if self._node is None else grad_fn_name(self._node),
+                           requires_grad=self.requires_grad)
 
     def __len__(self) -> int:
         if self.ndim == 0:
