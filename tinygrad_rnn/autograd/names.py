@@ -48,6 +48,7 @@ _NAMES = {
     "Reshape": "ViewBackward0", "PowScalar": "PowBackward0", "Pow": "PowBackward1", "RPowScalar": "PowBackward2",
     "Clamp": "ClampBackward1", "Cast": "ToCopyBackward0", "ToDevice": "ToCopyBackward0",
     "Pad": "ConstantPadNdBackward0", "Dropout": "MulBackward0", "IndexPut": "IndexPutBackward0",
+    "BackwardHookFunction": "BackwardHookFunctionBackward",
 }
 
 
