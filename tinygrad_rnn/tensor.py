@@ -436,7 +436,7 @@ class Tensor:
         if isinstance(dtype, str):
             for np_name, legacy in _LEGACY_NAMES.items():
                 if dtype in (f"torch.{legacy}", f"torch.cuda.{legacy}"):
-                    return self.to(np_name, "cuda" if ".cuda." in dtype else "cpu")
+                    return self.to("cuda" if ".cuda." in dtype else "cpu", dtypes.wrap(np_name))
         return self.to(getattr(dtype, "legacy_dtype", dtype))
 
     def type_as(self, other: "Tensor") -> "Tensor":
@@ -1764,7 +1764,9 @@ def meshgrid(*tensors: Tensor, indexing: str | None = None) -> tuple:
     the default, as PyTorch) or with the first two dims swapped (``"xy"``). Differentiable."""
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
-    if indexing is None:
+    if indexing is None:          # PyTorch's default, with PyTorch's warning
+        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the indexing "
+                      "argument.", UserWarning, stacklevel=2)
         indexing = "ij"
     if indexing not in ("ij", "xy"):
         raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
@@ -1792,8 +1794,9 @@ def meshgrid(*tensors: Tensor, indexing: str | None = None) -> tuple:
 def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
            requires_grad: bool = False) -> Tensor:
     """Normal samples ``mean + std · N(0, 1)`` with the mean and standard deviation given per element
-    (tensors, broadcast) or as numbers (then ``size`` is required). Differentiable in ``mean`` and
-    ``std`` as PyTorch (d/dmean = 1, d/dstd = (sample − mean)/std)."""
+    (tensors, broadcast) or as numbers (then ``size`` is required). As in PyTorch, the result of tensor
+    arguments that require grad requires grad too, and its gradients w.r.t. them are zero (the sample
+    is not reparameterised; write ``mean + std * tr.randn_like(mean)`` for that)."""
     g = generator or default_generator
     if not isinstance(mean, Tensor) and not isinstance(std, Tensor):
         if size is None:
@@ -1817,7 +1820,12 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     shape = np.broadcast_shapes(tuple(mean.shape) if isinstance(mean, Tensor) else (),
                                 tuple(std.shape) if isinstance(std, Tensor) else ())
     eps = like._new(move(g.normal(shape, np.float64).astype(like._data.dtype), like._device))
-    return mean + std * eps
+    with grad_mode.no_grad():
+        sample = mean + std * eps
+    for v in (mean, std):      # PyTorch's gradients of normal() are zero, but the result keeps the graph
+        if isinstance(v, Tensor) and v.requires_grad:
+            sample = sample + v * 0
+    return sample
 
 
 def einsum(equation: str, *operands) -> Tensor:
