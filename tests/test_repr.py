@@ -48,7 +48,8 @@ def test_repr_shows_the_device_when_it_is_not_the_default(device):
     if device == "cuda":
         tr.set_default_device("cuda")
         try:
-            assert repr(x) == "tensor([ 1.5000, -2.0000])" and repr(x.cpu()) == "tensor([ 1.5000, -2.0000], device='cpu')"
+            assert repr(x) == "tensor([ 1.5000, -2.0000])"
+            assert repr(x.cpu()) == "tensor([ 1.5000, -2.0000], device='cpu')"
         finally:
             tr.set_default_device(None)
 

@@ -38,7 +38,9 @@ class Unflatten(Module):
             raise TypeError(f"Unflatten: unflattened_size must be a non-empty tuple or list of ints, got "
                             f"{unflattened_size!r}")
         self.dim = _int_arg(dim, "dim")
-        self.unflattened_size = tuple(_int_arg(n, "unflattened_size") for n in unflattened_size)
+        for n in unflattened_size:
+            _int_arg(n, "unflattened_size")
+        self.unflattened_size = unflattened_size        # as given (a list stays a list in the repr, as PyTorch)
 
     def forward(self, input: Tensor) -> Tensor:
         d = _norm_dim(self.dim, input.ndim)
@@ -48,7 +50,7 @@ class Unflatten(Module):
         if (n != known and -1 not in self.unflattened_size) or (known == 0 or n % known):
             raise ValueError(f"Unflatten: unflattened_size {self.unflattened_size} does not fit dim {self.dim} "
                              f"of size {n} (input shape {input.shape})")
-        return input.unflatten(d, self.unflattened_size)
+        return input.unflatten(d, tuple(self.unflattened_size))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

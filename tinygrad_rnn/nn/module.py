@@ -662,6 +662,7 @@ class _BackwardHooks:
         if not (grad_mode.is_grad_enabled() and any(args[i].requires_grad for i in index)):
             return args
         self.input_index = index
+        self.input_requires_grad = [args[i].requires_grad for i in index]
         self.seen_inputs = {}
         return tuple(self._wrap(args, index, self._on_inputs, self._watch_input))
 
@@ -717,7 +718,10 @@ class _BackwardHooks:
             return grads
         grad_inputs = [None] * self.n_inputs
         for k, i in enumerate(self.input_index):
-            grad_inputs[i] = self.seen_inputs.get(k)
+            g = self.seen_inputs.get(k)
+            if not self.input_requires_grad[k]:     # PyTorch reports zeros for a tensor input without grad
+                g = Tensor._make(grads[k] * 0, device_of(grads[k]), False, None, 0)
+            grad_inputs[i] = g
         grad_inputs = tuple(grad_inputs)
         for hook in list(self.hooks.backward.values()):
             result = hook(self.module, grad_inputs, self.grad_outputs)
