@@ -41,6 +41,21 @@ def test_lazy_linear_infers_in_features_and_becomes_linear(device):
         tr.nn.LazyLinear(2)(tr.tensor(1.0))
 
 
+def test_lazy_linear_loads_a_state_dict_before_its_first_forward(device):
+    torch = require("torch")
+    ref = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh())
+    state = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
+    ours = tr.nn.Sequential(tr.nn.LazyLinear(4), tr.nn.Tanh()).to(device)
+    tref = torch.nn.Sequential(torch.nn.LazyLinear(4), torch.nn.Tanh())
+    ours.load_state_dict(state)
+    tref.load_state_dict(ref.state_dict())
+    assert repr(ours) == repr(tref) and ours[0].weight.shape == (4, 3)
+    x = np.linspace(-1, 1, 6).reshape(2, 3).astype(np.float32)
+    np.testing.assert_allclose(ours(tr.tensor(x, device=device)).numpy(), tref(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-6)
+    assert repr(ours) == repr(tref)
+
+
 def test_flatten_unflatten_match_torch(device):
     torch = require("torch")
     a = np.random.default_rng(1).standard_normal((2, 3, 4, 5))

@@ -492,6 +492,10 @@ class Module:
             raise NotImplementedError("load_state_dict(assign=True) is not supported; values are copied")
         if not isinstance(state_dict, collections.abc.Mapping):
             raise TypeError(f"load_state_dict: expected a dict-like state_dict, got {type(state_dict).__name__}")
+        for name, m in self.named_modules():       # lazy modules take their shapes from the state_dict first
+            materialize = getattr(m, "_materialize_from_state", None)
+            if materialize is not None:
+                materialize(state_dict, name + "." if name else "")
         targets = self.state_dict(keep_vars=True)
         missing = [k for k in targets if k not in state_dict]
         unexpected = [k for k in state_dict if k not in targets]
