@@ -25,6 +25,7 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.function import VersionCounter
 from ..backend import canonical_device, device_of, is_device_array, move
+from ..ops import BackwardHookFunction
 from ..tensor import _DEVICES, Tensor, _xp, zeros
 
 __all__ = ["Module", "Parameter", "RemovableHandle", "StateDictError", "empty_parameter", "factory_kwargs"]
@@ -650,7 +651,6 @@ class _BackwardHooks:
         return [i for i, a in enumerate(items) if isinstance(a, Tensor)]
 
     def _wrap(self, items, index: list, on_backward, watch=None) -> list:
-        from ..ops import BackwardHookFunction
         out = BackwardHookFunction.apply(*[items[i] for i in index], on_backward=on_backward)
         out = list(out) if isinstance(out, tuple) else [out]
         items = list(items)
