@@ -33,10 +33,12 @@ PACKAGE_DIR = pathlib.Path(tinygrad_rnn.__file__).parent
 
 # Bottom to top. A layer is a tuple of units; a unit is a tuple of module prefixes that may import each other.
 LAYERS = (
-    ("backend", (("tinygrad_rnn.backend", "tinygrad_rnn.dtypes", "tinygrad_rnn.random"),)),
+    ("backend", (("tinygrad_rnn.backend", "tinygrad_rnn.dtypes", "tinygrad_rnn.random", "tinygrad_rnn.cuda",
+                  "tinygrad_rnn.backends"),)),
     ("autograd", (("tinygrad_rnn.autograd",),)),
     ("ops", (("tinygrad_rnn.ops",),)),
-    ("tensor", (("tinygrad_rnn.tensor", "tinygrad_rnn.functions", "tinygrad_rnn.scan"),)),
+    ("tensor", (("tinygrad_rnn.tensor", "tinygrad_rnn.tensor_str", "tinygrad_rnn.functions", "tinygrad_rnn.scan",
+                 "tinygrad_rnn.accelerator"),)),
     ("nn", (("tinygrad_rnn.nn",),)),
     ("optim, viz, analysis, io", (("tinygrad_rnn.optim",), ("tinygrad_rnn.viz",), ("tinygrad_rnn.analysis",),
                                   ("tinygrad_rnn.io", "tinygrad_rnn.serialization"))),

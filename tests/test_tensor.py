@@ -68,7 +68,7 @@ def test_promotion_matches_torch_live():
         ours = tr.tensor(np.asarray(data, dt))
         ref = torch.tensor(np.asarray(data, dt))
         for op in (lambda a, s: a + s, lambda a, s: a * s, lambda a, s: s + a, lambda a, s: s * a, lambda a, s: a / s):
-            assert str(op(ours, scalar).dtype) == str(op(ref, scalar).dtype).replace("torch.", ""), (dt, scalar)
+            assert str(op(ours, scalar).dtype) == str(op(ref, scalar).dtype), (dt, scalar)
 
 
 # --------------------------------------------------------------------- reflected operators
@@ -154,7 +154,7 @@ def test_matmul_shape_mismatch_names_shapes(device):
 
 
 def test_wrong_dtype_errors(device):
-    with pytest.raises(TypeError, match="float32 and float64"):
+    with pytest.raises(TypeError, match="torch.float32 and torch.float64"):
         tr.zeros(2, device=device) @ tr.zeros(2, dtype=tr.float64, device=device)
     with pytest.raises(TypeError, match="only floating-point.*int64"):
         tr.tensor([1, 2], requires_grad=True, device=device)
@@ -253,7 +253,7 @@ def test_size_numel_item_repr_and_len(device):
     x = tr.tensor([[1.0, 2.0, 3.0]], requires_grad=True, device=device)
     assert x.size() == (1, 3) and x.size(-1) == 3 and x.numel() == 3 and x.ndim == 2 and len(x) == 1
     assert tr.tensor(2.5, device=device).item() == 2.5 and isinstance(tr.tensor(3, device=device).item(), int)
-    assert "requires_grad=True" in repr(x) and "grad_fn=<MulBackward>" in repr(x * 2)
+    assert "requires_grad=True" in repr(x) and "grad_fn=<MulBackward0>" in repr(x * 2)
     assert x.is_leaf and not (x * 2).is_leaf
 
 

@@ -78,6 +78,19 @@ def keep_host_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 512 <
                                                                                     int(trim_threshold)))
 
 
+def cuda_device_count() -> int:
+    """How many CUDA GPUs CuPy sees (0 without CuPy or a driver; never raises)."""
+    try:
+        return int(_import_cupy().cuda.runtime.getDeviceCount())
+    except Exception:      # DeviceError without CuPy or a GPU; a CUDA runtime error from a broken driver
+        return 0
+
+
+def cuda_synchronize() -> None:
+    """Wait for every kernel queued on the GPU to finish."""
+    _import_cupy().cuda.Device().synchronize()
+
+
 def cuda_is_available() -> bool:
     """True when CuPy imports and sees at least one GPU (never raises)."""
     try:
@@ -101,8 +114,27 @@ def canonical_device(device) -> str:
     return name
 
 
+_default_device: str | None = None    # set by set_default_device; None: the environment decides
+
+
+def set_default_device(device) -> None:
+    """Make ``device`` the device of new tensors that name none (``torch.set_default_device``);
+    ``None`` goes back to ``$TINYGRAD_RNN_DEVICE`` or ``"cpu"``. A device that cannot be used here
+    (``"cuda"`` without CuPy) raises now, not at the first tensor."""
+    global _default_device
+    if device is None:
+        _default_device = None
+        return
+    name = canonical_device(device)
+    xp_for(name)
+    _default_device = name
+
+
 def default_device() -> str:
-    """The device of new tensors when none is given: ``$TINYGRAD_RNN_DEVICE`` or ``"cpu"``."""
+    """The device of new tensors when none is given: the one set by ``set_default_device``, else
+    ``$TINYGRAD_RNN_DEVICE``, else ``"cpu"``."""
+    if _default_device is not None:
+        return _default_device
     env = os.environ.get("TINYGRAD_RNN_DEVICE", "cpu") or "cpu"
     if env.split(":")[0].lower() not in DEVICES:
         raise DeviceError(f"TINYGRAD_RNN_DEVICE: expected 'cpu' or 'cuda', got {env!r}")

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from .tensor import Tensor
+import warnings
+
+from .tensor import Tensor, _dim_aliases
+
+
+_DEPRECATED = ("This overload of {name} is deprecated:\n\t{name}(Tensor input, Number alpha, Tensor other, *, "
+               "Tensor out = None)\nConsider using one of the following signatures instead:\n\t{name}(Tensor "
+               "input, Tensor other, *, Number alpha = 1, Tensor out = None)")
+
+
+def _legacy(name: str, other, alpha):
+    """PyTorch's deprecated ``torch.add(input, Number alpha, Tensor other)``, with PyTorch's warning."""
+    if isinstance(other, (int, float)) and not isinstance(other, bool) and isinstance(alpha, Tensor):
+        warnings.warn(_DEPRECATED.format(name=name), UserWarning, stacklevel=3)
+        return alpha, other
+    return other, alpha
 
 
 def add(input: Tensor, other, alpha=1) -> Tensor:
+    other, alpha = _legacy("add", other, alpha)
     return input.add(other, alpha=alpha)
 
 
 def sub(input: Tensor, other, alpha=1) -> Tensor:
+    other, alpha = _legacy("sub", other, alpha)
     return input.sub(other, alpha=alpha)
 
 
@@ -56,6 +73,34 @@ def tanh(input: Tensor) -> Tensor:
     return input.tanh()
 
 
+def sin(input: Tensor) -> Tensor:
+    return input.sin()
+
+
+def cos(input: Tensor) -> Tensor:
+    return input.cos()
+
+
+def sinh(input: Tensor) -> Tensor:
+    return input.sinh()
+
+
+def cosh(input: Tensor) -> Tensor:
+    return input.cosh()
+
+
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
+    return input.tril(diagonal)
+
+
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
+    return input.triu(diagonal)
+
+
+def t(input: Tensor) -> Tensor:
+    return input.t()
+
+
 def sigmoid(input: Tensor) -> Tensor:
     return input.sigmoid()
 
@@ -79,62 +124,77 @@ def clamp(input: Tensor, min=None, max=None) -> Tensor:
 clip = clamp
 
 
+@_dim_aliases
 def sum(input: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     return input.sum(dim, keepdim, dtype=dtype)
 
 
+@_dim_aliases
 def mean(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return input.mean(dim, keepdim)
 
 
+@_dim_aliases
 def max(input: Tensor, dim=None, keepdim: bool = False):
     return input.max(dim, keepdim)
 
 
+@_dim_aliases
 def min(input: Tensor, dim=None, keepdim: bool = False):
     return input.min(dim, keepdim)
 
 
+@_dim_aliases
 def amax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return input.amax(dim, keepdim)
 
 
+@_dim_aliases
 def amin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return input.amin(dim, keepdim)
 
 
+@_dim_aliases
 def var(input: Tensor, dim=None, *, correction=None, keepdim: bool = False, unbiased=None) -> Tensor:
     return input.var(dim, correction=correction, keepdim=keepdim, unbiased=unbiased)
 
 
+@_dim_aliases
 def std(input: Tensor, dim=None, *, correction=None, keepdim: bool = False, unbiased=None) -> Tensor:
     return input.std(dim, correction=correction, keepdim=keepdim, unbiased=unbiased)
 
 
+@_dim_aliases
 def logsumexp(input: Tensor, dim: int, keepdim: bool = False) -> Tensor:
     return input.logsumexp(dim, keepdim)
 
 
+@_dim_aliases
 def softmax(input: Tensor, dim: int) -> Tensor:
     return input.softmax(dim)
 
 
+@_dim_aliases
 def log_softmax(input: Tensor, dim: int) -> Tensor:
     return input.log_softmax(dim)
 
 
+@_dim_aliases
 def argmax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return input.argmax(dim, keepdim)
 
 
+@_dim_aliases
 def argmin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return input.argmin(dim, keepdim)
 
 
+@_dim_aliases
 def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
     return input.topk(k, dim, largest, sorted)
 
 
+@_dim_aliases
 def sort(input: Tensor, dim: int = -1, descending: bool = False):
     return input.sort(dim, descending)
 
@@ -151,10 +211,12 @@ def permute(input: Tensor, dims) -> Tensor:
     return input.permute(dims)
 
 
+@_dim_aliases
 def squeeze(input: Tensor, dim=None) -> Tensor:
     return input.squeeze(dim)
 
 
+@_dim_aliases
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
     return input.unsqueeze(dim)
 
@@ -167,6 +229,7 @@ def flip(input: Tensor, dims) -> Tensor:
     return input.flip(dims)
 
 
+@_dim_aliases
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     return input.narrow(dim, start, length)
 
@@ -175,14 +238,17 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
     return tensor.split(split_size_or_sections, dim)
 
 
+@_dim_aliases
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
     return input.chunk(chunks, dim)
 
 
+@_dim_aliases
 def unbind(input: Tensor, dim: int = 0) -> tuple:
     return input.unbind(dim)
 
 
+@_dim_aliases
 def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     return input.gather(dim, index)
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import builtins
 import collections
+import functools
 import numbers
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -17,10 +19,13 @@ import numpy as np
 from . import dtypes, ops
 from .autograd import engine, function, grad_mode
 from .autograd.function import Function, VersionCounter
-from .backend import DeviceError, canonical_device, is_device_array, move, to_numpy, xp_for
+from .backend import DeviceError, canonical_device, default_device, is_device_array, move, to_numpy, xp_for
 from .random import default_generator
+from .autograd.names import grad_fn_name
+from .tensor_str import tensor_repr
 
 _grad_state = grad_mode._state
+_WRAPPED = dtypes._WRAPPED
 _XP = {"cpu": np}
 _alloc = object.__new__
 
@@ -28,17 +33,37 @@ values_indices = collections.namedtuple("values_indices", ["values", "indices"])
 
 
 class device(str):
-    """A device name that compares equal to ``"cpu"``/``"cuda"`` and has PyTorch's ``.type``."""
+    """A device name that compares equal to ``"cpu"``/``"cuda"`` and has PyTorch's ``.type``/``.index``.
 
-    def __new__(cls, name="cpu"):
-        return super().__new__(cls, canonical_device(name))
+    ``tr.device("cuda")``, ``tr.device("cuda:0")`` and ``tr.device("cuda", 0)`` are all the one GPU and
+    are taken wherever a device is (``tensor(..., device=)``, ``.to()``, ``Module.to()``).
+    """
+
+    def __new__(cls, type="cpu", index=None):
+        if isinstance(type, device):
+            return type
+        if index is not None:
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
+                raise DeviceError(f"device: index must be a non-negative int, got {index!r}")
+            if ":" in str(type):
+                raise DeviceError(f"device: type {type!r} already holds an index; pass index separately only "
+                                  "with a bare type")
+            type = f"{type}:{int(index)}"
+        obj = super().__new__(cls, canonical_device(type))
+        obj._index = 0 if isinstance(type, str) and type.endswith(":0") else None
+        return obj
 
     @property
     def type(self) -> str:
         return str(self)
 
+    @property
+    def index(self):
+        """As PyTorch: None unless given (``"cuda:0"``); a CUDA tensor's device has index 0."""
+        return self._index
+
     def __repr__(self) -> str:
-        return f"device(type='{self}')"
+        return f"device(type='{self}')" if self._index is None else f"device(type='{self}', index={self._index})"
 
 
 _DEVICES = {"cpu": device("cpu")}
@@ -48,7 +73,7 @@ def _xp(dev: str):
     xp = _XP.get(dev)
     if xp is None:
         xp = _XP[dev] = xp_for(dev)
-        _DEVICES[dev] = device(dev)
+        _DEVICES[dev] = device(dev, 0) if dev == "cuda" else device(dev)
     return xp
 
 
@@ -78,6 +103,61 @@ def _shape_arg(size) -> tuple:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"size: expected non-negative ints, got {tuple(size)}")
     return tuple(int(n) for n in size)
+
+
+def _int_arg(value, arg: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{arg}: expected an int, got {type(value).__name__}")
+    return int(value)
+
+
+class Size(tuple):
+    """A shape (``torch.Size``): a tuple of ints with ``numel()``; ``Tensor.size()`` returns one."""
+
+    def numel(self) -> int:
+        n = 1
+        for k in self:
+            n *= k
+        return n
+
+    def __getitem__(self, index):
+        out = tuple.__getitem__(self, index)
+        return Size(out) if isinstance(index, slice) else out
+
+    def __add__(self, other) -> "Size":
+        return Size(tuple(self) + tuple(other))
+
+    def __repr__(self) -> str:
+        return f"torch.Size({list(self)})"
+
+
+def _dim_aliases(fn):
+    """Accept NumPy's keyword spellings ``axis=`` and ``keepdims=`` for ``dim=`` and ``keepdim=``, as
+    PyTorch does (``x.sum(axis=0, keepdims=True)``); giving both spellings is a ``TypeError``."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if kwargs:
+            for alias, name in (("axis", "dim"), ("keepdims", "keepdim")):
+                if alias in kwargs:
+                    if name in kwargs:
+                        raise TypeError(f"{fn.__name__}(): got both {name}= and its alias {alias}=")
+                    kwargs[name] = kwargs.pop(alias)
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+_DEPRECATED_ALPHA = ("This overload of {name} is deprecated:\n\t{name}(Number alpha, Tensor other)\n"
+                     "Consider using one of the following signatures instead:\n\t{name}(Tensor other, *, "
+                     "Number alpha = 1)")
+
+
+def _legacy_alpha(name: str, other, alpha_or_other):
+    """PyTorch's deprecated overload ``x.add_(Number alpha, Tensor other)``: returns (other, alpha) and
+    warns with PyTorch's text; for the current overload ``x.add_(other, alpha)`` returns it unchanged."""
+    if isinstance(other, numbers.Number) and not isinstance(other, bool) and isinstance(alpha_or_other, Tensor):
+        warnings.warn(_DEPRECATED_ALPHA.format(name=name), UserWarning, stacklevel=3)
+        return alpha_or_other, other
+    return other, alpha_or_other
 
 
 def _to_array(data, dtype, dev: str):
@@ -190,7 +270,7 @@ class Tensor(function.TensorBase):
     def size(self, dim: int | None = None):
         """The shape (``torch.Size``-like tuple), or the length of one dim."""
         if dim is None:
-            return self._data.shape
+            return Size(self._data.shape)
         return self._data.shape[_norm_dim(dim, self.ndim)]
 
     @property
@@ -204,8 +284,10 @@ class Tensor(function.TensorBase):
         return int(self._data.size)
 
     @property
-    def dtype(self) -> np.dtype:
-        return self._data.dtype
+    def dtype(self) -> dtypes.dtype:
+        """The element type (``tr.float32``, ...): prints as PyTorch's, compares equal to NumPy's."""
+        d = self._data.dtype
+        return _WRAPPED.get(d) or dtypes.wrap(d)
 
     @property
     def device(self) -> device:
@@ -248,17 +330,11 @@ class Tensor(function.TensorBase):
         return self._data.dtype.kind == "f"
 
     def __repr__(self) -> str:
-        body = np.array2string(to_numpy(self._data), separator=", ", precision=4, prefix="tensor(")
-        extra = ""
-        if self._data.dtype not in (np.dtype("float32"), np.dtype("int64"), np.dtype("bool")):
-            extra += f", dtype={self._data.dtype}"
-        if self._device != "cpu":
-            extra += f", device='{self._device}'"
-        if self._node is not None:
-            extra += f", grad_fn=<{self._node.name}Backward>"
-        elif self.requires_grad:
-            extra += ", requires_grad=True"
-        return f"tensor({body}{extra})"
+        """PyTorch's layout: ``tensor([[0.7620, -1.2000]], dtype=torch.float64, grad_fn=<AddBackward0>)``."""
+        dev = None if self._device == default_device() else ("cuda:0" if self._device == "cuda" else "cpu")
+        return tensor_repr(to_numpy(self._data), dtype_name=str(self.dtype), default_float=dtypes._default_float,
+                           device=dev, grad_fn=None if self._node is None else grad_fn_name(self._node),
+                           requires_grad=self.requires_grad)
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -356,9 +432,16 @@ class Tensor(function.TensorBase):
         return self._new(self._data.astype(dtype))
 
     def type(self, dtype=None):
+        """``type()``: PyTorch's type name (``"torch.FloatTensor"``); ``type(dtype)`` or
+        ``type(tr.LongTensor)``: this tensor cast."""
         if dtype is None:
-            return str(self.dtype)
-        return self.to(dtype)
+            name = _LEGACY_NAMES.get(self._data.dtype.name, "Tensor")
+            return f"torch.{'cuda.' if self._device == 'cuda' else ''}{name}"
+        if isinstance(dtype, str):
+            for np_name, legacy in _LEGACY_NAMES.items():
+                if dtype in (f"torch.{legacy}", f"torch.cuda.{legacy}"):
+                    return self.to("cuda" if ".cuda." in dtype else "cpu", dtypes.wrap(np_name))
+        return self.to(getattr(dtype, "legacy_dtype", dtype))
 
     def type_as(self, other: "Tensor") -> "Tensor":
         return self.to(other.dtype)
@@ -467,11 +550,15 @@ class Tensor(function.TensorBase):
         return op.apply(b, a) if reflected else op.apply(a, b)
 
     def add(self, other, alpha=1) -> "Tensor":
+        if type(alpha) is not int:                   # the deprecated add(Number alpha, Tensor other)
+            other, alpha = _legacy_alpha("add", other, alpha)
         if alpha == 1 and isinstance(other, Tensor) and other._data.dtype is self._data.dtype:
             return ops.Add.apply(self, other)     # the hot path of _binary, one call shorter
         return self._binary(other if alpha == 1 else other * alpha, ops.Add)
 
     def sub(self, other, alpha=1) -> "Tensor":
+        if type(alpha) is not int:                   # the deprecated sub(Number alpha, Tensor other)
+            other, alpha = _legacy_alpha("sub", other, alpha)
         return self._binary(other if alpha == 1 else other * alpha, ops.Sub)
 
     def mul(self, other) -> "Tensor":
@@ -667,9 +754,11 @@ class Tensor(function.TensorBase):
     def isfinite(self) -> "Tensor":
         return self._new(self._xp.isfinite(self._data))
 
+    @_dim_aliases
     def all(self, dim=None, keepdim: bool = False) -> "Tensor":
         return self._new(self._xp.asarray(self._data.all(axis=_norm_dims(dim, self.ndim), keepdims=keepdim)))
 
+    @_dim_aliases
     def any(self, dim=None, keepdim: bool = False) -> "Tensor":
         return self._new(self._xp.asarray(self._data.any(axis=_norm_dims(dim, self.ndim), keepdims=keepdim)))
 
@@ -680,6 +769,7 @@ class Tensor(function.TensorBase):
         return builtins.bool(self._xp.allclose(self._data, other._data, rtol=rtol, atol=atol))
 
     # ----------------------------------------------------------------- reductions
+    @_dim_aliases
     def sum(self, dim=None, keepdim: bool = False, dtype=None) -> "Tensor":
         dims = _norm_dims(dim, self.ndim)
         x = self
@@ -689,6 +779,7 @@ class Tensor(function.TensorBase):
             x = x._cast(dtypes.as_dtype(dtype))
         return ops.Sum.apply(x, dim=dims, keepdim=keepdim)
 
+    @_dim_aliases
     def mean(self, dim=None, keepdim: bool = False, dtype=None) -> "Tensor":
         x = self if dtype is None else self._cast(dtypes.as_dtype(dtype))
         if x.dtype.kind != "f":
@@ -711,38 +802,48 @@ class Tensor(function.TensorBase):
             idx = self._xp.squeeze(idx, d)
         return values_indices(values, self._new(idx.astype(np.int64)))
 
+    @_dim_aliases
     def max(self, dim=None, keepdim: bool = False):
         """``max()`` -> the largest value; ``max(dim)`` -> (values, indices); ``max(other)`` -> maximum."""
         return self._max_min(dim, keepdim, ops.Amax, self._xp.argmax, ops.Maximum, "max")
 
+    @_dim_aliases
     def min(self, dim=None, keepdim: bool = False):
         """``min()`` -> the smallest value; ``min(dim)`` -> (values, indices); ``min(other)`` -> minimum."""
         return self._max_min(dim, keepdim, ops.Amin, self._xp.argmin, ops.Minimum, "min")
 
+    @_dim_aliases
     def amax(self, dim=None, keepdim: bool = False) -> "Tensor":
         return ops.Amax.apply(self, dim=_norm_dims(dim, self.ndim), keepdim=keepdim)
 
+    @_dim_aliases
     def amin(self, dim=None, keepdim: bool = False) -> "Tensor":
         return ops.Amin.apply(self, dim=_norm_dims(dim, self.ndim), keepdim=keepdim)
 
+    @_dim_aliases
     def var(self, dim=None, *, correction=None, keepdim: bool = False, unbiased=None) -> "Tensor":
         """Variance with Bessel's ``correction`` (default 1, as PyTorch)."""
         if correction is None:
             correction = 1 if unbiased is None else builtins.int(builtins.bool(unbiased))
         return ops.Var.apply(self._floating(), dim=_norm_dims(dim, self.ndim), correction=correction, keepdim=keepdim)
 
+    @_dim_aliases
     def std(self, dim=None, *, correction=None, keepdim: bool = False, unbiased=None) -> "Tensor":
         return self.var(dim, correction=correction, keepdim=keepdim, unbiased=unbiased).sqrt()
 
+    @_dim_aliases
     def logsumexp(self, dim, keepdim: bool = False) -> "Tensor":
         return ops.Logsumexp.apply(self._floating(), dim=_norm_dim(dim, self.ndim), keepdim=keepdim)
 
+    @_dim_aliases
     def softmax(self, dim: int) -> "Tensor":
         return ops.Softmax.apply(self._floating(), dim=_norm_dim(dim, self.ndim))
 
+    @_dim_aliases
     def log_softmax(self, dim: int) -> "Tensor":
         return ops.LogSoftmax.apply(self._floating(), dim=_norm_dim(dim, self.ndim))
 
+    @_dim_aliases
     def norm(self, p=2, dim=None, keepdim: bool = False) -> "Tensor":
         if p == 2:
             return (self * self).sum(dim, keepdim).sqrt()
@@ -752,16 +853,19 @@ class Tensor(function.TensorBase):
             return self.abs().amax(dim, keepdim)
         return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
 
+    @_dim_aliases
     def argmax(self, dim=None, keepdim: bool = False) -> "Tensor":
         if dim is None:
             return self._new(self._xp.asarray(self._data.argmax()).astype(np.int64))
         return self._new(self._data.argmax(axis=_norm_dim(dim, self.ndim), keepdims=keepdim).astype(np.int64))
 
+    @_dim_aliases
     def argmin(self, dim=None, keepdim: bool = False) -> "Tensor":
         if dim is None:
             return self._new(self._xp.asarray(self._data.argmin()).astype(np.int64))
         return self._new(self._data.argmin(axis=_norm_dim(dim, self.ndim), keepdims=keepdim).astype(np.int64))
 
+    @_dim_aliases
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
         """The ``k`` largest (or smallest) entries along ``dim``: (values, indices); values are differentiable."""
         d = _norm_dim(dim, self.ndim)
@@ -773,15 +877,18 @@ class Tensor(function.TensorBase):
         idx = self._xp.take(idx, self._xp.arange(k), axis=d)
         return values_indices(ops.Gather.apply(self, index=idx, dim=d), self._new(idx.astype(np.int64)))
 
+    @_dim_aliases
     def sort(self, dim: int = -1, descending: bool = False):
         d = _norm_dim(dim, self.ndim)
         key = -self._data if descending else self._data
         idx = self._xp.argsort(key, axis=d, kind="stable")
         return values_indices(ops.Gather.apply(self, index=idx, dim=d), self._new(idx.astype(np.int64)))
 
+    @_dim_aliases
     def argsort(self, dim: int = -1, descending: bool = False) -> "Tensor":
         return self.sort(dim, descending).indices
 
+    @_dim_aliases
     def cumsum(self, dim: int) -> "Tensor":
         if self.requires_grad and _grad_state.enabled:
             raise NotImplementedError("cumsum is not differentiable here; use it on detached tensors")
@@ -848,6 +955,7 @@ class Tensor(function.TensorBase):
             raise ValueError(f"t(): expects a tensor with <= 2 dimensions, got {self.ndim}")
         return self.transpose(0, 1) if self.ndim == 2 else self
 
+    @_dim_aliases
     def squeeze(self, dim=None) -> "Tensor":
         if dim is None:
             shape = tuple(n for n in self.shape if n != 1)
@@ -857,6 +965,7 @@ class Tensor(function.TensorBase):
             shape = tuple(n for i, n in enumerate(self.shape) if not (i in dims and n == 1))
         return self.reshape(shape)
 
+    @_dim_aliases
     def unsqueeze(self, dim: int) -> "Tensor":
         d = _norm_dim(dim, self.ndim + 1)
         return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
@@ -896,6 +1005,7 @@ class Tensor(function.TensorBase):
             dims = tuple(dims[0])
         return ops.Flip.apply(self, dims=tuple(_norm_dim(d, self.ndim) for d in dims))
 
+    @_dim_aliases
     def narrow(self, dim: int, start: int, length: int) -> "Tensor":
         d = _norm_dim(dim, self.ndim)
         n = self.shape[d]
@@ -925,16 +1035,19 @@ class Tensor(function.TensorBase):
         out = ops.Split.apply(self, sizes=sizes, dim=d)
         return out if isinstance(out, tuple) else (out,)
 
+    @_dim_aliases
     def chunk(self, chunks: int, dim: int = 0) -> tuple:
         if chunks <= 0:
             raise ValueError(f"chunk: chunks must be positive, got {chunks}")
         n = self.shape[_norm_dim(dim, self.ndim)]
         return self.split(builtins.max(-(-n // chunks), 1), dim)
 
+    @_dim_aliases
     def unbind(self, dim: int = 0) -> tuple:
         d = _norm_dim(dim, self.ndim)
         return tuple(p.squeeze(d) for p in self.split(1, d)) if self.shape[d] else ()
 
+    @_dim_aliases
     def gather(self, dim: int, index: "Tensor") -> "Tensor":
         d = _norm_dim(dim, self.ndim)
         if not isinstance(index, Tensor) or index.dtype.kind not in "iu":
@@ -996,9 +1109,13 @@ class Tensor(function.TensorBase):
         return self
 
     def add_(self, other, alpha=1) -> "Tensor":
+        """``self += alpha * other``; the deprecated ``add_(Number alpha, Tensor other)`` of old
+        tutorials (``p.data.add_(-lr, p.grad.data)``) works too, with PyTorch's warning."""
+        other, alpha = _legacy_alpha("add_", other, alpha)
         return self._inplace("add_", lambda a, b: a.add(b, alpha=alpha), other)
 
     def sub_(self, other, alpha=1) -> "Tensor":
+        other, alpha = _legacy_alpha("sub_", other, alpha)
         return self._inplace("sub_", lambda a, b: a.sub(b, alpha=alpha), other)
 
     def mul_(self, other) -> "Tensor":
@@ -1078,6 +1195,86 @@ class Tensor(function.TensorBase):
         else:
             self._data[idx] = v._data
             self._version.value += 1
+
+    # ----------------------------------------------------------------- more of PyTorch's methods
+    def sin(self) -> "Tensor":
+        return ops.Sin.apply(self._floating())
+
+    def cos(self) -> "Tensor":
+        return ops.Cos.apply(self._floating())
+
+    def sinh(self) -> "Tensor":
+        return ops.Sinh.apply(self._floating())
+
+    def cosh(self) -> "Tensor":
+        return ops.Cosh.apply(self._floating())
+
+    def tril(self, diagonal: int = 0) -> "Tensor":
+        """The lower triangle of the last two dims (elements above the ``diagonal``-th diagonal zeroed)."""
+        return ops.Tril.apply(self._matrix("tril"), diagonal=_int_arg(diagonal, "diagonal"))
+
+    def triu(self, diagonal: int = 0) -> "Tensor":
+        """The upper triangle of the last two dims (elements below the ``diagonal``-th diagonal zeroed)."""
+        return ops.Triu.apply(self._matrix("triu"), diagonal=_int_arg(diagonal, "diagonal"))
+
+    def _matrix(self, name: str) -> "Tensor":
+        if self.ndim < 2:
+            raise ValueError(f"{name}: input tensor must have at least 2 dimensions, got shape {self.shape}")
+        return self
+
+    # in-place shape changes: this tensor takes the new shape (and, when it has history, the view's node)
+    def _inplace_view(self, name: str, fn) -> "Tensor":
+        record = _grad_state.enabled and self.requires_grad
+        if record and self._node is None:
+            raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place "
+                               "operation; wrap it in `with tr.no_grad():` or use the out-of-place form")
+        if record:
+            out = fn(Tensor._make(self._data, self._device, True, self._node, self._idx))
+            self._node, self._idx = out._node, out._idx
+        else:
+            with grad_mode.no_grad():
+                out = fn(self)
+        self._data = out._data
+        self._version.value += 1
+        return self
+
+    def unsqueeze_(self, dim: int) -> "Tensor":
+        _norm_dim(dim, self.ndim + 1)
+        return self._inplace_view("unsqueeze_", lambda a: a.unsqueeze(dim))
+
+    def squeeze_(self, dim=None) -> "Tensor":
+        _norm_dims(dim, self.ndim)
+        return self._inplace_view("squeeze_", lambda a: a.squeeze(dim))
+
+    def transpose_(self, dim0: int, dim1: int) -> "Tensor":
+        _norm_dim(dim0, self.ndim, "dim0"), _norm_dim(dim1, self.ndim, "dim1")
+        return self._inplace_view("transpose_", lambda a: a.transpose(dim0, dim1))
+
+    def t_(self) -> "Tensor":
+        if self.ndim > 2:
+            raise ValueError(f"t_(): expects a tensor with <= 2 dimensions, got {self.ndim}")
+        return self._inplace_view("t_", lambda a: a.t())
+
+    def resize_(self, *sizes) -> "Tensor":
+        """Give this tensor the shape ``sizes``, keeping its first elements in order; new elements
+        (when it grows) are zeros (PyTorch leaves them uninitialised). Not differentiable."""
+        shape = _shape_arg(sizes)
+        if self.requires_grad:
+            raise RuntimeError("resize_: cannot resize variables that require grad")
+        n = 1
+        for k in shape:
+            n *= k
+        flat = self._data.reshape(-1)
+        if n > flat.size:
+            grown = self._xp.zeros(n, self._data.dtype)
+            grown[:flat.size] = flat
+            flat = grown
+        self._data = flat[:n].reshape(shape)
+        self._version.value += 1
+        return self
+
+    def resize_as_(self, other: "Tensor") -> "Tensor":
+        return self.resize_(other.shape)
 
     # ----------------------------------------------------------------- new tensors like this one
     def new_zeros(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
@@ -1439,6 +1636,7 @@ def _same_dtype(tensors: Sequence[Tensor], name: str) -> list:
     return [t._cast(dt) for t in tensors]
 
 
+@_dim_aliases
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Concatenate along an existing ``dim``."""
     ts = _same_dtype(list(tensors), "cat")
@@ -1454,6 +1652,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 concat = cat
 
 
+@_dim_aliases
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Stack along a new ``dim``."""
     ts = _same_dtype(list(tensors), "stack")
@@ -1535,3 +1734,203 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, gene
         idx = np.argsort(-keys, axis=1, kind="stable")[:, :num_samples]
     idx = idx.reshape(p.shape[:-1] + (idx.shape[-1],)).astype(np.int64)
     return input._new(move(idx, input._device))
+
+
+# --------------------------------------------------------------------- PyTorch spellings of ported programs
+
+
+def meshgrid(*tensors: Tensor, indexing: str | None = None) -> tuple:
+    """Coordinate grids from 1-D tensors: output ``k`` holds ``tensors[k]`` along dim ``k`` (``"ij"``,
+    the default, as PyTorch) or with the first two dims swapped (``"xy"``). Differentiable."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:          # PyTorch's default, with PyTorch's warning
+        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the indexing "
+                      "argument.", UserWarning, stacklevel=2)
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    if not tensors:
+        raise ValueError("meshgrid: expected at least one tensor")
+    for k, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"meshgrid: tensors[{k}] must be a Tensor, got {type(t).__name__}")
+        if t.ndim > 1:
+            raise ValueError(f"meshgrid: expected 0-D or 1-D tensors, got shape {t.shape} at {k}")
+    ts = _same_dtype(list(tensors), "meshgrid")
+    order = list(range(len(ts)))
+    if indexing == "xy" and len(ts) >= 2:
+        order[0], order[1] = 1, 0          # 'xy': the grid's first dim follows the second tensor
+    shape = tuple(ts[i].numel() for i in order)
+    out = []
+    for k, t in enumerate(ts):
+        pos = order.index(k)
+        view = [1] * len(ts)
+        view[pos] = t.numel()
+        out.append(t.reshape(tuple(view)).expand(*shape))
+    return tuple(out)
+
+
+def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
+           requires_grad: bool = False) -> Tensor:
+    """Normal samples ``mean + std · N(0, 1)`` with the mean and standard deviation given per element
+    (tensors, broadcast) or as numbers (then ``size`` is required). As in PyTorch, the result of tensor
+    arguments that require grad requires grad too, and its gradients w.r.t. them are zero (the sample
+    is not reparameterised; write ``mean + std * tr.randn_like(mean)`` for that)."""
+    g = generator or default_generator
+    if not isinstance(mean, Tensor) and not isinstance(std, Tensor):
+        if size is None:
+            raise TypeError("normal(mean: float, std: float) needs size=, e.g. tr.normal(0.0, 1.0, size=(2, 3))")
+        if std < 0:
+            raise ValueError(f"normal: std must be >= 0, got {std}")
+        dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+        shape = _shape_arg((size,) if isinstance(size, (tuple, list)) else (size,))
+        return _random((g.normal(shape, np.float64) * std + mean).astype(dt), device, requires_grad)
+    like = mean if isinstance(mean, Tensor) else std
+    if size is not None:
+        raise TypeError("normal: size= is only taken with a float mean and a float std")
+    for name, v in (("mean", mean), ("std", std)):
+        if isinstance(v, Tensor) and v.dtype.kind != "f":
+            raise TypeError(f"normal: {name} must be a floating-point tensor, got dtype {v.dtype}")
+    if isinstance(std, Tensor):
+        if builtins.bool((std._data < 0).any()):
+            raise ValueError("normal: std must be >= 0 everywhere")
+    elif std < 0:
+        raise ValueError(f"normal: std must be >= 0, got {std}")
+    shape = np.broadcast_shapes(tuple(mean.shape) if isinstance(mean, Tensor) else (),
+                                tuple(std.shape) if isinstance(std, Tensor) else ())
+    eps = like._new(move(g.normal(shape, np.float64).astype(like._data.dtype), like._device))
+    with grad_mode.no_grad():
+        sample = mean + std * eps
+    for v in (mean, std):      # PyTorch's gradients of normal() are zero, but the result keeps the graph
+        if isinstance(v, Tensor) and v.requires_grad:
+            sample = sample + v * 0
+    return sample
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """Sum of products over the subscripts of ``equation`` (``"ij,jk->ik"``, ``"bij,bjk"``, ``"ii"``,
+    ``"...ij,...jk->...ik"``), with PyTorch's rules: without ``->`` the output holds the letters that
+    appear once, in alphabetical order, after any ``...`` dims. Operands may also come as one list.
+    Differentiable in every operand (see ``ops.Einsum``). A letter must have one size in all operands."""
+    if not isinstance(equation, str):
+        raise TypeError(f"einsum: equation must be a str, got {type(equation).__name__}")
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    ts = _same_dtype(list(operands), "einsum")
+    eq = equation.replace(" ", "")
+    lhs, arrow, out = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(ts):
+        raise ValueError(f"einsum: the equation {equation!r} has {len(terms)} operand(s), got {len(ts)} tensors")
+    used = set(c for c in eq if c.isalpha())
+    free = iter(c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used)
+    n_ell = builtins.max([t.ndim - len(term.replace("...", "")) for term, t in zip(terms, ts) if "..." in term] or [0])
+    ell = "".join(next(free) for _ in range(n_ell))
+    subs = []
+    for k, (term, t) in enumerate(zip(terms, ts)):
+        if any(not c.isalpha() for c in term.replace("...", "")) or term.count("...") > 1:
+            raise ValueError(f"einsum: operand {k} has an invalid subscript {term!r} in {equation!r}")
+        if "..." in term:
+            k_ell = t.ndim - len(term.replace("...", ""))
+            if k_ell < 0:
+                raise ValueError(f"einsum: operand {k} has {t.ndim} dims, fewer than its subscripts {term!r}")
+            term = term.replace("...", ell[n_ell - k_ell:])
+        if len(term) != t.ndim:
+            raise ValueError(f"einsum: operand {k} has {t.ndim} dims but its subscripts {term!r} name {len(term)}")
+        subs.append(term)
+    sizes = {}
+    for k, (term, t) in enumerate(zip(subs, ts)):
+        for c, n in zip(term, t.shape):
+            if sizes.setdefault(c, n) != n:
+                raise ValueError(f"einsum: subscript {c!r} has size {n} in operand {k} but {sizes[c]} earlier "
+                                 f"(equation {equation!r})")
+    if arrow:
+        if out.count("...") > 1 or any(not c.isalpha() for c in out.replace("...", "")):
+            raise ValueError(f"einsum: invalid output subscripts {out!r}")
+        out = out.replace("...", ell)
+        for c in out:
+            if c not in sizes:
+                raise ValueError(f"einsum: output subscript {c!r} does not appear in any operand of {equation!r}")
+        if len(set(out)) != len(out):
+            raise ValueError(f"einsum: output subscript repeated in {equation!r}")
+    else:
+        counts = collections.Counter("".join(subs))
+        out = ell + "".join(sorted(c for c in counts if counts[c] == 1 and c not in ell))
+    return ops.Einsum.apply(*ts, inputs=tuple(subs), output=out)
+
+
+_LEGACY_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+                 "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor", "int8": "CharTensor",
+                 "uint8": "ByteTensor", "bool": "BoolTensor"}
+
+
+class _LegacyTensorType(type):
+    """``isinstance(x, tr.LongTensor)`` is true for every int64 tensor (as PyTorch)."""
+
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, Tensor) and obj._data.dtype == cls.legacy_dtype
+
+    def __repr__(cls) -> str:
+        return f"<class 'torch.{cls.__name__}'>"
+
+
+def _legacy_new(cls, *args, device=None) -> Tensor:
+    """``LongTensor(data)`` (a copy of a list, tuple or array, cast to the class's dtype),
+    ``LongTensor(2, 3)`` / ``LongTensor(tr.Size([2, 3]))`` (zeros of that shape; PyTorch leaves them
+    uninitialised), ``LongTensor()`` (empty)."""
+    dt = np.dtype(cls.legacy_dtype)
+    dev = canonical_device(device)
+    if not args:
+        arr = _xp(dev).zeros((0,), dt)
+    elif isinstance(args[0], Size) or builtins.all(isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+                                                   for a in args):
+        arr = _xp(dev).zeros(_shape_arg(args), dt)
+    elif len(args) == 1:
+        data = args[0]
+        if isinstance(data, Tensor):
+            if data._data.dtype != dt:
+                raise TypeError(f"{cls.__name__}(tensor): expected a tensor of dtype {dtypes.wrap(dt)}, got "
+                                f"{data.dtype}; convert with .to({dtypes.wrap(dt)})")
+            return data.detach()
+        arr = _to_array(data, dt, dev)
+        if arr is data:
+            arr = arr.copy()
+    else:
+        raise TypeError(f"{cls.__name__}(): expected sizes (ints) or one sequence of data, got {args!r}")
+    t = object.__new__(Tensor)
+    t._init(arr, dev, False)
+    return t
+
+
+FloatTensor = _LegacyTensorType("FloatTensor", (), {"legacy_dtype": dtypes.float32, "__new__": _legacy_new})
+DoubleTensor = _LegacyTensorType("DoubleTensor", (), {"legacy_dtype": dtypes.float64, "__new__": _legacy_new})
+HalfTensor = _LegacyTensorType("HalfTensor", (), {"legacy_dtype": dtypes.float16, "__new__": _legacy_new})
+LongTensor = _LegacyTensorType("LongTensor", (), {"legacy_dtype": dtypes.int64, "__new__": _legacy_new})
+IntTensor = _LegacyTensorType("IntTensor", (), {"legacy_dtype": dtypes.int32, "__new__": _legacy_new})
+ByteTensor = _LegacyTensorType("ByteTensor", (), {"legacy_dtype": dtypes.uint8, "__new__": _legacy_new})
+BoolTensor = _LegacyTensorType("BoolTensor", (), {"legacy_dtype": dtypes.bool, "__new__": _legacy_new})
+
+
+class _VariableType(type):
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, Tensor)
+
+
+class Variable(metaclass=_VariableType):
+    """``torch.autograd.Variable(data, requires_grad=False)``, the pre-0.4 wrapper: it returns a tensor
+    (sharing ``data``'s storage, cut from its graph) that requires grad when asked; every tensor is an
+    instance of ``Variable``. ``volatile=`` is accepted and ignored, as in PyTorch."""
+
+    def __new__(cls, data, requires_grad: bool = False, volatile: bool = False) -> Tensor:
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Variable: data must be a Tensor, got {type(data).__name__}")
+        t = data.detach()
+        if requires_grad:
+            t.requires_grad_(True)
+        return t
+
+
+def get_default_device() -> device:
+    """The device of new tensors that name none (``tr.set_default_device`` changes it)."""
+    return device(default_device())

@@ -103,6 +103,11 @@ class Function:
         """The op's name, as graph pictures label it."""
         return type(self).__name__
 
+    def __repr__(self) -> str:
+        """As PyTorch prints ``tensor.grad_fn``: ``<AddBackward0 object at 0x...>``."""
+        from .names import grad_fn_name
+        return f"<{grad_fn_name(self)} object at {id(self):#x}>"
+
     @classmethod
     def apply(cls, *inputs, **attrs):
         """Run the op on tensors; record a graph node when grad mode is on and an input requires grad."""

@@ -4,6 +4,8 @@ from .module import Module, Parameter
 from . import functional, init
 from .containers import ModuleDict, ModuleList, Sequential
 from .linear import Dropout, Embedding, Identity, Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .flatten import Flatten, Unflatten
+from .lazy import LazyLinear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from . import utils
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import collections
 import collections.abc
+import functools
 import numbers
+import warnings
 from collections import OrderedDict
 from typing import Any, Callable, Iterator
 
@@ -23,9 +25,11 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.function import VersionCounter
 from ..backend import canonical_device, device_of, is_device_array, move
+from ..ops import BackwardHookFunction
 from ..tensor import _DEVICES, Tensor, _xp, zeros
 
-__all__ = ["Module", "Parameter", "StateDictError", "StateDictValueError", "empty_parameter", "factory_kwargs"]
+__all__ = ["Module", "Parameter", "RemovableHandle", "StateDictError", "StateDictValueError", "empty_parameter",
+           "factory_kwargs"]
 
 _IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -141,7 +145,49 @@ class Module:
         raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required \"forward\" function")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if "_hooks" not in self.__dict__:        # no hook was ever registered: the plain call
+            return self.forward(*args, **kwargs)
+        return _call_with_hooks(self, args, kwargs)
+
+    # ----------------------------------------------------------------- hooks
+    def _hook_table(self) -> "_Hooks":
+        hooks = self.__dict__.get("_hooks")
+        if hooks is None:
+            hooks = _Hooks()
+            object.__setattr__(self, "_hooks", hooks)
+        return hooks
+
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> "RemovableHandle":
+        """Call ``hook(module, args)`` before every forward; a returned value replaces ``args`` (a
+        non-tuple is wrapped in one). With ``with_kwargs=True``: ``hook(module, args, kwargs)``, which
+        returns ``None`` or a new ``(args, kwargs)``. ``prepend=True`` runs it before the others."""
+        return self._hook_table().add("forward_pre", hook, prepend, with_kwargs=with_kwargs)
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> "RemovableHandle":
+        """Call ``hook(module, args, output)`` after every forward (``hook(module, args, kwargs, output)``
+        with ``with_kwargs=True``); a returned value replaces the output. ``always_call=True`` also
+        calls it when forward raised (then the exception propagates)."""
+        return self._hook_table().add("forward", hook, prepend, with_kwargs=with_kwargs, always_call=always_call)
+
+    def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False) -> "RemovableHandle":
+        """Call ``hook(module, grad_output)`` when the gradients w.r.t. the module's outputs are known;
+        a returned tuple replaces ``grad_output`` for the rest of backward."""
+        return self._hook_table().add("backward_pre", hook, prepend)
+
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False) -> "RemovableHandle":
+        """Call ``hook(module, grad_input, grad_output)`` once the gradients w.r.t. the module's positional
+        inputs are computed (PyTorch's semantics).
+
+        ``grad_output`` has one entry per element of the output (a Tensor or tuple): the gradient of a
+        tensor output, ``None`` for a non-tensor element or an output that got no gradient.
+        ``grad_input`` has one entry per positional argument (``None`` for non-tensors). A returned tuple
+        of the same length replaces ``grad_input``. When no input requires grad, the hook runs as soon
+        as ``grad_output`` is known, with ``grad_input`` all ``None`` (and PyTorch's warning), and must
+        return ``None``. Keyword arguments are not tracked (as PyTorch).
+        """
+        return self._hook_table().add("backward", hook, prepend)
 
     # ----------------------------------------------------------------- registration
     def _check_init(self, what: str) -> None:
@@ -459,6 +505,10 @@ class Module:
             raise NotImplementedError("load_state_dict(assign=True) is not supported; values are copied")
         if not isinstance(state_dict, collections.abc.Mapping):
             raise TypeError(f"load_state_dict: expected a dict-like state_dict, got {type(state_dict).__name__}")
+        for name, m in self.named_modules():       # lazy modules take their shapes from the state_dict first
+            materialize = getattr(m, "_materialize_from_state", None)
+            if materialize is not None:
+                materialize(state_dict, name + "." if name else "")
         targets = self.state_dict(keep_vars=True)
         missing = [k for k in targets if k not in state_dict]
         unexpected = [k for k in state_dict if k not in targets]
@@ -506,6 +556,212 @@ class Module:
             else:
                 s += "\n  " + "\n  ".join(body) + "\n"
         return s + ")"
+
+
+class RemovableHandle:
+    """What ``register_*_hook`` returns: ``handle.remove()`` unregisters the hook (also as a context manager)."""
+
+    _next_id = 0
+
+    def __init__(self, table: dict, extra: tuple = ()) -> None:
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+        self._table, self._extra = table, extra
+
+    def remove(self) -> None:
+        self._table.pop(self.id, None)
+        for d in self._extra:
+            d.discard(self.id)
+
+    def __enter__(self) -> "RemovableHandle":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+class _Hooks:
+    """A module's hooks: ordered id -> hook tables, and which ids take kwargs / are always called."""
+
+    def __init__(self) -> None:
+        self.forward_pre, self.forward = OrderedDict(), OrderedDict()
+        self.backward_pre, self.backward = OrderedDict(), OrderedDict()
+        self.with_kwargs, self.always_call = set(), set()
+
+    def add(self, kind: str, hook, prepend: bool, with_kwargs: bool = False,
+            always_call: bool = False) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"register_{kind}_hook: hook must be callable, got {type(hook).__name__}")
+        table = getattr(self, kind)
+        handle = RemovableHandle(table, (self.with_kwargs, self.always_call))
+        table[handle.id] = hook
+        if prepend:
+            table.move_to_end(handle.id, last=False)
+        if with_kwargs:
+            self.with_kwargs.add(handle.id)
+        if always_call:
+            self.always_call.add(handle.id)
+        return handle
+
+
+def _call_with_hooks(module: Module, args: tuple, kwargs: dict):
+    """``Module.__call__`` when hooks are registered, in PyTorch's order: forward pre-hooks, the input
+    side of the backward hooks, forward, forward hooks, the output side of the backward hooks."""
+    hooks = module._hooks
+    for hid, hook in list(hooks.forward_pre.items()):
+        if hid in hooks.with_kwargs:
+            result = hook(module, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                       f"but got {result}.")
+                args, kwargs = result
+        else:
+            result = hook(module, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+    backward = _BackwardHooks(module, hooks) if (hooks.backward or hooks.backward_pre) else None
+    if backward is not None:
+        args = backward.wrap_inputs(args)
+    try:
+        output = module.forward(*args, **kwargs)
+    except Exception:
+        for hid, hook in list(hooks.forward.items()):
+            if hid in hooks.always_call:
+                try:
+                    hook(module, args, kwargs, None) if hid in hooks.with_kwargs else hook(module, args, None)
+                except Exception:    # the forward's exception is the one to report
+                    pass
+        raise
+    for hid, hook in list(hooks.forward.items()):
+        result = hook(module, args, kwargs, output) if hid in hooks.with_kwargs else hook(module, args, output)
+        if result is not None:
+            output = result
+    if backward is not None:
+        output = backward.wrap_outputs(output)
+    return output
+
+
+class _BackwardHooks:
+    """One forward's link between the gradients w.r.t. the outputs and those w.r.t. the inputs.
+
+    The tensor inputs pass through one identity node and the tensor outputs through another
+    (``ops.BackwardHookFunction``). Tensor hooks on the wrapped outputs record which outputs got a
+    gradient (the others are ``None`` in ``grad_output``, as PyTorch); the output node runs the
+    pre-hooks; the input node calls the module's hooks with ``grad_input`` and ``grad_output`` and
+    passes on what they return.
+    """
+
+    def __init__(self, module: Module, hooks: _Hooks) -> None:
+        self.module, self.hooks = module, hooks
+        self.n_inputs = 0
+        self.input_index = None       # positions of the tensor inputs, None when no input requires grad
+        self.grad_outputs = None
+
+    @staticmethod
+    def _tensors(items) -> list:
+        return [i for i, a in enumerate(items) if isinstance(a, Tensor)]
+
+    def _wrap(self, items, index: list, on_backward, watch=None) -> list:
+        out = BackwardHookFunction.apply(*[items[i] for i in index], on_backward=on_backward)
+        out = list(out) if isinstance(out, tuple) else [out]
+        items = list(items)
+        for k, (i, t) in enumerate(zip(index, out)):
+            if watch is not None:
+                t.register_hook(functools.partial(watch, k))
+            items[i] = t
+        return items
+
+    def wrap_inputs(self, args: tuple) -> tuple:
+        self.n_inputs = len(args)
+        index = self._tensors(args)
+        if not (grad_mode.is_grad_enabled() and any(args[i].requires_grad for i in index)):
+            return args
+        self.input_index = index
+        self.input_requires_grad = [args[i].requires_grad for i in index]
+        self.seen_inputs = {}
+        return tuple(self._wrap(args, index, self._on_inputs, self._watch_input))
+
+    def wrap_outputs(self, output):
+        single = not isinstance(output, tuple)
+        items = (output,) if single else output
+        index = self._tensors(items)
+        if not (grad_mode.is_grad_enabled() and any(items[i].requires_grad for i in index)):
+            if not isinstance(output, (Tensor, tuple)):
+                warnings.warn("For backward hooks to be called, module output should be a Tensor or a tuple of "
+                              f"Tensors but received {type(output)}", stacklevel=3)
+            return output
+        self.n_outputs, self.output_index, self.seen_outputs = len(items), index, {}
+        items = self._wrap(items, index, self._on_outputs, self._watch_output)
+        return items[0] if single else tuple(items)
+
+    def _watch_output(self, k: int, grad: Tensor) -> None:
+        self.seen_outputs[k] = grad
+
+    def _watch_input(self, k: int, grad: Tensor) -> None:
+        self.seen_inputs[k] = grad
+
+    def _on_outputs(self, grads: tuple) -> tuple:
+        grad_outputs = [None] * self.n_outputs
+        for k, i in enumerate(self.output_index):
+            grad_outputs[i] = self.seen_outputs.get(k)
+        grad_outputs = tuple(grad_outputs)
+        for hook in list(self.hooks.backward_pre.values()):
+            result = hook(self.module, grad_outputs)
+            if result is not None:
+                result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+                if len(result) != len(grad_outputs):
+                    raise RuntimeError("Backward pre hook returned an invalid number of grad_output, got "
+                                       f"{len(result)}, but expected {len(grad_outputs)}")
+                grad_outputs = result
+        self.grad_outputs = grad_outputs
+        if self.input_index is None and self.hooks.backward:
+            warnings.warn("Full backward hook is firing when gradients are computed with respect to module "
+                          "outputs since no inputs require gradients. See https://docs.pytorch.org/docs/main/"
+                          "generated/torch.nn.Module.html#torch.nn.Module.register_full_backward_hook for more "
+                          "details.", stacklevel=2)
+            grad_inputs = (None,) * self.n_inputs
+            for hook in list(self.hooks.backward.values()):
+                result = hook(self.module, grad_inputs, grad_outputs)
+                if result is not None and not (isinstance(result, tuple) and all(r is None for r in result)):
+                    raise RuntimeError("Backward hook for Modules where no input requires gradient should always "
+                                       "return None or None for all gradients.")
+            self.grad_outputs = None
+        return tuple(_grad_array(grad_outputs[i], g) for i, g in zip(self.output_index, grads))
+
+    def _on_inputs(self, grads: tuple) -> tuple:
+        if self.grad_outputs is None:          # the output side was never reached: nothing to report
+            return grads
+        grad_inputs = [None] * self.n_inputs
+        for k, i in enumerate(self.input_index):
+            g = self.seen_inputs.get(k)
+            if not self.input_requires_grad[k]:     # PyTorch reports zeros for a tensor input without grad
+                g = Tensor._make(grads[k] * 0, device_of(grads[k]), False, None, 0)
+            grad_inputs[i] = g
+        grad_inputs = tuple(grad_inputs)
+        for hook in list(self.hooks.backward.values()):
+            result = hook(self.module, grad_inputs, self.grad_outputs)
+            if result is None:
+                continue
+            result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+            if len(result) != len(grad_inputs):
+                raise RuntimeError("Backward hook returned an invalid number of grad_input, got "
+                                   f"{len(result)}, but expected {len(grad_inputs)}")
+            grad_inputs = result
+        self.grad_outputs = None
+        return tuple(_grad_array(grad_inputs[i], g) for i, g in zip(self.input_index, grads))
+
+
+def _grad_array(value, default):
+    """A hook's gradient (a Tensor or None) as the array backward passes on."""
+    if value is None:
+        return None
+    if not isinstance(value, Tensor):
+        raise TypeError(f"backward hook: expected gradients as Tensors or None, got {type(value).__name__}")
+    if tuple(value.shape) != tuple(default.shape):
+        raise ValueError(f"backward hook: a returned gradient has shape {tuple(value.shape)}, expected "
+                         f"{tuple(default.shape)}")
+    return value._data.astype(default.dtype, copy=False)
 
 
 def _replace_array(t: Tensor, arr) -> None:

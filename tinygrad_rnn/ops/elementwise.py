@@ -330,3 +330,59 @@ class Cast(Function):
     @staticmethod
     def backward(ctx, dy):
         return dy.astype(ctx.in_dtype)
+
+
+class Sin(Function):
+    """y = sin(x).   VJP: dx = dy · cos(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.xp.sin(x)
+
+    @staticmethod
+    def backward(ctx, dy):
+        (x,) = ctx.saved
+        return dy * ctx.xp.cos(x)
+
+
+class Cos(Function):
+    """y = cos(x).   VJP: dx = -dy · sin(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.xp.cos(x)
+
+    @staticmethod
+    def backward(ctx, dy):
+        (x,) = ctx.saved
+        return -dy * ctx.xp.sin(x)
+
+
+class Sinh(Function):
+    """y = sinh(x).   VJP: dx = dy · cosh(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.xp.sinh(x)
+
+    @staticmethod
+    def backward(ctx, dy):
+        (x,) = ctx.saved
+        return dy * ctx.xp.cosh(x)
+
+
+class Cosh(Function):
+    """y = cosh(x).   VJP: dx = dy · sinh(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.xp.cosh(x)
+
+    @staticmethod
+    def backward(ctx, dy):
+        (x,) = ctx.saved
+        return dy * ctx.xp.sinh(x)

@@ -33,3 +33,87 @@ class Matmul(Function):
             db = xp.swapaxes(a2, -1, -2) @ dy
             db = unbroadcast(xp, db, b2.shape).reshape(b.shape)
         return da, db
+
+
+class Tril(Function):
+    """y = x with the elements above the ``diagonal``-th diagonal of the last two dims zeroed.
+    VJP: dx = tril(dy) (the same mask)."""
+
+    @staticmethod
+    def forward(ctx, x, diagonal):
+        ctx.diagonal = diagonal
+        return ctx.xp.tril(x, diagonal)
+
+    @staticmethod
+    def backward(ctx, dy):
+        return ctx.xp.tril(dy, ctx.diagonal)
+
+
+class Triu(Function):
+    """y = x with the elements below the ``diagonal``-th diagonal of the last two dims zeroed.
+    VJP: dx = triu(dy)."""
+
+    @staticmethod
+    def forward(ctx, x, diagonal):
+        ctx.diagonal = diagonal
+        return ctx.xp.triu(x, diagonal)
+
+    @staticmethod
+    def backward(ctx, dy):
+        return ctx.xp.triu(dy, ctx.diagonal)
+
+
+class Einsum(Function):
+    """y = einsum(equation, *operands), the equation in explicit form ``"ij,jk->ik"`` (one letter per dim).
+
+    VJP: the gradient of operand k is the einsum of dy with the other operands into operand k's
+    subscripts. A letter that appears only in operand k (summed away in forward) is broadcast back; a
+    letter repeated within operand k (a diagonal, ``"ii->"``) gets the gradient on that diagonal only.
+    """
+
+    @staticmethod
+    def forward(ctx, *operands, inputs, output):
+        ctx.inputs, ctx.output = inputs, output
+        ctx.shapes = tuple(a.shape for a in operands)
+        ctx.save_for_backward(*operands)
+        return ctx.xp.einsum(",".join(inputs) + "->" + output, *operands)
+
+    @staticmethod
+    def backward(ctx, dy):
+        xp = ctx.xp
+        operands = ctx.saved
+        grads = []
+        for k, need in enumerate(ctx.needs_input_grad):
+            if not need:
+                grads.append(None)
+                continue
+            sub, shape = ctx.inputs[k], ctx.shapes[k]
+            others = [i for i in range(len(operands)) if i != k]
+            present = set(ctx.output).union(*(ctx.inputs[i] for i in others))
+            size = dict(zip(sub, shape))
+            # distinct letters of operand k that the other terms provide, in order of first appearance
+            kept = "".join(c for i, c in enumerate(sub) if sub.index(c) == i and c in present)
+            terms = [ctx.output] + [ctx.inputs[i] for i in others]
+            arrays = [dy] + [operands[i] for i in others]
+            g = xp.einsum(",".join(terms) + "->" + kept, *arrays)
+            # letters summed away in forward: broadcast the gradient along them
+            distinct = "".join(c for i, c in enumerate(sub) if sub.index(c) == i)
+            if distinct != kept:
+                full = tuple(size[c] for c in distinct)
+                g = xp.broadcast_to(xp.expand_dims(g, tuple(i for i, c in enumerate(distinct) if c not in kept)),
+                                    full)
+            # repeated letters: put the gradient on the diagonal, zeros elsewhere
+            if distinct != sub:
+                spare = iter(c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in sub)
+                target, eyes, eye_subs = [], [], []
+                for i, c in enumerate(sub):
+                    if sub.index(c) == i:
+                        target.append(c)
+                    else:
+                        c2 = next(spare)
+                        target.append(c2)
+                        eyes.append(xp.eye(size[c], dtype=dy.dtype))
+                        eye_subs.append(c + c2)
+                g = xp.einsum(",".join([distinct] + eye_subs) + "->" + "".join(target), g, *eyes)
+            grads.append(xp.ascontiguousarray(g.astype(dy.dtype, copy=False)))
+        return tuple(grads)

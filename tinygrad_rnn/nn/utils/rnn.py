@@ -16,7 +16,8 @@ import numpy as np
 from ...backend import to_numpy
 from ...tensor import Tensor, cat, stack, tensor
 
-__all__ = ["PackedSequence", "pack_padded_sequence", "pad_packed_sequence", "pad_sequence"]
+__all__ = ["PackedSequence", "pack_padded_sequence", "pack_sequence", "pad_packed_sequence", "pad_sequence",
+           "unpack_sequence", "unpad_sequence"]
 
 
 class PackedSequence(NamedTuple):
@@ -163,3 +164,33 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False, pad
     if batch_first:
         padded = padded.transpose(0, 1)
     return padded, tensor(sequence.lengths())
+
+
+def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> PackedSequence:
+    """Pack a list of tensors of shapes ``(L_i, *)``: ``pack_padded_sequence(pad_sequence(sequences),
+    lengths)``. With ``enforce_sorted=True`` the lengths must be decreasing."""
+    sequences = list(sequences)
+    if not sequences:
+        raise ValueError("pack_sequence: sequences must not be empty")
+    for k, s in enumerate(sequences):
+        if not isinstance(s, Tensor):
+            raise TypeError(f"sequences[{k}]: expected a Tensor, got {type(s).__name__}")
+        if s.ndim == 0:
+            raise ValueError(f"sequences[{k}]: expected shape (L, *), got a 0-d tensor")
+    lengths = [s.shape[0] for s in sequences]
+    return pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=enforce_sorted)
+
+
+def unpad_sequence(padded_sequences: Tensor, lengths, batch_first: bool = False) -> list[Tensor]:
+    """Undo :func:`pad_sequence`: the list of ``(L_i, *)`` tensors of a padded ``(T, B, *)`` batch
+    (``(B, T, *)`` with ``batch_first``)."""
+    lengths = _lengths_array(lengths)
+    _check_padded(padded_sequences, lengths, batch_first)
+    x = padded_sequences if batch_first else padded_sequences.transpose(0, 1)
+    return [x[k, :int(n)] for k, n in enumerate(lengths)]
+
+
+def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
+    """Undo :func:`pack_sequence`: the list of sequences, in their original order."""
+    padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
+    return unpad_sequence(padded, lengths, batch_first=True)
