@@ -23,6 +23,7 @@ from .tensor import (Tensor, arange, as_tensor, cat, concat, device, dropout, em
 
 from . import nn
 from . import optim
+from . import utils
 from . import viz
 from .io import load, save
 from . import analysis, tasks
