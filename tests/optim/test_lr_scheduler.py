@@ -246,3 +246,32 @@ def test_bad_input_newer_schedules():
         lr_sched.ChainedScheduler([step, lr_sched.StepLR(_opt(), step_size=2)])
     with pytest.raises(ValueError, match="at least one scheduler"):
         lr_sched.ChainedScheduler([])
+
+
+def _strip(sd):
+    """A scheduler state_dict without PyTorch's internal ``_get_lr_called_within_step`` flag (nested too)."""
+    out = {k: v for k, v in sd.items() if k != "_get_lr_called_within_step"}
+    if "_schedulers" in out:
+        out["_schedulers"] = [_strip(s) for s in out["_schedulers"]]
+    return out
+
+
+@pytest.mark.cpu_only   # live torch reference; scheduler state is plain Python values
+@pytest.mark.parametrize("name", [n for n in NAMES if fx.SCHED_CASES[n][0] != "LambdaLR"])
+def test_state_dict_equals_torchs(name):
+    """Same keys and values as PyTorch's state_dict after a few epochs, so one loads into the other."""
+    torch = require("torch")
+    sds = {}
+    for m in (tr, torch):
+        w = m.zeros(2, requires_grad=True)
+        b = m.zeros(2, requires_grad=True)
+        opt = m.optim.SGD([{"params": [w], "lr": fx.GROUP_LRS[0]}, {"params": [b], "lr": fx.GROUP_LRS[1]}])
+        sched = fx.make_scheduler(m, name, opt)
+        for _ in range(6):
+            opt.step()
+            if fx.SCHED_CASES[name][0] == "ReduceLROnPlateau":
+                sched.step(0.5)
+            else:
+                sched.step()
+        sds[m.__name__] = _strip(sched.state_dict())
+    assert sds["tinygrad_rnn"] == sds["torch"]
