@@ -11,7 +11,7 @@ from conftest import fixture_module, require
 import tinygrad_rnn as tr
 from tinygrad_rnn.utils.data import (BatchSampler, ConcatDataset, DataLoader, Dataset, IterableDataset,
                                      RandomSampler, SequentialSampler, StackDataset, Subset, SubsetRandomSampler,
-                                     TensorDataset, default_collate, random_split)
+                                     TensorDataset, default_collate, get_worker_info, random_split)
 
 fx = fixture_module("make_data_fixtures")
 REF = np.load(fx.FIXTURE)
@@ -56,6 +56,51 @@ def test_batches_stay_on_the_datasets_device(device):
     assert [b[0].shape for b in batches] == [(3, 3), (3, 3), (1, 3)]
     assert all(t.device == device for b in batches for t in b)
     np.testing.assert_array_equal(tr.cat([b[0] for b in batches]).numpy(), x.numpy())
+
+
+# ----------------------------------------------------------------------------------------- worker threads
+# cpu_only: the loader cases build their tensors on the CPU; threads change who fetches, not the arrays
+@pytest.mark.cpu_only
+@pytest.mark.parametrize("name", [n for n in fx.LOADER_CASES if not n.startswith("iterable")])
+def test_worker_threads_give_the_same_batches(name, monkeypatch):
+    single = fx.run_loader(tr, name)
+    original = DataLoader.__init__
+
+    def with_workers(self, *args, **kwargs):
+        original(self, *args, **{**kwargs, "num_workers": 2, "prefetch_factor": 1})
+
+    monkeypatch.setattr(DataLoader, "__init__", with_workers)
+    _assert_same(fx.run_loader(tr, name), single)
+
+
+def test_worker_info_init_fn_errors_and_early_exit(device):
+    seen, started = [], []
+
+    class Probe(Dataset):
+        def __len__(self):
+            return 40
+
+        def __getitem__(self, i):
+            info = get_worker_info()
+            seen.append((info.id, info.num_workers, info.seed - info.id))
+            if i == 37:
+                raise KeyError("sample 37 is broken")
+            return tr.full((2,), float(i), device=device)
+
+    loader = DataLoader(Probe(), batch_size=4, num_workers=3, worker_init_fn=started.append)
+    it = iter(loader)
+    first = [next(it) for _ in range(3)]
+    assert [b[:, 0].tolist() for b in first] == [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0],
+                                                  [8.0, 9.0, 10.0, 11.0]]
+    assert all(b.device == device for b in first)
+    it.close()                                   # leaving early stops the threads
+    assert get_worker_info() is None
+    assert {w for w, _, _ in seen} <= {0, 1, 2} and {n for _, n, _ in seen} == {3}
+    assert len({base for _, _, base in seen}) == 1 and sorted(started) == sorted(set(started))
+    assert set(started) <= {0, 1, 2} and started
+    with pytest.raises(KeyError, match="sample 37 is broken"):
+        for _ in loader:
+            pass
 
 
 # ----------------------------------------------------------------------------------------- shuffles
@@ -195,8 +240,6 @@ def test_bad_input():
         DataLoader(ds, batch_size=2, batch_sampler=[[0, 1]])
     with pytest.raises(ValueError, match="mutually exclusive with drop_last"):
         DataLoader(ds, batch_size=None, drop_last=True)
-    with pytest.raises(ValueError, match="num_workers=2 is not supported"):
-        DataLoader(ds, num_workers=2)
     with pytest.raises(ValueError, match="num_workers option should be non-negative"):
         DataLoader(ds, num_workers=-1)
     with pytest.raises(ValueError, match="batch_size should be a positive integer"):
@@ -212,6 +255,12 @@ def test_bad_input():
 
     with pytest.raises(ValueError, match="expected unspecified shuffle option"):
         DataLoader(Stream(), shuffle=True)
+    with pytest.raises(ValueError, match="IterableDataset: num_workers=2 is not supported"):
+        DataLoader(Stream(), num_workers=2)
+    with pytest.raises(ValueError, match="prefetch_factor option could only be specified"):
+        DataLoader(ds, prefetch_factor=2)
+    with pytest.raises(TypeError, match="worker_init_fn"):
+        DataLoader(ds, num_workers=1, worker_init_fn=3)
     with pytest.raises(ValueError, match="expected unspecified sampler option"):
         DataLoader(Stream(), sampler=[0])
     with pytest.raises(ValueError, match="num_samples should be a positive integer"):

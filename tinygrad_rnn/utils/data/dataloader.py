@@ -6,25 +6,49 @@ One pass (``iter(loader)``)::
     iterable:   take batch_size samples from iter(dataset) at a time, collate each group
     batch_size=None: no batching; each sample goes through default_convert
 
-Loading runs in the main process. ``num_workers > 0`` raises a ValueError (PyTorch's worker processes have
-no counterpart here); ``pin_memory`` is accepted and has no effect (there is no pinned host memory).
+``num_workers > 0`` loads batches in that many worker *threads* (PyTorch uses processes), at most
+``prefetch_factor * num_workers`` batches ahead, and yields them in the sampler's order: the batches are
+the same as with ``num_workers=0``. Each worker calls ``worker_init_fn(worker_id)`` when it starts, and
+``get_worker_info()`` answers inside it. The threads share this process's random generator, so samples
+that draw random numbers in ``__getitem__`` are not reproducible with workers (they are without).
+An ``IterableDataset`` loads in the main process only. ``pin_memory`` is accepted and has no effect.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from ...random import Generator
+from ...random import Generator, default_generator
 from .collate import default_collate, default_convert
 from .dataset import IterableDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 
-def get_worker_info() -> None:
-    """``None``: every sample is loaded in the main process (there are no worker processes here)."""
-    return None
+@dataclass
+class WorkerInfo:
+    """What a DataLoader worker knows about itself (``torch.utils.data.get_worker_info()``'s answer)."""
+
+    id: int
+    num_workers: int
+    seed: int
+    dataset: Any
+    worker_method: str = "thread"
+
+
+_worker = threading.local()
+
+
+def get_worker_info() -> WorkerInfo | None:
+    """Inside a DataLoader worker thread: its :class:`WorkerInfo` (``id``, ``num_workers``, ``seed`` =
+    the pass's base seed + id, ``dataset``); ``None`` in the main thread."""
+    return getattr(_worker, "info", None)
 
 
 class DataLoader:
@@ -37,8 +61,11 @@ class DataLoader:
         shuffle: a new random order each pass (a :class:`RandomSampler` over ``generator``).
         sampler: the order of indices (excludes ``shuffle``). batch_sampler: yields lists of indices
             (excludes ``batch_size``, ``shuffle``, ``sampler``, ``drop_last``).
-        num_workers: must be 0 (loading runs in this process). collate_fn: list of samples -> batch
+        num_workers: worker threads (0: load in the calling thread). collate_fn: list of samples -> batch
             (default :func:`default_collate`). pin_memory: accepted, no effect.
+        timeout: seconds to wait for a worker's batch (0: forever). worker_init_fn: called with the worker id
+            in each worker. prefetch_factor: batches each worker loads ahead (default 2 with workers).
+            persistent_workers: accepted (the threads are started per pass).
         drop_last: drop the last batch when it is shorter than ``batch_size``.
         generator: the ``tr.Generator`` the shuffle draws from; without one each pass seeds a fresh
             generator from the default one (``tr.manual_seed`` fixes the order).
@@ -65,16 +92,20 @@ class DataLoader:
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable "
                              f"multiprocessing. Got num_workers={num_workers!r}")
-        if num_workers > 0:
-            raise ValueError(f"DataLoader: num_workers={num_workers} is not supported: tinygrad_rnn loads every batch "
-                             "in the main process; use num_workers=0 (the batches are the same)")
         if timeout < 0:
             raise ValueError("timeout option should be non-negative")
-        if prefetch_factor is not None:
+        if num_workers == 0 and prefetch_factor is not None:
             raise ValueError("prefetch_factor option could only be specified in multiprocessing. "
                              "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None.")
-        if persistent_workers:
+        if num_workers > 0 and prefetch_factor is None:
+            prefetch_factor = 2
+        if prefetch_factor is not None and (isinstance(prefetch_factor, bool) or not isinstance(prefetch_factor, int)
+                                            or prefetch_factor < 0):
+            raise ValueError(f"prefetch_factor option should be non-negative, got {prefetch_factor!r}")
+        if persistent_workers and num_workers == 0:
             raise ValueError("persistent_workers option needs num_workers > 0")
+        if worker_init_fn is not None and not callable(worker_init_fn):
+            raise TypeError(f"worker_init_fn: expected a callable, got {type(worker_init_fn).__name__}")
         if generator is not None and not isinstance(generator, Generator):
             raise TypeError(f"generator: expected a tr.Generator, got {type(generator).__name__}")
         if collate_fn is not None and not callable(collate_fn):
@@ -84,6 +115,9 @@ class DataLoader:
             raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size}")
 
         iterable = isinstance(dataset, IterableDataset)
+        if iterable and num_workers > 0:
+            raise ValueError(f"DataLoader with IterableDataset: num_workers={num_workers} is not supported (PyTorch "
+                             "gives each worker process its own copy of the stream); use num_workers=0")
         if iterable:
             if shuffle not in (False, None):
                 raise ValueError("DataLoader with IterableDataset: expected unspecified shuffle option, but got "
@@ -131,20 +165,58 @@ class DataLoader:
             default_collate if self._auto_collation else default_convert)
 
     def __iter__(self) -> Iterator:
+        # as PyTorch, each pass draws a base seed (the workers' seeds) from the loader's generator
+        base_seed = int((self.generator or default_generator).integers(0, 2 ** 63 - 1, ()))
         if self._iterable:
             return self._iter_stream()
-        return self._iter_map()
+        if self.num_workers > 0:
+            return self._iter_threads(base_seed)
+        return (self._fetch(key) for key in self._index_sampler)
 
-    def _iter_map(self) -> Iterator:
+    @property
+    def _index_sampler(self):
+        return self.batch_sampler if self._auto_collation else self.sampler
+
+    def _fetch(self, key):
+        """One batch (``key`` a list of indices) or, without batching, one sample (``key`` an index)."""
+        if not self._auto_collation:
+            return self.collate_fn(self.dataset[key])
+        indices = list(key)
         fetch_many = getattr(self.dataset, "__getitems__", None)
-        if self.batch_sampler is not None:
-            for indices in self.batch_sampler:
-                indices = list(indices)
-                samples = fetch_many(indices) if callable(fetch_many) else [self.dataset[i] for i in indices]
-                yield self.collate_fn(samples)
-        else:
-            for index in self.sampler:
-                yield self.collate_fn(self.dataset[index])
+        samples = fetch_many(indices) if callable(fetch_many) else [self.dataset[i] for i in indices]
+        return self.collate_fn(samples)
+
+    def _iter_threads(self, base_seed: int) -> Iterator:
+        """Batches fetched by ``num_workers`` threads, ``prefetch_factor`` each ahead, yielded in order."""
+        ids = itertools.count()
+        lock = threading.Lock()
+
+        def start_worker():
+            with lock:
+                worker_id = next(ids)
+            _worker.info = WorkerInfo(worker_id, self.num_workers, base_seed + worker_id, self.dataset)
+            if self.worker_init_fn is not None:
+                self.worker_init_fn(worker_id)
+
+        pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="DataLoader", initializer=start_worker)
+        pending: deque = deque()
+        keys = iter(self._index_sampler)
+        try:
+            for key in itertools.islice(keys, max(1, self.prefetch_factor * self.num_workers)):
+                pending.append(pool.submit(self._fetch, key))
+            while pending:
+                future = pending.popleft()
+                try:
+                    batch = future.result(timeout=self.timeout or None)
+                except FutureTimeout:
+                    raise RuntimeError(f"DataLoader timed out after {self.timeout} seconds") from None
+                for key in itertools.islice(keys, 1):
+                    pending.append(pool.submit(self._fetch, key))
+                yield batch
+        finally:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
 
     def _iter_stream(self) -> Iterator:
         it = iter(self.dataset)
