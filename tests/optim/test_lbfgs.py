@@ -120,7 +120,7 @@ def test_max_iter_and_max_eval_bound_the_closure_calls(device):
     assert 3 <= len(calls) <= 7 and opt2.state[x]["func_evals"] == len(calls)
 
 
-def test_state_dict_resume_continues_the_trajectory(device):
+def test_state_dict_resume_continues_the_trajectory(device, tmp_path):
     def run(split):
         a, x = _quadratic(device)
         opt = tr.optim.LBFGS([x], lr=0.5, max_iter=3, history_size=2)
@@ -132,8 +132,9 @@ def test_state_dict_resume_continues_the_trajectory(device):
             return loss
 
         for k in range(4):
-            if k == split:
-                sd = opt.state_dict()
+            if k == split:     # through a checkpoint file: lists of tensors, floats and None in the state
+                tr.save(opt.state_dict(), tmp_path / "lbfgs.npz")
+                sd = tr.load(tmp_path / "lbfgs.npz")
                 x2 = tr.tensor(x.detach().numpy().copy(), device=device, requires_grad=True)
                 opt = tr.optim.LBFGS([x2], lr=99.0)
                 opt.load_state_dict(sd)
