@@ -40,8 +40,8 @@ LAYERS = (
     ("tensor", (("tinygrad_rnn.tensor", "tinygrad_rnn.tensor_str", "tinygrad_rnn.functions", "tinygrad_rnn.scan",
                  "tinygrad_rnn.accelerator"),)),
     ("nn", (("tinygrad_rnn.nn",),)),
-    ("optim, viz, analysis, io", (("tinygrad_rnn.optim",), ("tinygrad_rnn.viz",), ("tinygrad_rnn.analysis",),
-                                  ("tinygrad_rnn.io", "tinygrad_rnn.serialization"))),
+    ("optim, viz, analysis, io, data", (("tinygrad_rnn.optim",), ("tinygrad_rnn.viz",), ("tinygrad_rnn.analysis",),
+                                        ("tinygrad_rnn.io", "tinygrad_rnn.serialization"), ("tinygrad_rnn.utils",))),
     ("app", (("tinygrad_rnn.app",),)),
     ("public names", (("tinygrad_rnn", "tinygrad_rnn.__main__"),)),     # the root matches only exactly
     ("examples", (("tinygrad_rnn.examples",),)),
@@ -174,10 +174,10 @@ def test_the_walk_sees_every_layer():
     ("tinygrad_rnn.ops.movement", "from .. import tensor\n", False, "up from layer 'ops' to 'tensor'"),
     ("tinygrad_rnn.nn.module", "import tinygrad_rnn.viz.dot\n", False, "up from layer 'nn'"),
     ("tinygrad_rnn.viz.render", "def g():\n    from .. import manual_seed, randn\n", False,
-     "imports tinygrad_rnn: up from layer 'optim, viz, analysis, io' to 'public names'"),
+     "imports tinygrad_rnn: up from layer 'optim, viz, analysis, io, data' to 'public names'"),
     ("tinygrad_rnn.viz", "from ..analysis import traces\n", True, "sideways"),
     ("tinygrad_rnn.analysis.traces", "import importlib\nimportlib.import_module('tinygrad_rnn.app.cli')\n", False,
-     "up from layer 'optim, viz, analysis, io' to 'app'"),
+     "up from layer 'optim, viz, analysis, io, data' to 'app'"),
     ("tinygrad_rnn.app.cli", "def h():\n    import tinygrad_rnn as tr\n", False, "up from layer 'app'"),
 ])
 def test_a_planted_violation_fails(module, source, is_package, expected):

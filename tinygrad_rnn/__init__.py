@@ -28,6 +28,7 @@ from . import accelerator, backends, cuda
 
 from . import nn
 from . import optim
+from . import utils
 from . import viz
 from .io import load, save
 from . import serialization
