@@ -25,6 +25,7 @@ from . import nn
 from . import optim
 from . import viz
 from .io import load, save
+from . import onnx
 from . import analysis, tasks
 
 backend.keep_host_memory()     # per-call recurrent buffers reuse freed memory (see its docstring)
