@@ -100,19 +100,19 @@ def _stack(g: Graph, tensors, dim: int = 0) -> Value:
     return _cat(g, lifted, d) if any(isinstance(t, Value) for t in lifted) else out
 
 
-def _factory(fill):
-    def convert(g, *size, dtype=None, device=None, requires_grad=False):
-        return full_like_shape(g, size, fill, dtype)
-    return convert
-
-
-def _full(g, size, fill_value, dtype=None, device=None, requires_grad=False):
-    return full_like_shape(g, tuple(size), fill_value, dtype)
+def _full(g: Graph, orig):
+    """tr.full(size, fill_value): a traced ConstantOfShape when a size is dynamic."""
+    def wrapper(size, fill_value, *args, **kwargs):
+        if isinstance(size, (tuple, list)) and is_dynamic(size):
+            return full_like_shape(g, tuple(size), fill_value, kwargs.get("dtype"), kwargs.get("device"))
+        return orig(size, fill_value, *args, **kwargs)
+    wrapper.__wrapped__ = orig
+    return wrapper
 
 
 def _like(fill):
     def convert(g, x, dtype=None, device=None, requires_grad=False):
-        return full_like_shape(g, x.shape, fill, dtype or x.dtype) if isinstance(x, Value) else \
+        return full_like_shape(g, x.shape, fill, dtype or x.dtype, device or x.device) if isinstance(x, Value) else \
             (_tensor_mod.zeros_like if fill == 0 else _tensor_mod.ones_like)(x, dtype=dtype)
     return convert
 
@@ -259,7 +259,7 @@ def _dim_args(g: Graph, orig, fill):
     def wrapper(*size, **kwargs):
         flat = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
         if is_dynamic(flat):
-            return full_like_shape(g, flat, fill, kwargs.get("dtype"))
+            return full_like_shape(g, flat, fill, kwargs.get("dtype"), kwargs.get("device"))
         return orig(*size, **kwargs)
     wrapper.__wrapped__ = orig
     return wrapper
@@ -283,14 +283,15 @@ def _patched(g: Graph, paths: dict):
         patches.append((obj, name, obj.__dict__[name] if name in getattr(obj, "__dict__", {}) else getattr(obj, name)))
         setattr(obj, name, new)
 
-    conv = {"cat": _cat, "concat": _cat, "stack": _stack, "full": _full,
+    conv = {"cat": _cat, "concat": _cat, "stack": _stack,
             "zeros_like": _like(0), "ones_like": _like(1)}
     for mod in (tr, _tensor_mod):
         for name, fn in conv.items():
             if hasattr(mod, name):
                 patch(mod, name, _wrap_function(g, getattr(mod, name), fn))
-        for name, fill in (("zeros", 0), ("ones", 1)):
+        for name, fill in (("zeros", 0.0), ("ones", 1.0)):     # floats: the default dtype
             patch(mod, name, _dim_args(g, getattr(mod, name), fill))
+        patch(mod, "full", _full(g, mod.full))
     fconv = {"linear": _linear, "embedding": _embedding, "dropout": _dropout,
              "softmax": _softmax_like("softmax"), "log_softmax": _softmax_like("log_softmax"),
              "relu": lambda g, x, inplace=False: x.relu(), "tanh": lambda g, x: x.tanh(),

@@ -282,6 +282,11 @@ class Value:
                                 "keep data-dependent control flow out of forward")
 
     __bool__ = __float__ = __int__ = __index__ = __iter__ = _data_dependent
+
+    def _compare(self, other):
+        raise _unsupported("comparing tensors (<, <=, >, >=)")
+
+    __lt__ = __le__ = __gt__ = __ge__ = _compare
     item = numpy = tolist = _data_dependent
 
     def __getattr__(self, name: str):
@@ -380,6 +385,8 @@ class Value:
             return self.g.cast(x.name, x.dtype, dtype), x.dims
         if isinstance(x, Tensor):
             return self.g.cast(self.g.const(x), x.dtype, dtype), tuple(x.shape)
+        if isinstance(x, Dim):                 # a dynamic size as a run-time scalar
+            return self.g.cast(self.g.squeeze(x.onnx(), [0]), np.int64, dtype), ()
         if isinstance(x, numbers.Number):
             return self.g.const(x, dtype=dtype), ()
         raise _unsupported(f"an operand of type {type(x).__name__}")
@@ -571,10 +578,10 @@ class Value:
 
     # ---------------------------------------------------------------- factories
     def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Value | Tensor":
-        return full_like_shape(self.g, size, 0, dtype or self.dtype)
+        return full_like_shape(self.g, size, 0, dtype or self.dtype, device or self.device)
 
     def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Value | Tensor":
-        return full_like_shape(self.g, size, 1, dtype or self.dtype)
+        return full_like_shape(self.g, size, 1, dtype or self.dtype, device or self.device)
 
 
 def broadcast_dims(da, db, out_shape) -> tuple:
@@ -589,12 +596,12 @@ def broadcast_dims(da, db, out_shape) -> tuple:
     return tuple(dims)
 
 
-def full_like_shape(g: Graph, size, fill, dtype):
+def full_like_shape(g: Graph, size, fill, dtype, device=None):
     """``zeros``/``ones``/``full`` of a size: a ConstantOfShape when a size is dynamic, else a constant."""
     from ..tensor import full
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
-    out = full(tuple(builtins.int(s) for s in size), fill, dtype=dtype)
+    out = full(tuple(builtins.int(s) for s in size), fill, dtype=dtype, device=device)
     if not is_dynamic(size):
         return out
     value = g.onnx.numpy_helper.from_array(np.asarray([fill], dtype=out.dtype), "value")
