@@ -24,8 +24,8 @@ from .graph import (Dim, Graph, OnnxExporterError, UnsupportedOperatorError, Val
 
 _tensor_mod = sys.modules[Tensor.__module__]    # tinygrad_rnn.tensor (the package's `tensor` is the function)
 
-DEFAULT_OPSET = 17
-MIN_OPSET, MAX_OPSET = 14, 21
+DEFAULT_OPSET = 20                  # PyTorch's default
+MIN_OPSET, MAX_OPSET = 14, 23
 
 
 # ------------------------------------------------------------------------------------------------
@@ -125,8 +125,6 @@ def _recurrent(g: Graph, m: RNNBase, path: str, args, kwargs):
     if kwargs.get("lengths") is not None or isinstance(input, PackedSequence):
         raise UnsupportedOperatorError(f"tr.onnx.export: {path} ({type(m).__name__}) with lengths= or a "
                                        "PackedSequence is not supported; export it on padded input")
-    if not has_value(input, hx):
-        return Module.__call__.__wrapped__(m, *args, **kwargs)
     real_out = m.forward(real(input), real(hx), unroll=kwargs.get("unroll", False))   # checks and the answer
     if not isinstance(input, Value):
         input = Value(g, g.const(input), input)
@@ -202,18 +200,18 @@ def _time_major(out: Tensor, batched: bool, batch_first: bool) -> Tensor:
     return out.transpose(0, 1) if batch_first else out
 
 
-def _simple(method: str, *args):
-    def convert(g, m, path, a, kw):
-        x = a[0] if a else kw.get("input")
-        return getattr(x, method)(*args) if isinstance(x, Value) else Module.__call__.__wrapped__(m, *a, **kw)
-    return convert
-
-
 def _convert_module(g: Graph, m: Module, path: str, args, kwargs):
     t = type(m)
     if isinstance(m, (RNN, LSTM, GRU)) and t.forward is RNNBase.forward:
+        if getattr(m, "proj_size", 0):
+            raise UnsupportedOperatorError(f"tr.onnx.export: {path!r} is an LSTM with proj_size="
+                                           f"{m.proj_size}; ONNX's LSTM has no projection")
         return _recurrent(g, m, path, args, kwargs)
     x = args[0] if args else kwargs.get("input")
+    supported = t in (Linear, Embedding, Dropout, Identity, Tanh, Sigmoid, ReLU, Softmax, LogSoftmax) or \
+        (isinstance(m, (Linear, Embedding)) and t.forward in (Linear.forward, Embedding.forward))
+    if supported and not isinstance(x, Value):
+        return None                       # a traced value elsewhere in the arguments: the module's own forward
     if t is Linear or (isinstance(m, Linear) and t.forward is Linear.forward):
         return _linear(g, x, m.weight, m.bias)
     if t is Embedding or (isinstance(m, Embedding) and t.forward is Embedding.forward):
@@ -223,10 +221,9 @@ def _convert_module(g: Graph, m: Module, path: str, args, kwargs):
     if t is Identity:
         return x
     if t in (Tanh, Sigmoid, ReLU):
-        return getattr(x, {Tanh: "tanh", Sigmoid: "sigmoid", ReLU: "relu"}[t])() if isinstance(x, Value) else m(x)
+        return getattr(x, {Tanh: "tanh", Sigmoid: "sigmoid", ReLU: "relu"}[t])()
     if t in (Softmax, LogSoftmax):
-        method = "softmax" if t is Softmax else "log_softmax"
-        return _softmax_like(method)(g, x, m.dim) if isinstance(x, Value) else Module.__call__.__wrapped__(m, x)
+        return _softmax_like("softmax" if t is Softmax else "log_softmax")(g, x, m.dim)
     if t in (Sequential, ModuleList, ModuleDict):
         return None
     if t.__module__.startswith("tinygrad_rnn."):
@@ -266,10 +263,14 @@ def _dim_args(g: Graph, orig, fill):
 
 
 def _tensor_dunder(orig, reflected: str):
-    def wrapper(self, other, *rest):
+    """``tensor + value`` (a parameter on the left): the traced value's reflected op."""
+    def wrapper(self, other, *rest, **kwargs):
         if isinstance(other, Value):
+            if rest or kwargs:
+                raise UnsupportedOperatorError(f"tr.onnx.export: Tensor.{orig.__name__} with extra arguments "
+                                               "on a traced tensor")
             return getattr(other, reflected)(self)
-        return orig(self, other, *rest)
+        return orig(self, other, *rest, **kwargs)
     return wrapper
 
 
@@ -379,24 +380,34 @@ def _check_axes(name: str, axes: dict, ndim: int) -> dict:
     return fixed
 
 
-def export(model: Module, args, f, input_names: list[str] | None = None, output_names: list[str] | None = None,
-           dynamic_axes: dict | None = None, opset_version: int | None = None) -> None:
+def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbose: bool | None = None,
+           input_names: list[str] | None = None, output_names: list[str] | None = None,
+           opset_version: int | None = None, dynamic_axes: dict | None = None, export_params: bool = True,
+           keep_initializers_as_inputs: bool = False, do_constant_folding: bool = True, dynamo: bool = True,
+           external_data: bool = True) -> None:
     """Write ``model`` as an ONNX file that computes ``model(*args)`` (PyTorch's ``torch.onnx.export``).
 
     The model is traced in eval mode under ``no_grad`` (its training flags are restored afterwards):
     ``forward`` runs once on proxies of ``args`` that compute the real values and record ONNX nodes.
+    While it runs, ``Module.__call__`` and the functions listed below are patched for the whole process
+    (restored afterwards, also on error): do not run other models in other threads meanwhile.
 
     Args:
         model: a :class:`~tinygrad_rnn.nn.Module`.
         args: the example inputs: a Tensor, or a tuple of them (nested tuples such as ``(x, (h0, c0))``
             and ``None`` allowed); as in PyTorch, a dict as the last element holds keyword arguments.
-        f: a path (str or ``os.PathLike``) or a binary file object.
+        f: a path (str or ``os.PathLike``) or a binary file object (required here).
+        kwargs: keyword arguments of ``forward`` (their tensors are graph inputs after those of ``args``).
         input_names, output_names: names of the graph inputs (the tensors of ``args``, flattened in
             order) and outputs (the model's outputs, nested tuples flattened). Default ``input_0, ...``
             and ``output_0, ...``.
         dynamic_axes: ``{name: [axis, ...]}`` or ``{name: {axis: "symbol"}}`` for inputs and outputs
             whose sizes may differ at run time (batch, sequence length).
-        opset_version: ONNX opset, 14 to 21. Default 17.
+        opset_version: ONNX opset, 14 to 23. Default 20 (PyTorch's default).
+        verbose, do_constant_folding, dynamo, external_data: accepted so ported calls run; no effect (the
+            graph is written directly: sizes that are not dynamic are already constants).
+        export_params, keep_initializers_as_inputs: only the defaults (parameters stored in the file as
+            initializers) are supported.
 
     Supported:
         - modules: ``Linear``, ``Embedding`` (no ``max_norm``), ``Dropout`` (identity: eval mode),
@@ -444,11 +455,16 @@ def export(model: Module, args, f, input_names: list[str] | None = None, output_
         raise ValueError(f"opset_version: expected {MIN_OPSET}..{MAX_OPSET}, got {opset_version}")
     if not (isinstance(f, (str, os.PathLike)) or hasattr(f, "write")):
         raise TypeError(f"f: expected a path or a binary file object, got {type(f).__name__}")
-    kwargs = {}
+    if export_params is not True or keep_initializers_as_inputs is not False:
+        raise ValueError("export_params=False and keep_initializers_as_inputs=True are not supported: the "
+                         "parameters are stored in the file as initializers")
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise TypeError(f"kwargs: expected a dict, got {type(kwargs).__name__}")
+    kwargs = dict(kwargs or {})
     if not isinstance(args, tuple):
         args = (args,)
     if args and isinstance(args[-1], dict):
-        args, kwargs = args[:-1], dict(args[-1])
+        args, kwargs = args[:-1], {**args[-1], **kwargs}
     flat_in: list = []
     _flatten((args, tuple(kwargs.values())), flat_in)
     for t in flat_in:
