@@ -13,6 +13,7 @@ import numpy as np
 
 from ..autograd.grad_mode import no_grad
 from ..nn import functional as F
+from ..nn.attention import BahdanauAttention, LuongAttention, masked_softmax
 from ..nn.containers import ModuleDict, ModuleList, Sequential
 from ..nn.linear import Dropout, Embedding, Identity, Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from ..nn.module import Module
@@ -20,7 +21,7 @@ from ..nn.recurrent.layers import GRU, LSTM, RNN, RNNBase
 from ..nn.utils.rnn import PackedSequence
 from ..tensor import Tensor
 from .graph import (Dim, Graph, OnnxExporterError, UnsupportedOperatorError, Value, full_like_shape, has_value,
-                    is_dynamic, real)
+                    is_dynamic, real, where)
 
 _tensor_mod = sys.modules[Tensor.__module__]    # tinygrad_rnn.tensor (the package's `tensor` is the function)
 
@@ -90,6 +91,10 @@ def _cat(g: Graph, tensors, dim: int = 0) -> Value:
         total = total + (t.dims[d] if isinstance(t, Value) else t.shape[d])
     dims = [total if i == d else s for i, s in enumerate(first.dims)]
     return Value(g, g.node("Concat", names, axis=d), out, dims)
+
+
+def _where(g: Graph, condition, input, other) -> Value:
+    return where(g, condition, input, other, _tensor_mod.where(real(condition), real(input), real(other)))
 
 
 def _stack(g: Graph, tensors, dim: int = 0) -> Value:
@@ -194,6 +199,41 @@ def _recurrent(g: Graph, m: RNNBase, path: str, args, kwargs):
     return out, final(h_ns, state_real)
 
 
+def _lift(g: Graph, x):
+    return x if isinstance(x, Value) or x is None else Value(g, g.const(x), x)
+
+
+def _masked_softmax(g: Graph, scores: Value, mask) -> Value:
+    """``nn.attention.masked_softmax``: -inf where masked (in rows with a valid entry), then zeros."""
+    if mask is None:
+        return scores.softmax(-1)
+    mask = _lift(g, mask)
+    out = masked_softmax(scores.real, mask.real)
+    invalid = g.node("Not", [mask.name])
+    valid_row = g.reduce("ReduceMax", g.cast(mask.name, np.bool_, np.float32), [mask.ndim - 1], True)
+    fill = g.node("And", [invalid, g.cast(valid_row, np.float32, np.bool_)])
+    w = g.node("Where", [fill, g.const(-np.inf, dtype=out.dtype), scores.name])
+    w = g.node("Softmax", [w], axis=scores.ndim - 1)
+    return Value(g, g.node("Where", [invalid, g.const(0.0, dtype=out.dtype), w]), out, scores.dims)
+
+
+def _attention(g: Graph, m, path: str, args, kwargs):
+    """Bahdanau (additive) and Luong (dot / general) attention, as their forward computes them."""
+    names = ("query", "keys", "mask")
+    given = dict(zip(names, args), **kwargs)
+    query, keys, mask, pk = (given.get(n) for n in (*names, "projected_keys"))
+    m.forward(real(query), real(keys), real(mask), projected_keys=real(pk))      # the real argument checks
+    query, keys, pk = _lift(g, query), _lift(g, keys), _lift(g, pk)
+    if pk is None:
+        pk = m.project_keys(keys)
+    if isinstance(m, BahdanauAttention):
+        scores = m.v((pk + m.query_proj(query).unsqueeze(1)).tanh()).squeeze(2)
+    else:
+        scores = (pk @ query.unsqueeze(2)).squeeze(2)
+    weights = _masked_softmax(g, scores, mask)
+    return (weights.unsqueeze(1) @ keys).squeeze(1), weights
+
+
 def _time_major(out: Tensor, batched: bool, batch_first: bool) -> Tensor:
     if not batched:
         return out.unsqueeze(1)
@@ -207,6 +247,8 @@ def _convert_module(g: Graph, m: Module, path: str, args, kwargs):
             raise UnsupportedOperatorError(f"tr.onnx.export: {path!r} is an LSTM with proj_size="
                                            f"{m.proj_size}; ONNX's LSTM has no projection")
         return _recurrent(g, m, path, args, kwargs)
+    if t in (BahdanauAttention, LuongAttention):
+        return _attention(g, m, path, args, kwargs)
     x = args[0] if args else kwargs.get("input")
     supported = t in (Linear, Embedding, Dropout, Identity, Tanh, Sigmoid, ReLU, Softmax, LogSoftmax) or \
         (isinstance(m, (Linear, Embedding)) and t.forward in (Linear.forward, Embedding.forward))
@@ -235,7 +277,8 @@ def _convert_module(g: Graph, m: Module, path: str, args, kwargs):
 
 
 SUPPORTED_MODULES = ("Linear", "Embedding", "Dropout", "Identity", "Tanh", "Sigmoid", "ReLU", "Softmax",
-                     "LogSoftmax", "RNN", "LSTM", "GRU", "Sequential", "ModuleList", "ModuleDict")
+                     "LogSoftmax", "RNN", "LSTM", "GRU", "BahdanauAttention", "LuongAttention", "Sequential",
+                     "ModuleList", "ModuleDict")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -284,7 +327,7 @@ def _patched(g: Graph, paths: dict):
         patches.append((obj, name, obj.__dict__[name] if name in getattr(obj, "__dict__", {}) else getattr(obj, name)))
         setattr(obj, name, new)
 
-    conv = {"cat": _cat, "concat": _cat, "stack": _stack,
+    conv = {"cat": _cat, "concat": _cat, "stack": _stack, "where": _where,
             "zeros_like": _like(0), "ones_like": _like(1)}
     for mod in (tr, _tensor_mod):
         for name, fn in conv.items():
@@ -414,7 +457,8 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
           ``Identity``, ``Tanh``, ``Sigmoid``, ``ReLU``, ``Softmax``, ``LogSoftmax``, ``Sequential`` /
           ``ModuleList`` / ``ModuleDict``, and ``RNN`` (tanh/relu), ``LSTM``, ``GRU`` with any
           ``num_layers``, ``bidirectional``, ``batch_first``, ``bias`` and optional ``hx`` (batched or
-          unbatched input; not ``lengths=`` or ``PackedSequence``); a user's own ``Module`` subclass
+          unbatched input; not ``lengths=`` or ``PackedSequence``), ``BahdanauAttention`` and
+          ``LuongAttention`` (with or without a mask); a user's own ``Module`` subclass
           whose ``forward`` composes these with the tensor ops below. Any other module of this package
           raises :class:`UnsupportedOperatorError` naming it.
         - tensor methods: ``+ - * / **`` and ``@`` (with tensors, parameters and numbers), ``add``,
@@ -423,8 +467,10 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
           ``amax``, ``max``, ``argmax``, ``view``/``reshape``, ``flatten``, ``permute``,
           ``transpose``, ``t``, ``squeeze``, ``unsqueeze``, ``split``, ``chunk``, indexing with ints,
           slices (step > 0), ``None``, ``...`` or one integer tensor, ``contiguous``, ``detach``,
-          ``float``/``long``/``to(dtype)``, ``size()``/``shape``, ``new_zeros``/``new_ones``;
-        - functions: ``tr.cat``/``stack``/``zeros``/``ones``/``full``/``zeros_like``/``ones_like``/
+          ``float``/``long``/``to(dtype)``, ``size()``/``shape``, ``new_zeros``/``new_ones``,
+          comparisons (``== != < <= > >=``, ``eq`` ...), ``~ & |`` on bool tensors, ``any``,
+          ``masked_fill``, ``where``;
+        - functions: ``tr.cat``/``stack``/``where``/``zeros``/``ones``/``full``/``zeros_like``/``ones_like``/
           ``softmax``/``log_softmax``, the ``tr.*`` spellings of the methods above, and
           ``F.linear``/``embedding``/``dropout``/``relu``/``tanh``/``sigmoid``/``softmax``/
           ``log_softmax``.

@@ -282,11 +282,6 @@ class Value:
                                 "keep data-dependent control flow out of forward")
 
     __bool__ = __float__ = __int__ = __index__ = __iter__ = _data_dependent
-
-    def _compare(self, other):
-        raise _unsupported("comparing tensors (<, <=, >, >=)")
-
-    __lt__ = __le__ = __gt__ = __ge__ = _compare
     item = numpy = tolist = _data_dependent
 
     def __getattr__(self, name: str):
@@ -449,6 +444,74 @@ class Value:
     def __rmatmul__(self, other):
         return self._matmul(other, real(other).matmul(self.real), reflected=True)
 
+    # ---------------------------------------------------------------- comparisons and masks (bool results)
+    def _common(self, other):
+        """The dtype both operands of a comparison are compared in."""
+        if isinstance(other, (Value, Tensor)):
+            return np.promote_types(self.dtype, other.dtype)
+        if isinstance(other, builtins.float) and self.dtype.kind in "biu":
+            return np.dtype(np.float32)
+        return self.dtype
+
+    def _compare(self, op: str, other, out: Tensor, negate: bool = False) -> "Value":
+        dt = self._common(other)
+        (a, da), (b, db) = self._operand(self, dt), self._operand(other, dt)
+        name = self.g.node(op, [a, b])
+        return Value(self.g, self.g.node("Not", [name]) if negate else name, out, broadcast_dims(da, db, out.shape))
+
+    def eq(self, other) -> "Value":
+        return self._compare("Equal", other, self.real.eq(real(other)))
+
+    def ne(self, other) -> "Value":
+        return self._compare("Equal", other, self.real.ne(real(other)), negate=True)
+
+    def lt(self, other) -> "Value":
+        return self._compare("Less", other, self.real.lt(real(other)))
+
+    def le(self, other) -> "Value":
+        return self._compare("LessOrEqual", other, self.real.le(real(other)))
+
+    def gt(self, other) -> "Value":
+        return self._compare("Greater", other, self.real.gt(real(other)))
+
+    def ge(self, other) -> "Value":
+        return self._compare("GreaterOrEqual", other, self.real.ge(real(other)))
+
+    __eq__, __ne__, __lt__, __le__, __gt__, __ge__ = eq, ne, lt, le, gt, ge
+    __hash__ = object.__hash__
+
+    def logical_not(self) -> "Value":
+        if self.dtype != np.bool_:
+            raise _unsupported("~ / logical_not of a non-bool tensor")
+        return self._unary("Not", self.real.logical_not())
+
+    __invert__ = logical_not
+
+    def _logical(self, op: str, other, out: Tensor) -> "Value":
+        if self.dtype != np.bool_ or real(other).dtype != np.bool_:
+            raise _unsupported(f"bitwise {op} of non-bool tensors")
+        return self._compare(op, other, out)
+
+    def __and__(self, other) -> "Value":
+        return self._logical("And", other, self.real & real(other))
+
+    def __or__(self, other) -> "Value":
+        return self._logical("Or", other, self.real | real(other))
+
+    def masked_fill(self, mask, value) -> "Value":
+        out = self.real.masked_fill(real(mask), real(value))
+        return where(self.g, mask, value, self, out)
+
+    def where(self, condition, other) -> "Value":
+        return where(self.g, condition, self, other, self.real.where(real(condition), real(other)))
+
+    def any(self, dim=None, keepdim: bool = False) -> "Value":
+        out = self.real.any(dim, keepdim)
+        axes = self._dims_arg(dim)
+        x = self.g.cast(self.name, self.dtype, np.float32)
+        name = self.g.reduce("ReduceMax", self.g.node("Abs", [x]), axes, keepdim)
+        return Value(self.g, self.g.cast(name, np.float32, np.bool_), out, self._reduced(axes, keepdim))
+
     # ---------------------------------------------------------------- reductions
     def _dims_arg(self, dim) -> list:
         if dim is None:
@@ -582,6 +645,23 @@ class Value:
 
     def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Value | Tensor":
         return full_like_shape(self.g, size, 1, dtype or self.dtype, device or self.device)
+
+
+def where(g: Graph, condition, input, other, out: Tensor) -> Value:
+    """``Where(condition, input, other)``: operands as constants or traced values, cast to ``out``'s dtype."""
+    names, dims = [], []
+    for x, dt in ((condition, np.bool_), (input, out.dtype), (other, out.dtype)):
+        if isinstance(x, Value):
+            names.append(g.cast(x.name, x.dtype, dt))
+            dims.append(x.dims)
+        elif isinstance(x, Tensor):
+            names.append(g.cast(g.const(x), x.dtype, dt))
+            dims.append(tuple(x.shape))
+        else:
+            names.append(g.const(x, dtype=dt))
+            dims.append(())
+    d = broadcast_dims(broadcast_dims(dims[0], dims[1], out.shape), dims[2], out.shape)
+    return Value(g, g.node("Where", names), out, d)
 
 
 def broadcast_dims(da, db, out_shape) -> tuple:
