@@ -198,7 +198,7 @@ class Tagger(nn.Module):
         out, h_n = self.gru(self.emb(tokens), h0)
         z = F.relu(self.proj(out.contiguous().view(B * T, -1))) * self.scale + 1.0
         z = z.view(B, T, self.H)
-        pooled = z.mean(dim=1) + z[:, -1] - z.sum(1) / T + 2 * z[:, 0, :]
+        pooled = z.mean(dim=1) + z[:, -1] - z.sum(1) / T + 2 * z[:, 0, :] - z[:, T - 1] + z[..., 1:T, :].sum(1)
         both = tr.cat([h_n[0], h_n[1]], dim=-1).unsqueeze(1).squeeze(1)
         stacked = tr.stack([pooled, pooled.exp()], dim=1).flatten(1)
         scores = (self.head(z).permute(1, 0, 2).transpose(0, 1) @ self.head[2].weight).softmax(-1)

@@ -693,12 +693,10 @@ def getitem(x: Value, index) -> Value:
     """``x[index]`` for ints, slices (step > 0), ``None`` and ``...``; or one integer tensor (rows)."""
     g = x.g
     if isinstance(index, (Value, Tensor)):
-        idx = index if isinstance(index, Value) else None
         out = x.real[real(index)]
-        if out.ndim != x.ndim + real(index).ndim - 1:
+        if real(index).dtype == np.bool_:
             raise _unsupported("boolean-mask indexing")
-        iname = index.name if idx is not None else g.const(index)
-        idims = index.dims if idx is not None else tuple(index.shape)
+        iname, idims = (index.name, index.dims) if isinstance(index, Value) else (g.const(index), tuple(index.shape))
         return Value(g, g.node("Gather", [x.name, iname], axis=0), out, tuple(idims) + x.dims[1:])
     items = index if isinstance(index, tuple) else (index,)
     for it in items:
@@ -732,10 +730,9 @@ def getitem(x: Value, index) -> Value:
                 steps.append(step)
                 dims.append(None)
             pos += 1
-        else:
-            i = builtins.int(it)
-            starts.append(i)
-            ends.append(INT64_MAX if i == -1 else i + 1)
+        else:                                   # an int (or a Dim: x[:, T - 1]) keeps one entry
+            starts.append(it)
+            ends.append(INT64_MAX if it == -1 else it + 1)
             axes.append(axis)
             steps.append(1)
             squeeze.append(axis)
