@@ -242,6 +242,21 @@ class AttentionClassifier(nn.Module):
         return self.out(context).masked_fill(~valid, 0.0), weights, (tokens > 4).long().sum(1)
 
 
+@pytest.mark.parametrize("kind", ["LSTMCell", "GRUCell", "RNNCell"])
+def test_cells_unbatched_and_without_state(kind, device, tmp_path):
+    tr.manual_seed(10)
+    cell = getattr(nn, kind)(3, 4, bias=kind != "GRUCell").to(device)
+    x = tr.randn(2, 3, device=device)
+    sess = export_and_load(cell, (x,), tmp_path, dynamic_axes={"input_0": [0]})
+    for B in (2, 5):
+        x = tr.randn(B, 3, device=device)
+        assert_runs_like(cell, sess, (x,), {"input_0": x})
+    x = tr.randn(3, device=device)
+    hx = (tr.randn(4, device=device), tr.randn(4, device=device)) if kind == "LSTMCell" else tr.randn(4, device=device)
+    sess = export_and_load(cell, (x, hx), tmp_path)
+    assert_runs_like(cell, sess, (x, hx), dict(zip(["input_0", "input_1", "input_2"], flat((x, hx)))))
+
+
 @pytest.mark.parametrize("score", ["bahdanau", "general", "dot"])
 def test_attention_and_masks(score, device, tmp_path):
     tr.manual_seed(9)
@@ -310,9 +325,9 @@ class Wrap(nn.Module):
 @pytest.mark.cpu_only      # the error is raised while tracing, before any computation is compared
 def test_unsupported_module_is_named(tmp_path):
     runtime()
-    model = Wrap(nn.Sequential(nn.Linear(3, 4), nn.LSTMCell(4, 4)))
-    with pytest.raises(tr.onnx.UnsupportedOperatorError, match=r"'inner\.1'.*LSTMCell"):
-        tr.onnx.export(model, tr.randn(2, 3), str(tmp_path / "m.onnx"))
+    model = Wrap(nn.Sequential(nn.Embedding(5, 4), nn.Encoder(5, 4, 4)))
+    with pytest.raises(tr.onnx.UnsupportedOperatorError, match=r"'inner\.1'.*seq2seq\.Encoder"):
+        tr.onnx.export(model, tr.randint(0, 5, (2, 3)), str(tmp_path / "m.onnx"))
     assert not (tmp_path / "m.onnx").exists()
     with pytest.raises(tr.onnx.UnsupportedOperatorError, match="with lengths="):
         tr.onnx.export(nn.GRU(3, 2), (tr.randn(4, 2, 3), None, {"lengths": [4, 3]}), str(tmp_path / "m.onnx"))
@@ -435,6 +450,60 @@ def test_ported_lstm_classifier_exported_runs_in_onnxruntime(device, tmp_path):
     for B, T in [(1, 5), (6, 9)]:
         x = tr.randn(B, T, 7, device=device)
         assert_runs_like(model, sess, (x,), {"input": x})
+
+
+def sine_predictor(torch, device="cpu"):
+    """The time-sequence-prediction example (two LSTMCells and a Linear, stepped in Python), as written
+    for PyTorch, with ``future`` steps that feed the prediction back."""
+    nn = torch.nn
+
+    class Sequence(nn.Module):
+        def __init__(self):
+            super(Sequence, self).__init__()
+            self.lstm1 = nn.LSTMCell(1, 12)
+            self.lstm2 = nn.LSTMCell(12, 12)
+            self.linear = nn.Linear(12, 1)
+
+        def forward(self, input, future=0):
+            outputs = []
+            h_t = torch.zeros(input.size(0), 12, dtype=torch.float32).to(device)
+            c_t = torch.zeros(input.size(0), 12, dtype=torch.float32).to(device)
+            h_t2 = torch.zeros(input.size(0), 12, dtype=torch.float32).to(device)
+            c_t2 = torch.zeros(input.size(0), 12, dtype=torch.float32).to(device)
+
+            for input_t in input.split(1, dim=1):
+                h_t, c_t = self.lstm1(input_t, (h_t, c_t))
+                h_t2, c_t2 = self.lstm2(h_t, (h_t2, c_t2))
+                output = self.linear(h_t2)
+                outputs += [output]
+            for _ in range(future):  # if we should predict the future
+                h_t, c_t = self.lstm1(output, (h_t, c_t))
+                h_t2, c_t2 = self.lstm2(h_t, (h_t2, c_t2))
+                output = self.linear(h_t2)
+                outputs += [output]
+            outputs = torch.cat(outputs, dim=1)
+            return outputs
+
+    return Sequence().to(device)
+
+
+def test_ported_lstmcell_predictor_exported_with_dynamic_batch(device, tmp_path):
+    tr.manual_seed(11)
+    model = sine_predictor(tr, device)
+    t = np.arange(10, dtype=np.float32)
+
+    def data(B):
+        return tr.tensor(np.sin((t[None] + np.arange(B)[:, None]) / 4.0).astype(np.float32), device=device)
+    sess = export_and_load(model, (data(2), {"future": 3}), tmp_path, input_names=["input"],
+                           output_names=["outputs"], dynamic_axes={"input": {0: "batch"}, "outputs": {0: "batch"}})
+    for B in (2, 5):
+        x = data(B)
+        model.eval()
+        with tr.no_grad():
+            expected = model(x, future=3)
+        assert expected.shape == (B, 13)
+        got = sess.run(None, {"input": x.numpy()})[0]
+        np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_ported_lstm_classifier_onnx_matches_torch(device, tmp_path):

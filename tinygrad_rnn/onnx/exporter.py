@@ -17,6 +17,7 @@ from ..nn.attention import BahdanauAttention, LuongAttention, masked_softmax
 from ..nn.containers import ModuleDict, ModuleList, Sequential
 from ..nn.linear import Dropout, Embedding, Identity, Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from ..nn.module import Module
+from ..nn.recurrent.cells import GRUCell, LSTMCell, RNNCell
 from ..nn.recurrent.layers import GRU, LSTM, RNN, RNNBase
 from ..nn.utils.rnn import PackedSequence
 from ..tensor import Tensor
@@ -234,6 +235,42 @@ def _attention(g: Graph, m, path: str, args, kwargs):
     return (weights.unsqueeze(1) @ keys).squeeze(1), weights
 
 
+def _cell(g: Graph, m, path: str, args, kwargs):
+    """``RNNCell``/``LSTMCell``/``GRUCell``: one step of the cell's equations (a Gemm per projection)."""
+    x = args[0] if args else kwargs.get("input")
+    hx = args[1] if len(args) > 1 else kwargs.get("hx")
+    m.forward(real(x), real(hx))                                      # the real argument checks
+    x = _lift(g, x)
+    batched = x.ndim == 2
+    if not batched:
+        x = x.unsqueeze(0)
+    H, lstm = m.hidden_size, isinstance(m, LSTMCell)
+    if hx is None:
+        zero = full_like_shape(g, (x.dims[0], H), 0.0, x.dtype, x.device)
+        states = [zero, zero] if lstm else [zero]
+    else:
+        states = [s if batched else s.unsqueeze(0) for s in (list(hx) if lstm else [hx])]
+    b_ih, b_hh = (m.bias_ih, m.bias_hh) if m.bias else (None, None)
+    gi, gh = _linear(g, x, m.weight_ih, b_ih), _linear(g, states[0], m.weight_hh, b_hh)
+    h = states[0]
+    if isinstance(m, GRUCell):                                        # gate order r, z, n
+        r = (gi[:, 0:H] + gh[:, 0:H]).sigmoid()
+        z = (gi[:, H:2 * H] + gh[:, H:2 * H]).sigmoid()
+        n = (gi[:, 2 * H:3 * H] + r * gh[:, 2 * H:3 * H]).tanh()
+        out = [(1 - z) * n + z * h]
+    elif lstm:                                                        # gate order i, f, g, o
+        zs = gi + gh
+        i, f = zs[:, 0:H].sigmoid(), zs[:, H:2 * H].sigmoid()
+        c = f * states[1] + i * zs[:, 2 * H:3 * H].tanh()
+        out = [zs[:, 3 * H:4 * H].sigmoid() * c.tanh(), c]
+    else:
+        zs = gi + gh
+        out = [zs.tanh() if m.nonlinearity == "tanh" else zs.relu()]
+    if not batched:
+        out = [o.squeeze(0) for o in out]
+    return tuple(out) if lstm else out[0]
+
+
 def _time_major(out: Tensor, batched: bool, batch_first: bool) -> Tensor:
     if not batched:
         return out.unsqueeze(1)
@@ -249,6 +286,8 @@ def _convert_module(g: Graph, m: Module, path: str, args, kwargs):
         return _recurrent(g, m, path, args, kwargs)
     if t in (BahdanauAttention, LuongAttention):
         return _attention(g, m, path, args, kwargs)
+    if t in (RNNCell, LSTMCell, GRUCell):
+        return _cell(g, m, path, args, kwargs)
     x = args[0] if args else kwargs.get("input")
     supported = t in (Linear, Embedding, Dropout, Identity, Tanh, Sigmoid, ReLU, Softmax, LogSoftmax) or \
         (isinstance(m, (Linear, Embedding)) and t.forward in (Linear.forward, Embedding.forward))
@@ -277,8 +316,8 @@ def _convert_module(g: Graph, m: Module, path: str, args, kwargs):
 
 
 SUPPORTED_MODULES = ("Linear", "Embedding", "Dropout", "Identity", "Tanh", "Sigmoid", "ReLU", "Softmax",
-                     "LogSoftmax", "RNN", "LSTM", "GRU", "BahdanauAttention", "LuongAttention", "Sequential",
-                     "ModuleList", "ModuleDict")
+                     "LogSoftmax", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "BahdanauAttention",
+                     "LuongAttention", "Sequential", "ModuleList", "ModuleDict")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -371,6 +410,8 @@ def _patched(g: Graph, paths: dict):
 
 
 def _flatten(obj, out: list) -> None:
+    if isinstance(obj, dict):
+        obj = list(obj.values())
     if isinstance(obj, (tuple, list)):
         for o in obj:
             _flatten(o, out)
@@ -457,7 +498,8 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
           ``Identity``, ``Tanh``, ``Sigmoid``, ``ReLU``, ``Softmax``, ``LogSoftmax``, ``Sequential`` /
           ``ModuleList`` / ``ModuleDict``, and ``RNN`` (tanh/relu), ``LSTM``, ``GRU`` with any
           ``num_layers``, ``bidirectional``, ``batch_first``, ``bias`` and optional ``hx`` (batched or
-          unbatched input; not ``lengths=`` or ``PackedSequence``), ``BahdanauAttention`` and
+          unbatched input; not ``lengths=`` or ``PackedSequence``), ``RNNCell``/``LSTMCell``/``GRUCell``
+          (one step: a Python loop over steps is unrolled), ``BahdanauAttention`` and
           ``LuongAttention`` (with or without a mask); a user's own ``Module`` subclass
           whose ``forward`` composes these with the tensor ops below. Any other module of this package
           raises :class:`UnsupportedOperatorError` naming it.
