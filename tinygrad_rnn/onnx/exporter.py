@@ -519,6 +519,9 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
         Any other tensor method raises :class:`UnsupportedOperatorError`; reading values in Python
         (``bool``, ``item``) raises :class:`OnnxExporterError`.
 
+    float32 is the dtype to export for onnxruntime: a float64 model gives a valid file, but
+    onnxruntime's CPU kernels of ONNX's LSTM, GRU and RNN run float32 only.
+
     Dynamic sizes: ``x.size(0)`` of a dynamic axis is a symbolic int, so shapes computed from it
     (``view(B * T, -1)``, ``tr.zeros(L, B, H)``) follow the run-time size. A Python loop over a dynamic
     axis (``for t in range(x.size(1))``) is unrolled at the export length, and tensors made with
