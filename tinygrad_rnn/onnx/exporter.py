@@ -5,9 +5,8 @@ from __future__ import annotations
 import builtins
 import numbers
 import os
-from contextlib import contextmanager
-
 import sys
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -102,7 +101,7 @@ def _stack(g: Graph, tensors, dim: int = 0) -> Value:
     ts = list(tensors)
     out = _tensor_mod.stack([real(t) for t in ts], dim)
     d = dim + out.ndim if dim < 0 else dim
-    lifted = [t.unsqueeze(d) if isinstance(t, Value) else t.unsqueeze(d) for t in ts]
+    lifted = [t.unsqueeze(d) for t in ts]
     return _cat(g, lifted, d) if any(isinstance(t, Value) for t in lifted) else out
 
 
@@ -358,37 +357,17 @@ def _tensor_dunder(orig, reflected: str):
 
 @contextmanager
 def _patched(g: Graph, paths: dict):
+    """Inside the block, the entry points that traced values reach (``Module.__call__``, ``tr.cat``,
+    ``F.linear``, ``tensor + value`` ...) build the graph; everything is restored on exit, also on error."""
     import tinygrad_rnn as tr
     from ..nn import functional as nnF
     patches = []
 
     def patch(obj, name, new):
-        patches.append((obj, name, obj.__dict__[name] if name in getattr(obj, "__dict__", {}) else getattr(obj, name)))
+        patches.append((obj, name, obj.__dict__.get(name, getattr(obj, name))))
         setattr(obj, name, new)
 
-    conv = {"cat": _cat, "concat": _cat, "stack": _stack, "where": _where,
-            "zeros_like": _like(0), "ones_like": _like(1)}
-    for mod in (tr, _tensor_mod):
-        for name, fn in conv.items():
-            if hasattr(mod, name):
-                patch(mod, name, _wrap_function(g, getattr(mod, name), fn))
-        for name, fill in (("zeros", 0.0), ("ones", 1.0)):     # floats: the default dtype
-            patch(mod, name, _dim_args(g, getattr(mod, name), fill))
-        patch(mod, "full", _full(g, mod.full))
-    fconv = {"linear": _linear, "embedding": _embedding, "dropout": _dropout,
-             "softmax": _softmax_like("softmax"), "log_softmax": _softmax_like("log_softmax"),
-             "relu": lambda g, x, inplace=False: x.relu(), "tanh": lambda g, x: x.tanh(),
-             "sigmoid": lambda g, x: x.sigmoid()}
-    for name, fn in fconv.items():
-        patch(nnF, name, _wrap_function(g, getattr(nnF, name), fn))
-    for name in ("softmax", "log_softmax"):
-        patch(tr, name, _wrap_function(g, getattr(tr, name), lambda g_, x, dim, _m=name: getattr(x, _m)(dim)))
-    for dunder, refl in (("__add__", "__radd__"), ("__sub__", "__rsub__"), ("__mul__", "__rmul__"),
-                         ("__truediv__", "__rtruediv__"), ("__matmul__", "__rmatmul__")):
-        patch(Tensor, dunder, _tensor_dunder(Tensor.__dict__[dunder], refl))
-    for name, refl in (("add", "__radd__"), ("mul", "__rmul__"), ("matmul", "__rmatmul__")):
-        patch(Tensor, name, _tensor_dunder(Tensor.__dict__[name], refl))
-    orig_call = Module.__dict__["__call__"]
+    orig_call = Module.__dict__.get("__call__", Module.__call__)
 
     def traced_call(self, *args, **kwargs):
         if has_value(*args, *kwargs.values()):
@@ -396,9 +375,28 @@ def _patched(g: Graph, paths: dict):
             if out is not None:
                 return out
         return orig_call(self, *args, **kwargs)
-    traced_call.__wrapped__ = orig_call
-    patch(Module, "__call__", traced_call)
+
+    conv = {"cat": _cat, "concat": _cat, "stack": _stack, "where": _where,
+            "zeros_like": _like(0), "ones_like": _like(1)}
+    fconv = {"linear": _linear, "embedding": _embedding, "dropout": _dropout,
+             "softmax": _softmax_like("softmax"), "log_softmax": _softmax_like("log_softmax"),
+             "relu": lambda g, x, inplace=False: x.relu(), "tanh": lambda g, x: x.tanh(),
+             "sigmoid": lambda g, x: x.sigmoid()}
     try:
+        for mod in (tr, _tensor_mod):
+            for name, fn in conv.items():
+                if hasattr(mod, name):
+                    patch(mod, name, _wrap_function(g, getattr(mod, name), fn))
+            for name, fill in (("zeros", 0.0), ("ones", 1.0)):     # floats: the default dtype
+                patch(mod, name, _dim_args(g, getattr(mod, name), fill))
+            patch(mod, "full", _full(g, mod.full))
+        for name, fn in fconv.items():
+            patch(nnF, name, _wrap_function(g, getattr(nnF, name), fn))
+        for dunder, refl in (("__add__", "__radd__"), ("__sub__", "__rsub__"), ("__mul__", "__rmul__"),
+                             ("__truediv__", "__rtruediv__"), ("__matmul__", "__rmatmul__"),
+                             ("add", "__radd__"), ("mul", "__rmul__"), ("matmul", "__rmatmul__")):
+            patch(Tensor, dunder, _tensor_dunder(Tensor.__dict__[dunder], refl))
+        patch(Module, "__call__", traced_call)
         yield
     finally:
         for obj, name, old in reversed(patches):
