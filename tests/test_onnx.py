@@ -31,7 +31,9 @@ def export_and_load(model, args, tmp_path, **kw):
     onnx, ort = runtime()
     path = str(tmp_path / "model.onnx")
     tr.onnx.export(model, args, path, **kw)
-    onnx.checker.check_model(onnx.load(path))
+    proto = onnx.load(path)
+    onnx.checker.check_model(proto)
+    onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
 
 
