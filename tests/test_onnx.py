@@ -222,6 +222,35 @@ def test_user_module_with_tensor_ops(device, tmp_path):
         assert_runs_like(model, sess, (x,), {"tokens": x})
 
 
+class Broadcasts(nn.Module):
+    """expand / repeat / unbind / narrow / clamp, with sizes read from the input (also on parameters)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = nn.LSTM(3, 4, batch_first=True)
+        self.bias = nn.Parameter(tr.linspace(-1.0, 1.0, 4))
+        self.h0 = nn.Parameter(tr.linspace(-0.5, 0.5, 4).view(1, 1, 4))      # a learned initial state
+
+    def forward(self, x):
+        B, T, _ = x.size()
+        out, (h, _) = self.enc(x, (self.h0.expand(-1, B, -1).contiguous(), self.h0.repeat(1, B, 1)))
+        last = h[-1].unsqueeze(1).expand(B, T, -1)                  # (B, T, H)
+        tiled = self.bias.unsqueeze(0).expand_as(h[-1]).unsqueeze(1).repeat(1, T, 1)
+        steps = tr.stack(list(out.narrow(1, 0, 2).unbind(1)), dim=1)
+        y = (out - last + tiled).clamp(-0.5, 0.5) + out.clamp(min=0.0) + tr.maximum(out, last) * 0.1
+        return y.data, steps.clip(max=0.1), out.narrow(1, -1, 1).squeeze(1)
+
+
+def test_expand_repeat_unbind_narrow_clamp(device, tmp_path):
+    tr.manual_seed(12)
+    model = Broadcasts().to(device)
+    sess = export_and_load(model, (tr.randn(2, 5, 3, device=device),), tmp_path,
+                           dynamic_axes={"input_0": {0: "batch", 1: "seq"}})
+    for B, T in [(2, 5), (3, 8)]:
+        x = tr.randn(B, T, 3, device=device)
+        assert_runs_like(model, sess, (x,), {"input_0": x})
+
+
 class AttentionClassifier(nn.Module):
     """Masks from the tokens, a bidirectional encoder, attention over its outputs, masked outputs."""
 
@@ -342,7 +371,7 @@ def test_unsupported_module_is_named(tmp_path):
     (lambda y: y * 2 if y.sum() > 0 else y, tr.onnx.OnnxExporterError, "reads a traced tensor's values"),
     (lambda y: y.topk(2), tr.onnx.UnsupportedOperatorError, r"Tensor\.topk"),
     (lambda y: F.dropout(y, 0.5), tr.onnx.OnnxExporterError, "dropout in training mode"),
-    (lambda y: y.expand(3, 2, 4), tr.onnx.UnsupportedOperatorError, r"Tensor\.expand"),
+    (lambda y: y.flip(0), tr.onnx.UnsupportedOperatorError, r"Tensor\.flip"),
 ])
 def test_unsupported_ops_raise_clear_errors(fn, error, match, tmp_path):
     runtime()

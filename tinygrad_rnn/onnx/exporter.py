@@ -355,6 +355,22 @@ def _tensor_dunder(orig, reflected: str):
     return wrapper
 
 
+def _tensor_sizes(g: Graph, orig, name: str):
+    """``param.expand(B, -1)``, ``h0.repeat(1, B, 1)``, ``w.view(B, -1)`` ... on a tensor with a dynamic
+    size (or ``expand_as`` a traced value): the traced method on the tensor as a constant."""
+    def wrapper(self, *args, **kwargs):
+        sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+        if (name == "expand_as" and isinstance(args[0], Value)) or \
+                (name != "expand_as" and is_dynamic(sizes)) or has_value(*args):
+            lifted = Value(g, g.const(self), self)
+            if name in ("new_zeros", "new_ones"):
+                return full_like_shape(g, sizes, 0.0 if name == "new_zeros" else 1.0,
+                                       kwargs.get("dtype") or self.dtype, kwargs.get("device") or self.device)
+            return getattr(lifted, name)(*args, **kwargs)
+        return orig(self, *args, **kwargs)
+    return wrapper
+
+
 @contextmanager
 def _patched(g: Graph, paths: dict):
     """Inside the block, the entry points that traced values reach (``Module.__call__``, ``tr.cat``,
@@ -396,6 +412,9 @@ def _patched(g: Graph, paths: dict):
                              ("__truediv__", "__rtruediv__"), ("__matmul__", "__rmatmul__"),
                              ("add", "__radd__"), ("mul", "__rmul__"), ("matmul", "__rmatmul__")):
             patch(Tensor, dunder, _tensor_dunder(Tensor.__dict__[dunder], refl))
+        for name in ("expand", "expand_as", "repeat", "reshape", "view", "new_zeros", "new_ones"):
+            if name in Tensor.__dict__:
+                patch(Tensor, name, _tensor_sizes(g, Tensor.__dict__[name], name))
         patch(Module, "__call__", traced_call)
         yield
     finally:
@@ -505,8 +524,10 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
           ``sub``, ``mul``, ``div``, ``pow``, ``matmul``, ``tanh``, ``sigmoid``, ``relu``, ``exp``,
           ``log``, ``sqrt``, ``abs``, ``neg``, ``softmax``, ``log_softmax``, ``sum``, ``mean``,
           ``amax``, ``max``, ``argmax``, ``view``/``reshape``, ``flatten``, ``permute``,
-          ``transpose``, ``t``, ``squeeze``, ``unsqueeze``, ``split``, ``chunk``, indexing with ints,
-          slices (step > 0), ``None``, ``...`` or one integer tensor, ``contiguous``, ``detach``,
+          ``transpose``, ``t``, ``squeeze``, ``unsqueeze``, ``split``, ``chunk``, ``unbind``,
+          ``narrow``, ``expand``/``expand_as``, ``repeat``, ``clamp``, ``maximum``/``minimum``, ``data``,
+          indexing with ints, slices (step > 0), ``None``, ``...`` or one integer tensor, ``contiguous``,
+          ``detach``,
           ``float``/``long``/``to(dtype)``, ``size()``/``shape``, ``new_zeros``/``new_ones``,
           comparisons (``== != < <= > >=``, ``eq`` ...), ``~ & |`` on bool tensors, ``any``,
           ``masked_fill``, ``where``;

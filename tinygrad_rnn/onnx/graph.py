@@ -180,6 +180,11 @@ def _is_int(o) -> bool:
     return isinstance(o, (builtins.int, np.integer)) and not isinstance(o, bool)
 
 
+def plain(sizes) -> tuple:
+    """Sizes as plain ints, for the real op (so the trace's patched tensor methods pass it through)."""
+    return tuple(builtins.int(s) for s in sizes)
+
+
 def is_dynamic(dims) -> bool:
     return any(isinstance(d, Dim) for d in dims)
 
@@ -559,7 +564,7 @@ class Value:
     def reshape(self, *shape) -> "Value":
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        out = self.real.reshape(*shape)
+        out = self.real.reshape(*plain(shape))
         name = self.g.node("Reshape", [self.name, self.g.shape_tensor(shape)])
         if not (is_dynamic(self.dims) or is_dynamic(shape)):
             return Value(self.g, name, out)
@@ -635,6 +640,65 @@ class Value:
     def chunk(self, chunks: int, dim: int = 0) -> tuple:
         outs = self.real.chunk(chunks, dim)
         return self.split([o.shape[_norm(dim, self.ndim)] for o in outs], dim)
+
+    def unbind(self, dim: int = 0) -> tuple:
+        self.real.unbind(dim)
+        d = _norm(dim, self.ndim)
+        return tuple(v.squeeze(d) for v in self.split(1, d))
+
+    def narrow(self, dim: int, start: int, length: int) -> "Value":
+        self.real.narrow(dim, start, length)                 # the real range check
+        d = _norm(dim, self.ndim)
+        if start < 0:
+            start = start + self.dims[d]
+        return getitem(self, (slice(None),) * d + (slice(start, start + length),))
+
+    def expand(self, *sizes) -> "Value":
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+            sizes = tuple(sizes[0])
+        out = self.real.expand(*plain(sizes))
+        lead = len(sizes) - self.ndim
+        # -1 keeps a dim; ONNX Expand broadcasts, so 1 stands for "keep" there too
+        target = [(self.dims[i - lead] if builtins.int(n) == -1 else n) for i, n in enumerate(sizes)]
+        name = self.g.node("Expand", [self.name, self.g.shape_tensor(target)])
+        return Value(self.g, name, out, target)
+
+    def expand_as(self, other) -> "Value":
+        return self.expand(*other.shape)
+
+    def repeat(self, *sizes) -> "Value":
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+            sizes = tuple(sizes[0])
+        out = self.real.repeat(*plain(sizes))
+        x = self if len(sizes) == self.ndim else self.reshape(*((1,) * (len(sizes) - self.ndim) + self.dims))
+        name = self.g.node("Tile", [x.name, self.g.shape_tensor(sizes)])
+        return Value(self.g, name, out, [d * r for d, r in zip(x.dims, sizes)])
+
+    def clamp(self, min=None, max=None) -> "Value":
+        out = self.real.clamp(real(min), real(max))
+        if isinstance(min, (Value, Tensor)) or isinstance(max, (Value, Tensor)):
+            v = self
+            if min is not None:
+                v = v._binary("Max", min, self.real.maximum(real(min)))
+            if max is not None:
+                v = v._binary("Min", max, v.real.minimum(real(max)))
+            return v
+        bounds = [self.g.const(b, dtype=self.dtype) if b is not None else "" for b in (min, max)]
+        while bounds and bounds[-1] == "":
+            bounds.pop()
+        return Value(self.g, self.g.node("Clip", [self.name, *bounds]), out, self.dims)
+
+    clip = clamp
+
+    def maximum(self, other) -> "Value":
+        return self._binary("Max", other, self.real.maximum(real(other)))
+
+    def minimum(self, other) -> "Value":
+        return self._binary("Min", other, self.real.minimum(real(other)))
+
+    @property
+    def data(self) -> "Value":
+        return self
 
     def __getitem__(self, index) -> "Value":
         return getitem(self, index)
@@ -728,7 +792,11 @@ def getitem(x: Value, index) -> Value:
                 ends.append(INT64_MAX if it.stop is None else it.stop)
                 axes.append(axis)
                 steps.append(step)
-                dims.append(None)
+                # a fixed size for literal bounds on a fixed axis, or literal 0 <= start <= stop anywhere (the
+                # sizes the export ran with fit); otherwise the size is read back from the result's Shape
+                literal = not isinstance(it.start, Dim) and not isinstance(it.stop, Dim)
+                nonneg = literal and all(b is not None and b >= 0 for b in (starts[-1], it.stop))
+                dims.append("fixed" if literal and (nonneg or not isinstance(d, Dim)) else None)
             pos += 1
         else:                                   # an int (or a Dim: x[:, T - 1]) keeps one entry
             starts.append(it)
@@ -742,8 +810,7 @@ def getitem(x: Value, index) -> Value:
         st, en = g.shape_tensor(starts), g.shape_tensor(ends)
         name = g.node("Slice", [name, st, en, g.ints(axes), g.ints(steps)])
     name = g.unsqueeze(g.squeeze(name, squeeze), unsq)
-    dynamic = is_dynamic(x.dims) or any(isinstance(s, Dim) for s in starts + ends)
-    dims = [g.dim_of(name, i, out.shape[i]) if d is None and dynamic else out.shape[i] if d is None else d
+    dims = [out.shape[i] if isinstance(d, str) else g.dim_of(name, i, out.shape[i]) if d is None else d
             for i, d in enumerate(dims)]
     return Value(g, name, out, dims)
 
