@@ -542,9 +542,10 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
     onnxruntime's CPU kernels of ONNX's LSTM, GRU and RNN run float32 only.
 
     Dynamic sizes: ``x.size(0)`` of a dynamic axis is a symbolic int, so shapes computed from it
-    (``view(B * T, -1)``, ``tr.zeros(L, B, H)``) follow the run-time size. A Python loop over a dynamic
-    axis (``for t in range(x.size(1))``) is unrolled at the export length, and tensors made with
-    functions imported before the call (``from tinygrad_rnn import zeros``) are constants.
+    (``view(B * T, -1)``, ``tr.zeros(L, B, H)``, ``self.h0.expand(-1, B, -1)``) follow the run-time
+    size. A Python loop over a dynamic axis (``for t in range(x.size(1))``) is unrolled at the export
+    length, and tensors made with functions imported before the call (``from tinygrad_rnn import
+    zeros``) are constants.
 
     Example::
 
