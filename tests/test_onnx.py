@@ -375,6 +375,7 @@ def test_unsupported_module_is_named(tmp_path):
     (lambda y: y.topk(2), tr.onnx.UnsupportedOperatorError, r"Tensor\.topk"),
     (lambda y: F.dropout(y, 0.5), tr.onnx.OnnxExporterError, "dropout in training mode"),
     (lambda y: y.flip(0), tr.onnx.UnsupportedOperatorError, r"Tensor\.flip"),
+    (lambda y: F.mse_loss(y, y), TypeError, "TracedTensor"),           # a function the exporter does not trace
 ])
 def test_unsupported_ops_raise_clear_errors(fn, error, match, tmp_path):
     runtime()

@@ -20,7 +20,7 @@ from ..nn.recurrent.cells import GRUCell, LSTMCell, RNNCell
 from ..nn.recurrent.layers import GRU, LSTM, RNN, RNNBase
 from ..nn.utils.rnn import PackedSequence
 from ..tensor import Tensor
-from .graph import (Dim, Graph, OnnxExporterError, UnsupportedOperatorError, Value, full_like_shape, has_value,
+from .graph import (Dim, Graph, OnnxExporterError, UnsupportedOperatorError, TracedTensor, full_like_shape, has_value,
                     is_dynamic, real, where)
 
 _tensor_mod = sys.modules[Tensor.__module__]    # tinygrad_rnn.tensor (the package's `tensor` is the function)
@@ -33,34 +33,34 @@ MIN_OPSET, MAX_OPSET = 14, 23
 # Modules: each supported class has a converter; containers and the user's own modules run their forward
 
 
-def _linear(g: Graph, x, weight: Tensor, bias: Tensor | None) -> Value:
-    if not isinstance(x, Value):
+def _linear(g: Graph, x, weight: Tensor, bias: Tensor | None) -> TracedTensor:
+    if not isinstance(x, TracedTensor):
         return F.linear(x, weight, bias)
     out = F.linear(x.real, real(weight), real(bias))
-    w = weight.name if isinstance(weight, Value) else g.const(weight)
-    if x.ndim == 2 and not isinstance(weight, Value) and not isinstance(bias, Value):
+    w = weight.name if isinstance(weight, TracedTensor) else g.const(weight)
+    if x.ndim == 2 and not isinstance(weight, TracedTensor) and not isinstance(bias, TracedTensor):
         ins = [x.name, w] + ([g.const(bias)] if bias is not None else [])
         name = g.node("Gemm", ins, transB=1)
     else:
         name = g.node("MatMul", [x.name, g.node("Transpose", [w], perm=[1, 0])])
         if bias is not None:
-            name = g.node("Add", [name, bias.name if isinstance(bias, Value) else g.const(bias)])
-    return Value(g, name, out, x.dims[:-1] + (out.shape[-1],))
+            name = g.node("Add", [name, bias.name if isinstance(bias, TracedTensor) else g.const(bias)])
+    return TracedTensor(g, name, out, x.dims[:-1] + (out.shape[-1],))
 
 
-def _embedding(g: Graph, idx, weight: Tensor, padding_idx=None, max_norm=None, *args, **kwargs) -> Value:
+def _embedding(g: Graph, idx, weight: Tensor, padding_idx=None, max_norm=None, *args, **kwargs) -> TracedTensor:
     if max_norm is not None:
         raise UnsupportedOperatorError("tr.onnx.export: Embedding with max_norm (it renormalises the weight in "
                                        "place during forward) is not supported")
-    if not isinstance(idx, Value):
+    if not isinstance(idx, TracedTensor):
         return F.embedding(idx, weight, padding_idx, max_norm, *args, **kwargs)
     out = F.embedding(idx.real, real(weight), padding_idx)
-    w = weight.name if isinstance(weight, Value) else g.const(weight)
-    return Value(g, g.node("Gather", [w, idx.name], axis=0), out, idx.dims + (out.shape[-1],))
+    w = weight.name if isinstance(weight, TracedTensor) else g.const(weight)
+    return TracedTensor(g, g.node("Gather", [w, idx.name], axis=0), out, idx.dims + (out.shape[-1],))
 
 
 def _dropout(g: Graph, x, p: float = 0.5, training: bool = True, inplace: bool = False, generator=None):
-    if not isinstance(x, Value):
+    if not isinstance(x, TracedTensor):
         return F.dropout(x, p, training, inplace, generator)
     if training and p > 0:
         raise OnnxExporterError("tr.onnx.export: dropout in training mode cannot be exported (the graph is "
@@ -80,29 +80,29 @@ def _softmax_like(method: str):
 
 
 # the free functions that ported code calls on traced tensors (tr.cat, F.relu, ...)
-def _cat(g: Graph, tensors, dim: int = 0) -> Value:
+def _cat(g: Graph, tensors, dim: int = 0) -> TracedTensor:
     ts = list(tensors)
     out = _tensor_mod.cat([real(t) for t in ts], dim)
     d = dim + out.ndim if dim < 0 else dim
-    names = [g.cast(t.name if isinstance(t, Value) else g.const(t), real(t).dtype, out.dtype) for t in ts]
-    first = next(t for t in ts if isinstance(t, Value))
+    names = [g.cast(t.name if isinstance(t, TracedTensor) else g.const(t), real(t).dtype, out.dtype) for t in ts]
+    first = next(t for t in ts if isinstance(t, TracedTensor))
     total = 0
     for t in ts:
-        total = total + (t.dims[d] if isinstance(t, Value) else t.shape[d])
+        total = total + (t.dims[d] if isinstance(t, TracedTensor) else t.shape[d])
     dims = [total if i == d else s for i, s in enumerate(first.dims)]
-    return Value(g, g.node("Concat", names, axis=d), out, dims)
+    return TracedTensor(g, g.node("Concat", names, axis=d), out, dims)
 
 
-def _where(g: Graph, condition, input, other) -> Value:
+def _where(g: Graph, condition, input, other) -> TracedTensor:
     return where(g, condition, input, other, _tensor_mod.where(real(condition), real(input), real(other)))
 
 
-def _stack(g: Graph, tensors, dim: int = 0) -> Value:
+def _stack(g: Graph, tensors, dim: int = 0) -> TracedTensor:
     ts = list(tensors)
     out = _tensor_mod.stack([real(t) for t in ts], dim)
     d = dim + out.ndim if dim < 0 else dim
     lifted = [t.unsqueeze(d) for t in ts]
-    return _cat(g, lifted, d) if any(isinstance(t, Value) for t in lifted) else out
+    return _cat(g, lifted, d) if any(isinstance(t, TracedTensor) for t in lifted) else out
 
 
 def _full(g: Graph, orig):
@@ -117,8 +117,9 @@ def _full(g: Graph, orig):
 
 def _like(fill):
     def convert(g, x, dtype=None, device=None, requires_grad=False):
-        return full_like_shape(g, x.shape, fill, dtype or x.dtype, device or x.device) if isinstance(x, Value) else \
-            (_tensor_mod.zeros_like if fill == 0 else _tensor_mod.ones_like)(x, dtype=dtype)
+        if isinstance(x, TracedTensor):
+            return full_like_shape(g, x.shape, fill, dtype or x.dtype, device or x.device)
+        return (_tensor_mod.zeros_like if fill == 0 else _tensor_mod.ones_like)(x, dtype=dtype)
     return convert
 
 
@@ -131,8 +132,8 @@ def _recurrent(g: Graph, m: RNNBase, path: str, args, kwargs):
         raise UnsupportedOperatorError(f"tr.onnx.export: {path} ({type(m).__name__}) with lengths= or a "
                                        "PackedSequence is not supported; export it on padded input")
     real_out = m.forward(real(input), real(hx), unroll=kwargs.get("unroll", False))   # checks and the answer
-    if not isinstance(input, Value):
-        input = Value(g, g.const(input), input)
+    if not isinstance(input, TracedTensor):
+        input = TracedTensor(g, g.const(input), input)
     H, D, L = m.hidden_size, 2 if m.bidirectional else 1, m.num_layers
     mode = m.mode
     op = {"lstm": "LSTM", "gru": "GRU"}.get(mode, "RNN")
@@ -147,8 +148,8 @@ def _recurrent(g: Graph, m: RNNBase, path: str, args, kwargs):
     states = []
     if hx is not None:
         for h in (hx if mode == "lstm" else (hx,)):
-            if not isinstance(h, Value):
-                h = Value(g, g.const(h), h)
+            if not isinstance(h, TracedTensor):
+                h = TracedTensor(g, g.const(h), h)
             states.append(h if batched else h.unsqueeze(1))
     name, h_ns, c_ns = x.name, [], []
 
@@ -184,7 +185,7 @@ def _recurrent(g: Graph, m: RNNBase, path: str, args, kwargs):
         if op == "LSTM":
             c_ns.append(outs[2])
     out_real, state_real = real_out
-    out = Value(g, name, _time_major(out_real, batched, m.batch_first), (T, B, D * H))
+    out = TracedTensor(g, name, _time_major(out_real, batched, m.batch_first), (T, B, D * H))
     if not batched:
         out = out.squeeze(1)
     elif m.batch_first:
@@ -192,7 +193,7 @@ def _recurrent(g: Graph, m: RNNBase, path: str, args, kwargs):
 
     def final(names, r):
         n = names[0] if len(names) == 1 else g.node("Concat", names, axis=0)
-        v = Value(g, n, r.unsqueeze(1) if not batched else r, (L * D, B, H))
+        v = TracedTensor(g, n, r.unsqueeze(1) if not batched else r, (L * D, B, H))
         return v if batched else v.squeeze(1)
     if mode == "lstm":
         return out, (final(h_ns, state_real[0]), final(c_ns, state_real[1]))
@@ -200,10 +201,10 @@ def _recurrent(g: Graph, m: RNNBase, path: str, args, kwargs):
 
 
 def _lift(g: Graph, x):
-    return x if isinstance(x, Value) or x is None else Value(g, g.const(x), x)
+    return x if isinstance(x, TracedTensor) or x is None else TracedTensor(g, g.const(x), x)
 
 
-def _masked_softmax(g: Graph, scores: Value, mask) -> Value:
+def _masked_softmax(g: Graph, scores: TracedTensor, mask) -> TracedTensor:
     """``nn.attention.masked_softmax``: -inf where masked (in rows with a valid entry), then zeros."""
     if mask is None:
         return scores.softmax(-1)
@@ -214,7 +215,7 @@ def _masked_softmax(g: Graph, scores: Value, mask) -> Value:
     fill = g.node("And", [invalid, g.cast(valid_row, np.float32, np.bool_)])
     w = g.node("Where", [fill, g.const(-np.inf, dtype=out.dtype), scores.name])
     w = g.node("Softmax", [w], axis=scores.ndim - 1)
-    return Value(g, g.node("Where", [invalid, g.const(0.0, dtype=out.dtype), w]), out, scores.dims)
+    return TracedTensor(g, g.node("Where", [invalid, g.const(0.0, dtype=out.dtype), w]), out, scores.dims)
 
 
 def _attention(g: Graph, m, path: str, args, kwargs):
@@ -290,7 +291,7 @@ def _convert_module(g: Graph, m: Module, path: str, args, kwargs):
     x = args[0] if args else kwargs.get("input")
     supported = t in (Linear, Embedding, Dropout, Identity, Tanh, Sigmoid, ReLU, Softmax, LogSoftmax) or \
         (isinstance(m, (Linear, Embedding)) and t.forward in (Linear.forward, Embedding.forward))
-    if supported and not isinstance(x, Value):
+    if supported and not isinstance(x, TracedTensor):
         return None                       # a traced value elsewhere in the arguments: the module's own forward
     if t is Linear or (isinstance(m, Linear) and t.forward is Linear.forward):
         return _linear(g, x, m.weight, m.bias)
@@ -346,7 +347,7 @@ def _dim_args(g: Graph, orig, fill):
 def _tensor_dunder(orig, reflected: str):
     """``tensor + value`` (a parameter on the left): the traced value's reflected op."""
     def wrapper(self, other, *rest, **kwargs):
-        if isinstance(other, Value):
+        if isinstance(other, TracedTensor):
             if rest or kwargs:
                 raise UnsupportedOperatorError(f"tr.onnx.export: Tensor.{orig.__name__} with extra arguments "
                                                "on a traced tensor")
@@ -360,9 +361,9 @@ def _tensor_sizes(g: Graph, orig, name: str):
     size (or ``expand_as`` a traced value): the traced method on the tensor as a constant."""
     def wrapper(self, *args, **kwargs):
         sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
-        if (name == "expand_as" and isinstance(args[0], Value)) or \
+        if (name == "expand_as" and isinstance(args[0], TracedTensor)) or \
                 (name != "expand_as" and is_dynamic(sizes)) or has_value(*args):
-            lifted = Value(g, g.const(self), self)
+            lifted = TracedTensor(g, g.const(self), self)
             if name in ("new_zeros", "new_ones"):
                 return full_like_shape(g, sizes, 0.0 if name == "new_zeros" else 1.0,
                                        kwargs.get("dtype") or self.dtype, kwargs.get("device") or self.device)
@@ -599,7 +600,7 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
     for name, t in zip(input_names, tensors_in):
         ax = _check_axes(name, axes.get(name, {}), t.ndim)
         dims = [g.dim_of(name, i, s) if i in ax else s for i, s in enumerate(t.shape)]
-        traced[id(t)] = Value(g, name, t, dims)
+        traced[id(t)] = TracedTensor(g, name, t, dims)
         shape = [ax.get(i, s) for i, s in enumerate(t.shape)]
         graph_inputs.append(helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(t.dtype), shape))
 
@@ -633,8 +634,8 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
     graph_outputs = []
     for name, v in zip(output_names, flat_out):
         if isinstance(v, Tensor):
-            v = Value(g, g.const(v), v)
-        if not isinstance(v, Value):
+            v = TracedTensor(g, g.const(v), v)
+        if not isinstance(v, TracedTensor):
             raise OnnxExporterError(f"tr.onnx.export: output {name!r} is a {type(v).__name__}, not a tensor")
         if name in g._used:
             raise ValueError(f"output_names: {name!r} is already the name of an input or a parameter")

@@ -1,9 +1,10 @@
 """The tracer's pieces: the ONNX graph being built, symbolic sizes, and the traced-tensor proxy.
 
-During :func:`tinygrad_rnn.onnx.export` the model's ``forward`` runs on :class:`Value` proxies instead of
-tensors. A ``Value`` carries the real tensor this project computed (so argument checks, Python control
-flow on shapes and every ``size()`` answer are the real ones) and the name of the ONNX value that
-computes the same thing; each supported method runs the real op and appends the ONNX node(s).
+During :func:`tinygrad_rnn.onnx.export` the model's ``forward`` runs on :class:`TracedTensor` proxies
+instead of tensors. A ``TracedTensor`` carries the real tensor this project computed (so argument
+checks, Python control flow on shapes and every ``size()`` answer are the real ones) and the name of
+the ONNX value that computes the same thing; each supported method runs the real op and appends the
+ONNX node(s).
 
 Sizes of dynamic axes are :class:`Dim` objects: ints with the export-time value that also know how to
 compute themselves in the graph (``Shape`` → ``Gather``), so ``x.view(x.size(0) * x.size(1), -1)`` or
@@ -200,7 +201,7 @@ def _unsupported(what: str) -> UnsupportedOperatorError:
 
 def real(x):
     """The real value behind a traced argument (Values inside lists and tuples too)."""
-    if isinstance(x, Value):
+    if isinstance(x, TracedTensor):
         return x.real
     if isinstance(x, (list, tuple)):
         return type(x)(real(v) for v in x)
@@ -209,7 +210,7 @@ def real(x):
 
 def has_value(*args) -> bool:
     for a in args:
-        if isinstance(a, Value) or (isinstance(a, (list, tuple)) and has_value(*a)):
+        if isinstance(a, TracedTensor) or (isinstance(a, (list, tuple)) and has_value(*a)):
             return True
     return False
 
@@ -218,8 +219,11 @@ def has_value(*args) -> bool:
 # The traced tensor
 
 
-class Value:
-    """A tensor inside an export trace: the real tensor, the ONNX value name and its symbolic shape."""
+class TracedTensor:
+    """A tensor inside an export trace: the real tensor, the ONNX value name and its symbolic shape.
+
+    Code that checks ``isinstance(x, Tensor)`` sees a ``TracedTensor`` (not a ``Tensor``): such
+    functions of this package, unless listed in ``tr.onnx.export``'s docstring, raise their TypeError."""
 
     __slots__ = ("g", "name", "real", "dims")
 
@@ -233,11 +237,11 @@ class Value:
             raise AssertionError(f"traced shape {dims} != real shape {shape}")
         self.dims = dims
 
-    def _derive(self, name: str, out: Tensor, dynamic: bool) -> "Value":
+    def _derive(self, name: str, out: Tensor, dynamic: bool) -> "TracedTensor":
         """A result whose sizes are read from its own ``Shape`` when any input size was dynamic."""
         if not dynamic:
-            return Value(self.g, name, out)
-        return Value(self.g, name, out, [self.g.dim_of(name, i, s) for i, s in enumerate(out.shape)])
+            return TracedTensor(self.g, name, out)
+        return TracedTensor(self.g, name, out, [self.g.dim_of(name, i, s) for i, s in enumerate(out.shape)])
 
     # ---------------------------------------------------------------- metadata
     @property
@@ -279,7 +283,7 @@ class Value:
         return builtins.int(self.dims[0]) if self.dims else len(self.real)
 
     def __repr__(self) -> str:
-        return f"Value({self.name!r}, shape={self.dims}, dtype={self.dtype})"
+        return f"TracedTensor({self.name!r}, shape={self.dims}, dtype={self.dtype})"
 
     def _data_dependent(self, *args, **kwargs):
         raise OnnxExporterError("tr.onnx.export: the model reads a traced tensor's values in Python (bool(), "
@@ -292,96 +296,100 @@ class Value:
     def __getattr__(self, name: str):
         if name.startswith("__"):
             raise AttributeError(name)
+        if name.startswith("_"):
+            raise AttributeError(f"tr.onnx.export: a traced tensor reached code that the exporter does not trace "
+                                 f"(it read Tensor.{name}); only the modules, methods and functions listed in "
+                                 "tr.onnx.export's docstring are traced")
         if hasattr(Tensor, name):
             raise _unsupported(f"Tensor.{name}")
         raise AttributeError(f"'Tensor' object has no attribute {name!r}")
 
     # ---------------------------------------------------------------- identity-like
-    def contiguous(self) -> "Value":
+    def contiguous(self) -> "TracedTensor":
         return self
 
-    def detach(self) -> "Value":
+    def detach(self) -> "TracedTensor":
         return self
 
-    def clone(self) -> "Value":
+    def clone(self) -> "TracedTensor":
         return self
 
-    def to(self, *args, **kwargs) -> "Value":
+    def to(self, *args, **kwargs) -> "TracedTensor":
         out = self.real.to(*args, **kwargs)
         return self._cast_to(out)
 
-    def _cast_to(self, out: Tensor) -> "Value":
+    def _cast_to(self, out: Tensor) -> "TracedTensor":
         if out.dtype == self.dtype:
-            return Value(self.g, self.name, out, self.dims)
-        return Value(self.g, self.g.cast(self.name, self.dtype, out.dtype), out, self.dims)
+            return TracedTensor(self.g, self.name, out, self.dims)
+        return TracedTensor(self.g, self.g.cast(self.name, self.dtype, out.dtype), out, self.dims)
 
-    def cpu(self) -> "Value":
+    def cpu(self) -> "TracedTensor":
         return self
 
-    def cuda(self) -> "Value":
+    def cuda(self) -> "TracedTensor":
         return self
 
-    def float(self) -> "Value":
+    def float(self) -> "TracedTensor":
         return self._cast_to(self.real.float())
 
-    def double(self) -> "Value":
+    def double(self) -> "TracedTensor":
         return self._cast_to(self.real.double())
 
-    def long(self) -> "Value":
+    def long(self) -> "TracedTensor":
         return self._cast_to(self.real.long())
 
-    def int(self) -> "Value":
+    def int(self) -> "TracedTensor":
         return self._cast_to(self.real.int())
 
-    def bool(self) -> "Value":
+    def bool(self) -> "TracedTensor":
         return self._cast_to(self.real.bool())
 
-    def type_as(self, other) -> "Value":
+    def type_as(self, other) -> "TracedTensor":
         return self._cast_to(self.real.type_as(real(other)))
 
     # ---------------------------------------------------------------- elementwise
-    def _unary(self, op: str, out: Tensor, **attrs) -> "Value":
-        return Value(self.g, self.g.node(op, [self.name], **attrs), out, self.dims)
+    def _unary(self, op: str, out: Tensor, **attrs) -> "TracedTensor":
+        return TracedTensor(self.g, self.g.node(op, [self.name], **attrs), out, self.dims)
 
-    def tanh(self) -> "Value":
+    def tanh(self) -> "TracedTensor":
         return self._unary("Tanh", self.real.tanh())
 
-    def sigmoid(self) -> "Value":
+    def sigmoid(self) -> "TracedTensor":
         return self._unary("Sigmoid", self.real.sigmoid())
 
-    def relu(self) -> "Value":
+    def relu(self) -> "TracedTensor":
         return self._unary("Relu", self.real.relu())
 
-    def exp(self) -> "Value":
+    def exp(self) -> "TracedTensor":
         return self._unary("Exp", self.real.exp())
 
-    def log(self) -> "Value":
+    def log(self) -> "TracedTensor":
         return self._unary("Log", self.real.log())
 
-    def sqrt(self) -> "Value":
+    def sqrt(self) -> "TracedTensor":
         return self._unary("Sqrt", self.real.sqrt())
 
-    def abs(self) -> "Value":
+    def abs(self) -> "TracedTensor":
         return self._unary("Abs", self.real.abs())
 
     __abs__ = abs
 
-    def neg(self) -> "Value":
+    def neg(self) -> "TracedTensor":
         return self._unary("Neg", self.real.neg())
 
     __neg__ = neg
 
-    def softmax(self, dim: int) -> "Value":
+    def softmax(self, dim: int) -> "TracedTensor":
         out = self.real.softmax(dim)
         return self._unary("Softmax", out, axis=_norm(dim, self.ndim))
 
-    def log_softmax(self, dim: int) -> "Value":
+    def log_softmax(self, dim: int) -> "TracedTensor":
         out = self.real.log_softmax(dim)
         return self._unary("LogSoftmax", out, axis=_norm(dim, self.ndim))
 
     def _operand(self, x, dtype) -> tuple:
         """(ONNX name, symbolic dims) of an operand, cast to ``dtype``."""
-        if isinstance(x, Value):
+        if isinstance(x, TracedTensor):
             return self.g.cast(x.name, x.dtype, dtype), x.dims
         if isinstance(x, Tensor):
             return self.g.cast(self.g.const(x), x.dtype, dtype), tuple(x.shape)
@@ -391,25 +399,25 @@ class Value:
             return self.g.const(x, dtype=dtype), ()
         raise _unsupported(f"an operand of type {type(x).__name__}")
 
-    def _binary(self, op: str, other, out: Tensor, reflected: bool = False) -> "Value":
+    def _binary(self, op: str, other, out: Tensor, reflected: bool = False) -> "TracedTensor":
         (a, da), (b, db) = self._operand(self, out.dtype), self._operand(other, out.dtype)
         if reflected:
             (a, da), (b, db) = (b, db), (a, da)
-        return Value(self.g, self.g.node(op, [a, b]), out, broadcast_dims(da, db, out.shape))
+        return TracedTensor(self.g, self.g.node(op, [a, b]), out, broadcast_dims(da, db, out.shape))
 
-    def add(self, other, alpha=1) -> "Value":
+    def add(self, other, alpha=1) -> "TracedTensor":
         return self._binary("Add", other if alpha == 1 else other * alpha, self.real.add(real(other), alpha))
 
-    def sub(self, other, alpha=1) -> "Value":
+    def sub(self, other, alpha=1) -> "TracedTensor":
         return self._binary("Sub", other if alpha == 1 else other * alpha, self.real.sub(real(other), alpha))
 
-    def mul(self, other) -> "Value":
+    def mul(self, other) -> "TracedTensor":
         return self._binary("Mul", other, self.real.mul(real(other)))
 
-    def div(self, other) -> "Value":
+    def div(self, other) -> "TracedTensor":
         return self._binary("Div", other, self.real.div(real(other)))
 
-    def pow(self, exponent) -> "Value":
+    def pow(self, exponent) -> "TracedTensor":
         return self._binary("Pow", exponent, self.real.pow(real(exponent)))
 
     __add__, __sub__, __mul__, __truediv__, __pow__ = add, sub, mul, div, pow
@@ -426,11 +434,11 @@ class Value:
     def __rtruediv__(self, other):
         return self._binary("Div", other, real(other) / self.real, reflected=True)
 
-    def matmul(self, other) -> "Value":
+    def matmul(self, other) -> "TracedTensor":
         out = self.real.matmul(real(other))
         return self._matmul(other, out, reflected=False)
 
-    def _matmul(self, other, out: Tensor, reflected: bool) -> "Value":
+    def _matmul(self, other, out: Tensor, reflected: bool) -> "TracedTensor":
         (a, da), (b, db) = self._operand(self, out.dtype), self._operand(other, out.dtype)
         if reflected:
             (a, da), (b, db) = (b, db), (a, da)
@@ -442,7 +450,7 @@ class Value:
             dims = db[:-2] + db[-1:]
         else:
             dims = out.shape
-        return Value(self.g, self.g.node("MatMul", [a, b]), out, dims)
+        return TracedTensor(self.g, self.g.node("MatMul", [a, b]), out, dims)
 
     mm = bmm = __matmul__ = matmul
 
@@ -452,70 +460,71 @@ class Value:
     # ---------------------------------------------------------------- comparisons and masks (bool results)
     def _common(self, other):
         """The dtype both operands of a comparison are compared in."""
-        if isinstance(other, (Value, Tensor)):
+        if isinstance(other, (TracedTensor, Tensor)):
             return np.promote_types(self.dtype, other.dtype)
         if isinstance(other, builtins.float) and self.dtype.kind in "biu":
             return np.dtype(np.float32)
         return self.dtype
 
-    def _compare(self, op: str, other, out: Tensor, negate: bool = False) -> "Value":
+    def _compare(self, op: str, other, out: Tensor, negate: bool = False) -> "TracedTensor":
         dt = self._common(other)
         (a, da), (b, db) = self._operand(self, dt), self._operand(other, dt)
         name = self.g.node(op, [a, b])
-        return Value(self.g, self.g.node("Not", [name]) if negate else name, out, broadcast_dims(da, db, out.shape))
+        name = self.g.node("Not", [name]) if negate else name
+        return TracedTensor(self.g, name, out, broadcast_dims(da, db, out.shape))
 
-    def eq(self, other) -> "Value":
+    def eq(self, other) -> "TracedTensor":
         return self._compare("Equal", other, self.real.eq(real(other)))
 
-    def ne(self, other) -> "Value":
+    def ne(self, other) -> "TracedTensor":
         return self._compare("Equal", other, self.real.ne(real(other)), negate=True)
 
-    def lt(self, other) -> "Value":
+    def lt(self, other) -> "TracedTensor":
         return self._compare("Less", other, self.real.lt(real(other)))
 
-    def le(self, other) -> "Value":
+    def le(self, other) -> "TracedTensor":
         return self._compare("LessOrEqual", other, self.real.le(real(other)))
 
-    def gt(self, other) -> "Value":
+    def gt(self, other) -> "TracedTensor":
         return self._compare("Greater", other, self.real.gt(real(other)))
 
-    def ge(self, other) -> "Value":
+    def ge(self, other) -> "TracedTensor":
         return self._compare("GreaterOrEqual", other, self.real.ge(real(other)))
 
     __eq__, __ne__, __lt__, __le__, __gt__, __ge__ = eq, ne, lt, le, gt, ge
     __hash__ = object.__hash__
 
-    def logical_not(self) -> "Value":
+    def logical_not(self) -> "TracedTensor":
         if self.dtype != np.bool_:
             raise _unsupported("~ / logical_not of a non-bool tensor")
         return self._unary("Not", self.real.logical_not())
 
     __invert__ = logical_not
 
-    def _logical(self, op: str, other, out: Tensor) -> "Value":
+    def _logical(self, op: str, other, out: Tensor) -> "TracedTensor":
         if self.dtype != np.bool_ or real(other).dtype != np.bool_:
             raise _unsupported(f"bitwise {op} of non-bool tensors")
         return self._compare(op, other, out)
 
-    def __and__(self, other) -> "Value":
+    def __and__(self, other) -> "TracedTensor":
         return self._logical("And", other, self.real & real(other))
 
-    def __or__(self, other) -> "Value":
+    def __or__(self, other) -> "TracedTensor":
         return self._logical("Or", other, self.real | real(other))
 
-    def masked_fill(self, mask, value) -> "Value":
+    def masked_fill(self, mask, value) -> "TracedTensor":
         out = self.real.masked_fill(real(mask), real(value))
         return where(self.g, mask, value, self, out)
 
-    def where(self, condition, other) -> "Value":
+    def where(self, condition, other) -> "TracedTensor":
         return where(self.g, condition, self, other, self.real.where(real(condition), real(other)))
 
-    def any(self, dim=None, keepdim: bool = False) -> "Value":
+    def any(self, dim=None, keepdim: bool = False) -> "TracedTensor":
         out = self.real.any(dim, keepdim)
         axes = self._dims_arg(dim)
         x = self.g.cast(self.name, self.dtype, np.float32)
         name = self.g.reduce("ReduceMax", self.g.node("Abs", [x]), axes, keepdim)
-        return Value(self.g, self.g.cast(name, np.float32, np.bool_), out, self._reduced(axes, keepdim))
+        return TracedTensor(self.g, self.g.cast(name, np.float32, np.bool_), out, self._reduced(axes, keepdim))
 
     # ---------------------------------------------------------------- reductions
     def _dims_arg(self, dim) -> list:
@@ -527,22 +536,23 @@ class Value:
     def _reduced(self, axes: list, keepdim: bool) -> tuple:
         return tuple(1 if i in axes else d for i, d in enumerate(self.dims) if keepdim or i not in axes)
 
-    def sum(self, dim=None, keepdim: bool = False, dtype=None) -> "Value":
+    def sum(self, dim=None, keepdim: bool = False, dtype=None) -> "TracedTensor":
         out = self.real.sum(dim, keepdim, dtype=dtype)
         x = self.g.cast(self.name, self.dtype, out.dtype)
         axes = self._dims_arg(dim)
-        return Value(self.g, self.g.reduce("ReduceSum", x, axes, keepdim), out, self._reduced(axes, keepdim))
+        return TracedTensor(self.g, self.g.reduce("ReduceSum", x, axes, keepdim), out, self._reduced(axes, keepdim))
 
-    def mean(self, dim=None, keepdim: bool = False, dtype=None) -> "Value":
+    def mean(self, dim=None, keepdim: bool = False, dtype=None) -> "TracedTensor":
         out = self.real.mean(dim, keepdim, dtype=dtype)
         x = self.g.cast(self.name, self.dtype, out.dtype)
         axes = self._dims_arg(dim)
-        return Value(self.g, self.g.reduce("ReduceMean", x, axes, keepdim), out, self._reduced(axes, keepdim))
+        return TracedTensor(self.g, self.g.reduce("ReduceMean", x, axes, keepdim), out, self._reduced(axes, keepdim))
 
-    def amax(self, dim=None, keepdim: bool = False) -> "Value":
+    def amax(self, dim=None, keepdim: bool = False) -> "TracedTensor":
         out = self.real.amax(dim, keepdim)
         axes = self._dims_arg(dim)
-        return Value(self.g, self.g.reduce("ReduceMax", self.name, axes, keepdim), out, self._reduced(axes, keepdim))
+        name = self.g.reduce("ReduceMax", self.name, axes, keepdim)
+        return TracedTensor(self.g, name, out, self._reduced(axes, keepdim))
 
     def max(self, dim=None, keepdim: bool = False):
         """``max()`` (a 0-d value) or ``max(dim)`` → ``(values, indices)`` (ONNX ArgMax: first maximum)."""
@@ -551,34 +561,34 @@ class Value:
         values = self.amax(dim, keepdim)
         return values, self.argmax(dim, keepdim)
 
-    def argmax(self, dim=None, keepdim: bool = False) -> "Value":
+    def argmax(self, dim=None, keepdim: bool = False) -> "TracedTensor":
         out = self.real.argmax(dim, keepdim)
         if dim is None:
             flat = self.g.node("Reshape", [self.name, self.g.ints([-1])])
-            return Value(self.g, self.g.node("ArgMax", [flat], axis=0, keepdims=0), out)
+            return TracedTensor(self.g, self.g.node("ArgMax", [flat], axis=0, keepdims=0), out)
         d = _norm(dim, self.ndim)
         name = self.g.node("ArgMax", [self.name], axis=d, keepdims=builtins.int(keepdim))
-        return Value(self.g, name, out, self._reduced([d], keepdim))
+        return TracedTensor(self.g, name, out, self._reduced([d], keepdim))
 
     # ---------------------------------------------------------------- shape
-    def reshape(self, *shape) -> "Value":
+    def reshape(self, *shape) -> "TracedTensor":
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         out = self.real.reshape(*plain(shape))
         name = self.g.node("Reshape", [self.name, self.g.shape_tensor(shape)])
         if not (is_dynamic(self.dims) or is_dynamic(shape)):
-            return Value(self.g, name, out)
+            return TracedTensor(self.g, name, out)
         # a Dim stays symbolic, a literal size stays literal, -1 is read back from the result's Shape
         dims = [s if isinstance(s, Dim) else out.shape[i] if s >= 0 else self.g.dim_of(name, i, out.shape[i])
                 for i, s in enumerate(shape)]
-        return Value(self.g, name, out, dims)
+        return TracedTensor(self.g, name, out, dims)
 
     view = reshape
 
-    def view_as(self, other) -> "Value":
+    def view_as(self, other) -> "TracedTensor":
         return self.reshape(other.shape)
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Value":
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "TracedTensor":
         self.real.flatten(start_dim, end_dim)           # the real argument checks
         if self.ndim == 0:
             return self.reshape(1)
@@ -588,43 +598,43 @@ class Value:
             n = n * d
         return self.reshape(*self.dims[:s], n, *self.dims[e + 1:])
 
-    def permute(self, *dims) -> "Value":
+    def permute(self, *dims) -> "TracedTensor":
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
         out = self.real.permute(*dims)
         perm = [_norm(d, self.ndim) for d in dims]
-        return Value(self.g, self.g.node("Transpose", [self.name], perm=perm), out, [self.dims[p] for p in perm])
+        return TracedTensor(self.g, self.g.node("Transpose", [self.name], perm=perm), out, [self.dims[p] for p in perm])
 
-    def transpose(self, dim0: int, dim1: int) -> "Value":
+    def transpose(self, dim0: int, dim1: int) -> "TracedTensor":
         self.real.transpose(dim0, dim1)
         perm = list(range(self.ndim))
         a, b = _norm(dim0, self.ndim), _norm(dim1, self.ndim)
         perm[a], perm[b] = perm[b], perm[a]
         return self.permute(perm)
 
-    def t(self) -> "Value":
+    def t(self) -> "TracedTensor":
         self.real.t()
         return self if self.ndim < 2 else self.transpose(0, 1)
 
     @property
-    def T(self) -> "Value":
+    def T(self) -> "TracedTensor":
         return self.permute(list(range(self.ndim))[::-1])
 
-    def squeeze(self, dim=None) -> "Value":
+    def squeeze(self, dim=None) -> "TracedTensor":
         out = self.real.squeeze(dim)
         if dim is None:
             axes = [i for i, n in enumerate(self.real.shape) if n == 1]
         else:
             axes = [d for d in self._dims_arg(dim) if self.real.shape[d] == 1]
         dims = [d for i, d in enumerate(self.dims) if i not in axes]
-        return Value(self.g, self.g.squeeze(self.name, axes), out, dims)
+        return TracedTensor(self.g, self.g.squeeze(self.name, axes), out, dims)
 
-    def unsqueeze(self, dim: int) -> "Value":
+    def unsqueeze(self, dim: int) -> "TracedTensor":
         out = self.real.unsqueeze(dim)
         d = _norm(dim, self.ndim + 1)
         dims = list(self.dims)
         dims.insert(d, 1)
-        return Value(self.g, self.g.unsqueeze(self.name, [d]), out, dims)
+        return TracedTensor(self.g, self.g.unsqueeze(self.name, [d]), out, dims)
 
     def split(self, split_size_or_sections, dim: int = 0) -> tuple:
         outs = self.real.split(split_size_or_sections, dim)
@@ -634,7 +644,7 @@ class Value:
         sizes = [o.shape[d] for o in outs]
         names = self.g.node("Split", [self.name, self.g.ints(sizes)], n_out=len(sizes), axis=d)
         names = [names] if len(sizes) == 1 else names
-        return tuple(Value(self.g, n, o, [s if i == d else x for i, x in enumerate(self.dims)])
+        return tuple(TracedTensor(self.g, n, o, [s if i == d else x for i, x in enumerate(self.dims)])
                      for n, o, s in zip(names, outs, sizes))
 
     def chunk(self, chunks: int, dim: int = 0) -> tuple:
@@ -646,14 +656,14 @@ class Value:
         d = _norm(dim, self.ndim)
         return tuple(v.squeeze(d) for v in self.split(1, d))
 
-    def narrow(self, dim: int, start: int, length: int) -> "Value":
+    def narrow(self, dim: int, start: int, length: int) -> "TracedTensor":
         self.real.narrow(dim, start, length)                 # the real range check
         d = _norm(dim, self.ndim)
         if start < 0:
             start = start + self.dims[d]
         return getitem(self, (slice(None),) * d + (slice(start, start + length),))
 
-    def expand(self, *sizes) -> "Value":
+    def expand(self, *sizes) -> "TracedTensor":
         if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
             sizes = tuple(sizes[0])
         out = self.real.expand(*plain(sizes))
@@ -661,22 +671,22 @@ class Value:
         # -1 keeps a dim; ONNX Expand broadcasts, so 1 stands for "keep" there too
         target = [(self.dims[i - lead] if builtins.int(n) == -1 else n) for i, n in enumerate(sizes)]
         name = self.g.node("Expand", [self.name, self.g.shape_tensor(target)])
-        return Value(self.g, name, out, target)
+        return TracedTensor(self.g, name, out, target)
 
-    def expand_as(self, other) -> "Value":
+    def expand_as(self, other) -> "TracedTensor":
         return self.expand(*other.shape)
 
-    def repeat(self, *sizes) -> "Value":
+    def repeat(self, *sizes) -> "TracedTensor":
         if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
             sizes = tuple(sizes[0])
         out = self.real.repeat(*plain(sizes))
         x = self if len(sizes) == self.ndim else self.reshape(*((1,) * (len(sizes) - self.ndim) + self.dims))
         name = self.g.node("Tile", [x.name, self.g.shape_tensor(sizes)])
-        return Value(self.g, name, out, [d * r for d, r in zip(x.dims, sizes)])
+        return TracedTensor(self.g, name, out, [d * r for d, r in zip(x.dims, sizes)])
 
-    def clamp(self, min=None, max=None) -> "Value":
+    def clamp(self, min=None, max=None) -> "TracedTensor":
         out = self.real.clamp(real(min), real(max))
-        if isinstance(min, (Value, Tensor)) or isinstance(max, (Value, Tensor)):
+        if isinstance(min, (TracedTensor, Tensor)) or isinstance(max, (TracedTensor, Tensor)):
             v = self
             if min is not None:
                 v = v._binary("Max", min, self.real.maximum(real(min)))
@@ -686,36 +696,36 @@ class Value:
         bounds = [self.g.const(b, dtype=self.dtype) if b is not None else "" for b in (min, max)]
         while bounds and bounds[-1] == "":
             bounds.pop()
-        return Value(self.g, self.g.node("Clip", [self.name, *bounds]), out, self.dims)
+        return TracedTensor(self.g, self.g.node("Clip", [self.name, *bounds]), out, self.dims)
 
     clip = clamp
 
-    def maximum(self, other) -> "Value":
+    def maximum(self, other) -> "TracedTensor":
         return self._binary("Max", other, self.real.maximum(real(other)))
 
-    def minimum(self, other) -> "Value":
+    def minimum(self, other) -> "TracedTensor":
         return self._binary("Min", other, self.real.minimum(real(other)))
 
     @property
-    def data(self) -> "Value":
+    def data(self) -> "TracedTensor":
         return self
 
-    def __getitem__(self, index) -> "Value":
+    def __getitem__(self, index) -> "TracedTensor":
         return getitem(self, index)
 
     # ---------------------------------------------------------------- factories
-    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Value | Tensor":
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "TracedTensor | Tensor":
         return full_like_shape(self.g, size, 0, dtype or self.dtype, device or self.device)
 
-    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "Value | Tensor":
+    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> "TracedTensor | Tensor":
         return full_like_shape(self.g, size, 1, dtype or self.dtype, device or self.device)
 
 
-def where(g: Graph, condition, input, other, out: Tensor) -> Value:
+def where(g: Graph, condition, input, other, out: Tensor) -> TracedTensor:
     """``Where(condition, input, other)``: operands as constants or traced values, cast to ``out``'s dtype."""
     names, dims = [], []
     for x, dt in ((condition, np.bool_), (input, out.dtype), (other, out.dtype)):
-        if isinstance(x, Value):
+        if isinstance(x, TracedTensor):
             names.append(g.cast(x.name, x.dtype, dt))
             dims.append(x.dims)
         elif isinstance(x, Tensor):
@@ -725,7 +735,7 @@ def where(g: Graph, condition, input, other, out: Tensor) -> Value:
             names.append(g.const(x, dtype=dt))
             dims.append(())
     d = broadcast_dims(broadcast_dims(dims[0], dims[1], out.shape), dims[2], out.shape)
-    return Value(g, g.node("Where", names), out, d)
+    return TracedTensor(g, g.node("Where", names), out, d)
 
 
 def broadcast_dims(da, db, out_shape) -> tuple:
@@ -750,18 +760,19 @@ def full_like_shape(g: Graph, size, fill, dtype, device=None):
         return out
     value = g.onnx.numpy_helper.from_array(np.asarray([fill], dtype=out.dtype), "value")
     name = g.node("ConstantOfShape", [g.shape_tensor(size)], value=value)
-    return Value(g, name, out, size)
+    return TracedTensor(g, name, out, size)
 
 
-def getitem(x: Value, index) -> Value:
+def getitem(x: TracedTensor, index) -> TracedTensor:
     """``x[index]`` for ints, slices (step > 0), ``None`` and ``...``; or one integer tensor (rows)."""
     g = x.g
-    if isinstance(index, (Value, Tensor)):
+    if isinstance(index, (TracedTensor, Tensor)):
         out = x.real[real(index)]
         if real(index).dtype == np.bool_:
             raise _unsupported("boolean-mask indexing")
-        iname, idims = (index.name, index.dims) if isinstance(index, Value) else (g.const(index), tuple(index.shape))
-        return Value(g, g.node("Gather", [x.name, iname], axis=0), out, tuple(idims) + x.dims[1:])
+        traced = isinstance(index, TracedTensor)
+        iname, idims = (index.name, index.dims) if traced else (g.const(index), tuple(index.shape))
+        return TracedTensor(g, g.node("Gather", [x.name, iname], axis=0), out, tuple(idims) + x.dims[1:])
     items = index if isinstance(index, tuple) else (index,)
     for it in items:
         if not (it is None or it is Ellipsis or isinstance(it, slice) or _is_int(it)):
@@ -812,7 +823,7 @@ def getitem(x: Value, index) -> Value:
     name = g.unsqueeze(g.squeeze(name, squeeze), unsq)
     dims = [out.shape[i] if isinstance(d, str) else g.dim_of(name, i, out.shape[i]) if d is None else d
             for i, d in enumerate(dims)]
-    return Value(g, name, out, dims)
+    return TracedTensor(g, name, out, dims)
 
 
 def module_paths(model: Module) -> dict:
