@@ -47,7 +47,7 @@ class Graph:
         self.nodes: list = []
         self.initializers: list = []
         self._used: set = set()
-        self._consts: dict = {}              # id(tensor) -> initializer name (parameters and other constants)
+        self._consts: dict = {}              # id(tensor) or a small array's bytes -> initializer name
         self._keep: list = []                # tensors whose id() is a key of _consts, kept alive
         self._param_names = param_names      # id(parameter or buffer) -> state_dict name
         self._shapes: dict = {}              # value name -> name of its Shape
@@ -82,7 +82,13 @@ class Graph:
                 self._consts[key] = self.initializer(value.numpy(), self._param_names.get(key, name))
                 self._keep.append(value)
             return self._consts[key]
-        return self.initializer(np.asarray(value, dtype=dtype), name)
+        arr = np.asarray(value, dtype=dtype)
+        if arr.size > 16:
+            return self.initializer(arr, name)
+        key = (arr.dtype.str, arr.shape, arr.tobytes())       # small constants (axes, scalars) once each
+        if key not in self._consts:
+            self._consts[key] = self.initializer(arr, name)
+        return self._consts[key]
 
     def ints(self, values) -> str:
         """A 1-D int64 constant (axes, starts, shapes)."""
