@@ -319,7 +319,7 @@ def test_opset_versions(opset, device, tmp_path):
     assert_runs_like(model, sess, (x,), {"tokens": x})
 
 
-def test_export_to_a_file_object_and_keyword_arguments(device):
+def test_export_to_a_file_object_and_keyword_arguments(device, capsys):
     onnx, ort = runtime()
 
     class WithState(nn.Module):
@@ -335,8 +335,9 @@ def test_export_to_a_file_object_and_keyword_arguments(device):
     x = tr.randn(2, 5, 4, device=device)
     hx = (tr.randn(1, 2, 3, device=device), tr.randn(1, 2, 3, device=device))
     buf = io.BytesIO()
-    tr.onnx.export(model, (x, {"hx": hx}), buf, input_names=["x", "h0", "c0"], verbose=False,
+    tr.onnx.export(model, (x, {"hx": hx}), buf, input_names=["x", "h0", "c0"], verbose=True,
                    do_constant_folding=True, export_params=True)
+    assert "WithState" in capsys.readouterr().out                  # verbose prints the graph
     onnx.checker.check_model(onnx.load_from_string(buf.getvalue()))
     sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
     assert_runs_like(model, sess, (x, hx), {"x": x, "h0": hx[0], "c0": hx[1]})

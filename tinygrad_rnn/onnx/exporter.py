@@ -506,8 +506,9 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
         dynamic_axes: ``{name: [axis, ...]}`` or ``{name: {axis: "symbol"}}`` for inputs and outputs
             whose sizes may differ at run time (batch, sequence length).
         opset_version: ONNX opset, 14 to 23. Default 20 (PyTorch's default).
-        verbose, do_constant_folding, dynamo, external_data: accepted so ported calls run; no effect (the
-            graph is written directly: sizes that are not dynamic are already constants).
+        verbose: print the graph (``onnx.printer.to_text``).
+        do_constant_folding, dynamo, external_data: accepted so ported calls run; no effect (the graph is
+            written directly: sizes that are not dynamic are already constants).
         export_params, keep_initializers_as_inputs: only the defaults (parameters stored in the file as
             initializers) are supported.
 
@@ -649,5 +650,7 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
     proto = helper.make_model(graph, opset_imports=[opset], producer_name="tinygrad_rnn",
                               ir_version=helper.find_min_ir_version_for([opset]))
     onnx.checker.check_model(proto)
+    if verbose:
+        print(onnx.printer.to_text(proto.graph))
     onnx.save_model(proto, f)
 
