@@ -98,6 +98,7 @@ def test_embedding_and_linear_on_2d_input(device, tmp_path):
     sess = export_and_load(flat_model, x, tmp_path, dynamic_axes={"input_0": [0], "output_0": [0]})
     x2 = tr.randn(2, 6, device=device)
     assert_runs_like(flat_model, sess, (x2,), {"input_0": x2})
+    assert [n.op_type for n in onnx.load(str(tmp_path / "model.onnx")).graph.node] == ["Gemm", "Identity"]
 
 
 # ------------------------------------------------------------------------------------------------
