@@ -165,6 +165,35 @@ def test_recurrent_layer_with_initial_state_inputs(kind, device, tmp_path):
         assert_runs_like(model, sess, args, dict(zip(names, flat(args))))
 
 
+class Lengths(nn.Module):
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.rnn = getattr(nn, kind)(4, 5, num_layers=2, bidirectional=True, batch_first=True)
+
+    def forward(self, x, lengths):
+        out, state = self.rnn(x, lengths=lengths)
+        return out, state
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_recurrent_layer_with_lengths(kind, device, tmp_path):
+    tr.manual_seed(13)
+    model = Lengths(kind).to(device)
+
+    def inputs(B, T):
+        lengths = tr.tensor(np.random.default_rng(B * T).integers(1, T + 1, B))
+        return tr.randn(B, T, 4, device=device), lengths
+    sess = export_and_load(model, inputs(3, 5), tmp_path, input_names=["x", "lengths"],
+                           dynamic_axes={"x": {0: "batch", 1: "seq"}, "lengths": {0: "batch"}})
+    for B, T in [(3, 5), (4, 7)]:
+        x, lengths = inputs(B, T)
+        assert_runs_like(model, sess, (x, lengths), {"x": x, "lengths": lengths})
+    x, lengths = inputs(3, 5)                                    # lengths as a list: a constant of the file
+    model.forward = lambda x, lengths=lengths.tolist(), _m=model: Lengths.forward(_m, x, lengths)
+    sess = export_and_load(model, (x,), tmp_path, input_names=["x"], dynamic_axes={"x": {1: "seq"}})
+    assert_runs_like(model, sess, (x,), {"x": x})
+
+
 def test_unbatched_recurrent_input(device, tmp_path):
     tr.manual_seed(4)
     model = nn.GRU(4, 5, num_layers=2).to(device)
@@ -365,8 +394,10 @@ def test_unsupported_module_is_named(tmp_path):
     with pytest.raises(tr.onnx.UnsupportedOperatorError, match=r"'inner\.1'.*seq2seq\.Encoder"):
         tr.onnx.export(model, tr.randint(0, 5, (2, 3)), str(tmp_path / "m.onnx"))
     assert not (tmp_path / "m.onnx").exists()
-    with pytest.raises(tr.onnx.UnsupportedOperatorError, match="with lengths="):
-        tr.onnx.export(nn.GRU(3, 2), (tr.randn(4, 2, 3), None, {"lengths": [4, 3]}), str(tmp_path / "m.onnx"))
+    packed = nn.utils.rnn.pack_padded_sequence(tr.randn(4, 2, 3), [4, 3])
+    with pytest.raises(tr.onnx.UnsupportedOperatorError, match="PackedSequence"):
+        tr.onnx.export(Wrap(nn.Linear(3, 2), lambda h: nn.GRU(3, 2)(packed, h.unsqueeze(0))), tr.randn(2, 3),
+                       str(tmp_path / "m.onnx"))
 
 
 @pytest.mark.cpu_only      # the error is raised while tracing

@@ -18,7 +18,7 @@ from ..nn.linear import Dropout, Embedding, Identity, Linear, LogSoftmax, ReLU, 
 from ..nn.module import Module
 from ..nn.recurrent.cells import GRUCell, LSTMCell, RNNCell
 from ..nn.recurrent.layers import GRU, LSTM, RNN, RNNBase
-from ..nn.utils.rnn import PackedSequence
+from ..nn.utils.rnn import PackedSequence, _lengths_array
 from ..tensor import Tensor
 from .graph import (Dim, Graph, OnnxExporterError, UnsupportedOperatorError, TracedTensor, full_like_shape, has_value,
                     is_dynamic, real, where)
@@ -128,10 +128,12 @@ def _recurrent(g: Graph, m: RNNBase, path: str, args, kwargs):
     orders them: LSTM i,o,f,c from PyTorch's i,f,g,o; GRU z,r,h from r,z,n with linear_before_reset=1)."""
     input = args[0] if args else kwargs.get("input")
     hx = args[1] if len(args) > 1 else kwargs.get("hx")
-    if kwargs.get("lengths") is not None or isinstance(input, PackedSequence):
-        raise UnsupportedOperatorError(f"tr.onnx.export: {path} ({type(m).__name__}) with lengths= or a "
-                                       "PackedSequence is not supported; export it on padded input")
-    real_out = m.forward(real(input), real(hx), unroll=kwargs.get("unroll", False))   # checks and the answer
+    lengths = kwargs.get("lengths")
+    if isinstance(input, PackedSequence):
+        raise UnsupportedOperatorError(f"tr.onnx.export: {path} ({type(m).__name__}) on a PackedSequence is "
+                                       "not supported; pass the padded input and lengths= instead")
+    real_out = m.forward(real(input), real(hx), lengths=real(lengths),
+                         unroll=kwargs.get("unroll", False))          # the real argument checks and answer
     if not isinstance(input, TracedTensor):
         input = TracedTensor(g, g.const(input), input)
     H, D, L = m.hidden_size, 2 if m.bidirectional else 1, m.num_layers
@@ -152,6 +154,12 @@ def _recurrent(g: Graph, m: RNNBase, path: str, args, kwargs):
                 h = TracedTensor(g, g.const(h), h)
             states.append(h if batched else h.unsqueeze(1))
     name, h_ns, c_ns = x.name, [], []
+    seq_lens = ""                              # every sequence is T long
+    if lengths is not None:                    # ONNX's sequence_lens: the same semantics as lengths=
+        if not batched:
+            raise UnsupportedOperatorError(f"tr.onnx.export: {path}: lengths= with unbatched input")
+        seq_lens = g.cast(lengths.name, lengths.dtype, np.int32) if isinstance(lengths, TracedTensor) else \
+            g.const(_lengths_array(lengths).astype(np.int32))
 
     def gates(w):                             # PyTorch's gate blocks in ONNX's order
         a = w.numpy()
@@ -167,7 +175,7 @@ def _recurrent(g: Graph, m: RNNBase, path: str, args, kwargs):
                                      f"{path}.onnx_B_l{k}"))
         else:
             ins.append("")
-        ins.append("")                        # sequence_lens: every sequence is T long
+        ins.append(seq_lens)
         for s in states:
             ins.append(g.node("Slice", [s.name, g.ints([k * D]), g.ints([(k + 1) * D]), g.ints([0])]))
         attrs = {"hidden_size": H, "direction": "bidirectional" if D == 2 else "forward"}
@@ -516,8 +524,9 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
         - modules: ``Linear``, ``Embedding`` (no ``max_norm``), ``Dropout`` (identity: eval mode),
           ``Identity``, ``Tanh``, ``Sigmoid``, ``ReLU``, ``Softmax``, ``LogSoftmax``, ``Sequential`` /
           ``ModuleList`` / ``ModuleDict``, and ``RNN`` (tanh/relu), ``LSTM``, ``GRU`` with any
-          ``num_layers``, ``bidirectional``, ``batch_first``, ``bias`` and optional ``hx`` (batched or
-          unbatched input; not ``lengths=`` or ``PackedSequence``), ``RNNCell``/``LSTMCell``/``GRUCell``
+          ``num_layers``, ``bidirectional``, ``batch_first``, ``bias``, optional ``hx`` and ``lengths=``
+          (ONNX's ``sequence_lens``; pass the lengths as an input tensor for a dynamic batch), batched
+          or unbatched input (not a ``PackedSequence``), ``RNNCell``/``LSTMCell``/``GRUCell``
           (one step: a Python loop over steps is unrolled), ``BahdanauAttention`` and
           ``LuongAttention`` (with or without a mask); a user's own ``Module`` subclass
           whose ``forward`` composes these with the tensor ops below. Any other module of this package
