@@ -194,6 +194,33 @@ def test_recurrent_layer_with_lengths(kind, device, tmp_path):
     assert_runs_like(model, sess, (x,), {"x": x})
 
 
+class StepByStep(nn.Module):
+    """A decoder-style loop: one GRU called once per step (its weights are stored once)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = nn.GRU(4, 4, batch_first=True)
+
+    def forward(self, x):
+        h, outs = None, []
+        for _ in range(3):
+            y, h = self.gru(x if not outs else outs[-1], h)
+            outs.append(y)
+        return tr.cat(outs, dim=1)
+
+
+def test_a_layer_called_in_a_loop_stores_its_weights_once(device, tmp_path):
+    model = StepByStep().to(device)
+    x = tr.randn(2, 1, 4, device=device)
+    sess = export_and_load(model, (x,), tmp_path, dynamic_axes={"input_0": {0: "batch"}})
+    onnx, _ = runtime()
+    proto = onnx.load(str(tmp_path / "model.onnx"))
+    assert [n.op_type for n in proto.graph.node].count("GRU") == 3
+    assert sum(1 for i in proto.graph.initializer if "onnx_W" in i.name) == 1
+    x = tr.randn(5, 1, 4, device=device)
+    assert_runs_like(model, sess, (x,), {"input_0": x})
+
+
 def test_unbatched_recurrent_input(device, tmp_path):
     tr.manual_seed(4)
     model = nn.GRU(4, 5, num_layers=2).to(device)

@@ -165,17 +165,19 @@ def _recurrent(g: Graph, m: RNNBase, path: str, args, kwargs):
         a = w.numpy()
         return np.concatenate([a[k * H:(k + 1) * H] for k in order], axis=0)
 
+    def weights(k: int) -> list:              # W, R, B of layer k in ONNX's layout, once per module
+        key = ("recurrent", id(m), k)
+        if key not in g._consts:
+            ws = m.all_weights[k * D:(k + 1) * D]
+            W = g.initializer(np.stack([gates(w[0]) for w in ws]), f"{path}.onnx_W_l{k}")
+            R = g.initializer(np.stack([gates(w[1]) for w in ws]), f"{path}.onnx_R_l{k}")
+            B = g.initializer(np.stack([np.concatenate([gates(w[2]), gates(w[3])]) for w in ws]),
+                              f"{path}.onnx_B_l{k}") if m.bias else ""
+            g._consts[key] = [W, R, B]
+        return g._consts[key]
+
     for k in range(L):
-        ws = m.all_weights[k * D:(k + 1) * D]
-        W = g.initializer(np.stack([gates(w[0]) for w in ws]), f"{path}.onnx_W_l{k}")
-        R = g.initializer(np.stack([gates(w[1]) for w in ws]), f"{path}.onnx_R_l{k}")
-        ins = [name, W, R]
-        if m.bias:
-            ins.append(g.initializer(np.stack([np.concatenate([gates(w[2]), gates(w[3])]) for w in ws]),
-                                     f"{path}.onnx_B_l{k}"))
-        else:
-            ins.append("")
-        ins.append(seq_lens)
+        ins = [name, *weights(k), seq_lens]
         for s in states:
             ins.append(g.node("Slice", [s.name, g.ints([k * D]), g.ints([(k + 1) * D]), g.ints([0])]))
         attrs = {"hidden_size": H, "direction": "bidirectional" if D == 2 else "forward"}
