@@ -256,7 +256,7 @@ class Tagger(nn.Module):
 
     def forward(self, tokens):
         B, T = tokens.size(0), tokens.size(1)
-        h0 = tr.zeros(2, B, self.H)
+        h0 = tr.zeros(2, B, self.H, device=tokens.device)
         out, h_n = self.gru(self.emb(tokens), h0)
         z = F.relu(self.proj(out.contiguous().view(B * T, -1))) * self.scale + 1.0
         z = z.view(B, T, self.H)
