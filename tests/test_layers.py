@@ -40,12 +40,21 @@ LAYERS = (
     ("tensor", (("tinygrad_rnn.tensor", "tinygrad_rnn.tensor_str", "tinygrad_rnn.functions", "tinygrad_rnn.scan",
                  "tinygrad_rnn.accelerator"),)),
     ("nn", (("tinygrad_rnn.nn",),)),
-    ("optim, viz, analysis, io, data", (("tinygrad_rnn.optim",), ("tinygrad_rnn.viz",), ("tinygrad_rnn.analysis",),
-                                        ("tinygrad_rnn.io", "tinygrad_rnn.serialization"), ("tinygrad_rnn.utils",))),
+    ("optim, viz, analysis, io, data, onnx", (("tinygrad_rnn.optim",), ("tinygrad_rnn.viz",),
+                                              ("tinygrad_rnn.analysis",),
+                                              ("tinygrad_rnn.io", "tinygrad_rnn.serialization"),
+                                              ("tinygrad_rnn.utils",), ("tinygrad_rnn.onnx",))),
     ("app", (("tinygrad_rnn.app",),)),
     ("public names", (("tinygrad_rnn", "tinygrad_rnn.__main__"),)),     # the root matches only exactly
     ("examples", (("tinygrad_rnn.examples",),)),
 )
+
+# Known upward imports, each with the reason and what would remove it. Nothing else may point up.
+UPWARD_IMPORTS_ALLOWED = {
+    # the ONNX tracer swaps the public functions (tr.cat, tr.zeros, ...) for tracing ones during export;
+    # a dispatch protocol on the tensor-layer functions (as PyTorch's __torch_function__) would remove it
+    ("tinygrad_rnn.onnx.exporter", "tinygrad_rnn"),
+}
 
 # The fused recurrent node's Function moves into ops/ with the rewrite of nn/recurrent (issue 12, item 6).
 FUNCTIONS_OUTSIDE_OPS = {"tinygrad_rnn.nn.recurrent.fused.FusedRNN"}
@@ -117,6 +126,8 @@ def violations(module: str, source: str, is_package: bool) -> list[str]:
     layer, unit = place(module)
     bad = []
     for target, line in imports(module, source, is_package):
+        if (module, target) in UPWARD_IMPORTS_ALLOWED:
+            continue
         t_layer, t_unit = place(target)
         if t_layer > layer or (t_layer == layer and t_unit != unit):
             direction = "up" if t_layer > layer else "sideways"
@@ -174,10 +185,10 @@ def test_the_walk_sees_every_layer():
     ("tinygrad_rnn.ops.movement", "from .. import tensor\n", False, "up from layer 'ops' to 'tensor'"),
     ("tinygrad_rnn.nn.module", "import tinygrad_rnn.viz.dot\n", False, "up from layer 'nn'"),
     ("tinygrad_rnn.viz.render", "def g():\n    from .. import manual_seed, randn\n", False,
-     "imports tinygrad_rnn: up from layer 'optim, viz, analysis, io, data' to 'public names'"),
+     "imports tinygrad_rnn: up from layer 'optim, viz, analysis, io, data, onnx' to 'public names'"),
     ("tinygrad_rnn.viz", "from ..analysis import traces\n", True, "sideways"),
     ("tinygrad_rnn.analysis.traces", "import importlib\nimportlib.import_module('tinygrad_rnn.app.cli')\n", False,
-     "up from layer 'optim, viz, analysis, io, data' to 'app'"),
+     "up from layer 'optim, viz, analysis, io, data, onnx' to 'app'"),
     ("tinygrad_rnn.app.cli", "def h():\n    import tinygrad_rnn as tr\n", False, "up from layer 'app'"),
 ])
 def test_a_planted_violation_fails(module, source, is_package, expected):

@@ -33,6 +33,7 @@ from . import viz
 from .io import load, save
 from . import serialization
 from .scan import linear_scan
+from . import onnx
 from . import analysis
 from .app import tasks
 
