@@ -6,6 +6,6 @@ from .containers import ModuleDict, ModuleList, Sequential
 from .linear import Dropout, Embedding, Identity, Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from . import utils
-from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, Recurrent, RNNCell
 from .attention import BahdanauAttention, LuongAttention
 from .seq2seq import Decoder, Encoder, ScheduledSampling, Seq2Seq, beam_search, greedy_decode

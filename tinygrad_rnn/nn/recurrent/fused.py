@@ -40,29 +40,17 @@ from __future__ import annotations
 
 from ...autograd.function import Function
 from ...backend import to_numpy
+from . import recording
+from .kinds import REGISTRY, get_kind
 
-MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+MODES = tuple(name for name, kind in REGISTRY.items() if kind.fused)
+GATES = {name: REGISTRY[name].num_gates for name in MODES}
 
 
 class RNNCache:
-    """What :func:`forward` keeps for :func:`backward` (all arrays in processing order, see module doc).
-
-    Attributes a caller may use:
-        tap: set to ``True`` before calling :func:`backward` to keep the per-step state gradients.
-        dh: after such a backward, ``(T, D, B, H)``, in **time order** (``dh[t, 1]`` is the reverse
-            direction at time ``t``): the total gradient of the loss w.r.t. the hidden state that step
-            ``t`` outputs, i.e. from ``out[t]`` plus from the step that reads it next (``t+1`` forward,
-            ``t-1`` reverse), plus ``d_hn`` at the direction's last step. Zero at padded steps
-            (``t >= lengths[b]``).
-        dc: (LSTM only, else ``None``) the same for the cell state: total gradient w.r.t. ``c_t``
-            (through ``h_t = o*tanh(c_t)`` and through ``c_{t+1}``, plus ``d_cn`` at the last step).
-    """
+    """What :func:`forward` keeps for :func:`backward` (all arrays in processing order, see module doc)."""
 
     def __init__(self, **fields):
-        self.tap = False
-        self.dh = None
-        self.dc = None
         self.__dict__.update(fields)
 
 
@@ -79,12 +67,8 @@ def _gate_kernels(xp):
 
 
 def _sigmoid_rows(mode: str, H: int):
-    """Row ranges (of the G*H gate rows) that go through σ, computed as ½·tanh(z/2) + ½."""
-    if mode == "lstm":
-        return ((0, 2 * H), (3 * H, 4 * H))
-    if mode == "gru":
-        return ((0, 2 * H),)
-    return ()
+    """Row ranges (of the G*H gate rows) that go through σ, computed as ½·tanh(z/2) + ½ (from the kind)."""
+    return get_kind(mode).sigmoid_rows(H)
 
 
 def _to_proc(xp, src, out):
@@ -329,18 +313,22 @@ def _forward_steps(xp, kern, mode, gates, w_hh_s, hs, cs, tcs, hn_rec, b_hn, ina
 # backward
 
 
-def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, need_dw: bool = True):
+def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, need_dw: bool = True,
+             tap: bool = False):
     """Hand-written BPTT through one layer; the cache is left unchanged (backward may run twice).
 
     Args:
-        cache: from :func:`forward`; set ``cache.tap = True`` first to keep per-step state
-            gradients in ``cache.dh`` / ``cache.dc`` (see :class:`RNNCache`).
+        cache: from :func:`forward`.
         d_out: ``(T, B, D*H)`` gradient of ``out``; d_hn, d_cn: ``(D, B, H)`` or None (zeros).
         need_dx, need_dw: skip the GEMMs of gradients nobody needs (their results are ``None``).
+        tap: also return the per-step state gradients.
 
     Returns:
-        ``dx (T, B, I)``, ``dh0 (D, B, H)``, ``dc0`` (LSTM, else None) and per direction
-        ``(dw_ih, dw_hh, db_ih, db_hh)`` (biases None when the layer has none).
+        ``dx (T, B, I)``, ``dh0 (D, B, H)``, ``dc0`` (LSTM, else None), per direction
+        ``(dw_ih, dw_hh, db_ih, db_hh)`` (biases None when the layer has none), and with ``tap`` a dict
+        state name -> ``(T, D, B, H)`` in **time order** (``[t, 1]`` is the reverse direction at time
+        ``t``): the total gradient w.r.t. the state step ``t`` outputs (from ``out[t]``, from the step
+        that reads it next, from ``d_hn``/``d_cn`` at the last step), zero at padded steps; else None.
     """
     c = cache
     mode, T, B, I, D, H = c.mode, c.T, c.B, c.I, c.D, c.H
@@ -370,10 +358,11 @@ def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, 
     if raw is not None:
         dHx[0] = 0
         K, dn, dc_total, dc_first = kern.backward_loop(xp, raw, mode, dHx, c.w_hh, c.gates, hs, c.cs, c.tcs,
-                                                       c.hn_rec, dc_init, c.lengths, c.tap)
+                                                       c.hn_rec, dc_init, c.lengths, tap)
         dh0 = dHx[0]
     else:
-        K, dn, dc_total, dc_first, dh0 = _bptt_steps(xp, kern, c, dH, dc_init, need_dn=need_dx or need_dw)
+        K, dn, dc_total, dc_first, dh0 = _bptt_steps(xp, kern, c, dH, dc_init, need_dn=need_dx or need_dw,
+                                                     tap=tap)
     dh0 = xp.ascontiguousarray(dh0.transpose(0, 2, 1))
     dc0 = xp.ascontiguousarray(dc_first.transpose(0, 2, 1)) if mode == "lstm" else None
 
@@ -409,13 +398,15 @@ def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, 
                     None if db_ih is None else db_ih[d * GH:(d + 1) * GH],
                     None if db_hh is None else db_hh[d]) for d in range(D)]
 
-    if c.tap:
-        c.dh = _tap(xp, dH, act)
-        c.dc = _tap(xp, dc_total, act) if mode == "lstm" else None
-    return dx, dh0, dc0, dws
+    taps = None
+    if tap:
+        taps = {"h": _tap(xp, dH, act)}
+        if mode == "lstm":
+            taps["c"] = _tap(xp, dc_total, act)
+    return dx, dh0, dc0, dws, taps
 
 
-def _bptt_steps(xp, kern, c: RNNCache, dH, dc_init, need_dn: bool):
+def _bptt_steps(xp, kern, c: RNNCache, dH, dc_init, need_dn: bool, tap: bool = False):
     """The BPTT loop of :func:`backward` on array calls (NumPy; CuPy with the elementwise kernels).
 
     Adds the recurrent gradients into ``dH`` in place and returns ``(K, dn, dc_total, dc_first, dh0)``
@@ -456,7 +447,7 @@ def _bptt_steps(xp, kern, c: RNNCache, dH, dc_init, need_dn: bool):
         else:
             F = f
         K4 = K.reshape(T, D, 4, H, B)
-        dc_total = xp.empty((T, D, H, B), dtype=dt) if c.tap else None
+        dc_total = xp.empty((T, D, H, B), dtype=dt) if tap else None
         dc_scratch = xp.empty((D, H, B), dtype=dt)
         dc_next = dc_init
         dc_spare = xp.empty((D, H, B), dtype=dt)
@@ -557,22 +548,27 @@ class FusedRNN(Function):
     """One recurrent layer (both directions) over the whole sequence as one graph node.
 
     ``FusedRNN.apply(x, h0, [c0,] *flat_weights, mode=..., lengths=None, num_directions=1,
-    has_bias=True)`` with tensors ``x (T, B, I)``, ``h0 (D, B, H)``, ``c0`` only for LSTM, and
-    ``flat_weights`` = per direction ``w_ih, w_hh[, b_ih, b_hh]`` (biases only when ``has_bias``).
-    Returns ``(out, h_n)``, or ``(out, h_n, c_n)`` for LSTM. Forward and VJP: :func:`forward` and
-    :func:`backward` (hand-written BPTT, no autograd calls inside).
+    has_bias=True, layer=0)`` with tensors ``x (T, B, I)``, one ``(D, B, H)`` initial state per state
+    element of the kind (``h0``, and ``c0`` for the LSTM), and ``flat_weights`` = per direction
+    ``w_ih, w_hh[, b_ih, b_hh]`` (biases only when ``has_bias``). Returns ``(out, h_n)``, or
+    ``(out, h_n, c_n)`` for LSTM. Forward and VJP: :func:`forward` and :func:`backward` (hand-written
+    BPTT, no autograd calls inside).
 
-    After ``backward`` ran, ``node.cache`` is gone with the saved arrays unless ``retain_graph``;
-    set ``node.saved[-1].tap = True`` beforehand to keep per-step state gradients (``RNNCache``).
+    The node carries what it is as attributes: ``kind`` (the registry name), ``layer``,
+    ``num_directions``, ``has_bias`` and ``state_names``; pictures and analysis read these. Inside
+    ``tr.analysis.record_state_grads()`` it hands its per-step state gradients to the record when
+    backward runs.
     """
 
     @staticmethod
-    def forward(ctx, *arrays, mode: str, lengths=None, num_directions: int = 1, has_bias: bool = True):
+    def forward(ctx, *arrays, mode: str, lengths=None, num_directions: int = 1, has_bias: bool = True,
+                layer: int = 0):
         if mode not in MODES:
             raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+        kind = REGISTRY[mode]
         x, h0 = arrays[0], arrays[1]
-        k = 3 if mode == "lstm" else 2
-        c0 = arrays[2] if mode == "lstm" else None
+        k = 1 + len(kind.states)
+        c0 = arrays[2] if k == 3 else None
         per = 4 if has_bias else 2
         flat = arrays[k:]
         if len(flat) != per * num_directions:
@@ -584,18 +580,28 @@ class FusedRNN(Function):
                    for d in range(num_directions)]
         training = hasattr(ctx, "needs_input_grad")
         out, h_n, c_n, cache = forward(ctx.xp, mode, x, h0, c0, weights, lengths, training_cache=training)
+        ctx.kind, ctx.layer, ctx.num_directions, ctx.has_bias = mode, layer, num_directions, has_bias
+        ctx.state_names = kind.states
+        ctx.record = None
         if training:
             ctx.n_state = k
             ctx.save_for_backward(x, *flat, cache)              # version-checked inputs, then the cache
-        return (out, h_n, c_n) if mode == "lstm" else (out, h_n)
+            rec = recording.active()
+            if rec is not None:
+                ctx.record = recording.LayerStateGrads(layer, mode, kind.states, "fused", x.shape[0],
+                                                       num_directions, x.shape[1])
+                rec.layers.append(ctx.record)
+        return (out, h_n, c_n) if k == 3 else (out, h_n)
 
     @staticmethod
     def backward(ctx, d_out, d_hn, d_cn=None):
         cache = ctx.saved[-1]
         need = ctx.needs_input_grad
-        dx, dh0, dc0, dws = backward(ctx.xp, cache, d_out, d_hn, d_cn,
-                                     need_dx=need[0], need_dw=any(need[ctx.n_state:]))
-        grads = [dx, dh0] + ([dc0] if cache.mode == "lstm" else [])
+        dx, dh0, dc0, dws, taps = backward(ctx.xp, cache, d_out, d_hn, d_cn, need_dx=need[0],
+                                           need_dw=any(need[ctx.n_state:]), tap=ctx.record is not None)
+        if taps is not None:
+            ctx.record._full.update(taps)
+        grads = [dx, dh0] + ([dc0] if ctx.n_state == 3 else [])
         for dw in dws:
             grads += list(dw if cache.has_bias else dw[:2])
         return tuple(g if n else None for g, n in zip(grads, need))
