@@ -106,7 +106,7 @@ def mgu_step(x, h, w_ih, w_hh, b_ih, b_hh):
 
 def hand_loop(layer, x, h0, lengths):
     """Per layer, direction and step, in plain tensor code: x (T, B, I) time-major, h0 (L*D, B, H)."""
-    T, B = x.shape[0], x.shape[1]
+    T = x.shape[0]
     D = 2 if layer.bidirectional else 1
     alive = [tr.tensor((t < np.asarray(lengths))[:, None].astype(np.float64), device=x.device) for t in range(T)]
     inp, h_n = x, []

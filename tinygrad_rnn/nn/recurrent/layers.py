@@ -28,7 +28,7 @@ import numpy as np
 from ...autograd.grad_mode import no_grad
 from ...autograd.scope import scope
 from ...tensor import Tensor, cat, dropout, stack, tensor, where, zeros
-from ..module import Module, Parameter
+from ..module import Module
 from ..utils.rnn import PackedSequence, _lengths_array, pad_packed_sequence
 from . import recording
 from .cells import check_input_dtype, check_nonlinearity, check_positive_int
