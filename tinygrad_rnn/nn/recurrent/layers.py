@@ -32,7 +32,7 @@ from ..module import Module
 from ..utils.rnn import PackedSequence, _lengths_array, pad_packed_sequence
 from . import recording
 from .cells import check_input_dtype, check_nonlinearity, check_positive_int
-from .fused import FusedRNN
+from .fused import FusedRNN, loop_for
 from .kinds import CellKind, get_kind, kind_of
 
 _local_log = []            # the lists of record_states() blocks in force (innermost last)
@@ -128,7 +128,7 @@ def _fused_layer(kind: CellKind, x, s0, layer_weights, lengths, layer: int):
     has_bias = layer_weights[0][2] is not None
     flat = [w for ws in layer_weights for w in (ws if has_bias else ws[:2])]
     outs = FusedRNN.apply(x, *s0, *flat, mode=kind.name, lengths=lengths, num_directions=D, has_bias=has_bias,
-                          layer=layer)
+                          layer=layer, loop=loop_for(x.device, x.dtype))
     return outs[0], tuple(outs[1:])
 
 

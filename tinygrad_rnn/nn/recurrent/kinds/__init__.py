@@ -38,7 +38,12 @@ class CellKind:
         cell_fn: the equations of one step (the function the cell module calls).
         recurrent_bias_gates: gates whose ``bias_hh`` rows stay inside the recurrence (GRU's ``n``:
             ``r * (W_hn h + b_hn)``) instead of being folded into the input projection.
-        fused: the fused kernel of a whole layer (see ``fused.py``): the name of its loop.
+        fused: the kind's part of the fused kernel of a whole layer (``None``: no fused path), an object
+            with the per-step arithmetic of the NumPy loop (``buffers``, ``finals``, ``workspace``,
+            ``forward_step``, ``bptt_prepare``, ``bptt_step``, ``bptt_carry``, ``bptt_finish``), the launches
+            of the raw CUDA loop (``raw_forward``, ``raw_backward_prepare``, ``raw_backward``,
+            ``raw_backward_finish``) and its kernels' C++ source ``CUDA_SOURCE`` (see ``fused.py``,
+            ``cuda.py`` and ``lstm.py`` for an example).
     """
 
     name: str
@@ -52,7 +57,7 @@ class CellKind:
     gate_labels: dict
     cell_fn: Callable
     recurrent_bias_gates: tuple = ()
-    fused: str = ""
+    fused: object = None
 
     @property
     def num_gates(self) -> int:
