@@ -51,6 +51,12 @@ def _floats(text: str) -> list:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _graph_cells() -> tuple:
+    """The cells ``tinygrad-rnn graph`` draws: the registered kinds' scope names (lstm, gru, rnn, ...)."""
+    from .nn.recurrent.kinds import REGISTRY
+    return tuple(dict.fromkeys(k.scope for k in REGISTRY.values()))
+
+
 def _cells(text: str) -> list:
     """Built-in cells (rnn, gru, lstm) and user cells as ``module:Class``, comma-separated."""
     from .experiments import resolve_cell
@@ -157,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("graph", help="draw the computation graph of a small recurrent layer",
                        description="Build a small RNN/GRU/LSTM, run it unrolled forward and backward and render "
                                    "its graph with Graphviz (SVG/PNG/PDF).")
-    p.add_argument("--cell", choices=("lstm", "gru", "rnn"), default="lstm", help="Default: lstm")
+    p.add_argument("--cell", choices=_graph_cells(), default="lstm", help="Default: lstm")
     p.add_argument("--steps", type=_positive, default=4, help="time steps. Default: 4")
     p.add_argument("--layers", type=_positive, default=1, help="stacked layers. Default: 1")
     p.add_argument("--bidirectional", action="store_true", help="add a reverse direction")
