@@ -48,7 +48,7 @@ def host_library(tmp_path_factory):
     folder = tmp_path_factory.mktemp("kernels")
     src, lib = os.path.join(folder, "kernels.cpp"), os.path.join(folder, "kernels.so")
     with open(src, "w") as f:
-        f.write(HOST_PRELUDE + cuda.KERNEL_SOURCE)
+        f.write(HOST_PRELUDE + cuda.kernel_source())
     subprocess.run([compiler, "-O1", "-shared", "-fPIC", "-Wall", "-Werror", "-o", lib, src], check=True,
                    capture_output=True)
     return ctypes.CDLL(lib)

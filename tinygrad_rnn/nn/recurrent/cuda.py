@@ -6,9 +6,9 @@ call costs tens of microseconds of Python and dispatch, and a step makes several
 (:class:`RawLoop`) issue per step exactly one cuBLAS ``gemmStridedBatched`` and one kernel launch, with
 pointers computed from the step index; the backward kernel computes the gate gradients straight from
 the saved activations, so no step-independent factors are precomputed. The kernels of each cell kind
-live in its file in ``kinds/`` (``CUDA_SOURCE`` of its fused kernel); :data:`KERNEL_SOURCE` is the
-shared header and all of them (plain C++ apart from the prelude: the tests compile it for the host
-and hold the raw loops to the NumPy loop, no GPU needed).
+live in its file in ``kinds/`` (``CUDA_SOURCE`` of its fused kernel); the module compiled is the
+shared header and all of them (:func:`kernel_source`; plain C++ apart from the prelude: the tests
+compile it for the host and hold the raw loops to the NumPy loop, no GPU needed).
 
 The loop is chosen once from the device (``fused.loop_for``) and passed in; it serves float32 and
 float64. float16 on the GPU is a clear error (the NumPy loop on the CPU takes it).
@@ -54,7 +54,8 @@ __device__ __forceinline__ real sig_half(real v) { return (real)0.5 * tanh(v) + 
 """
 
 
-def _kernel_source() -> str:
+def kernel_source() -> str:
+    """The shared header and every registered kind's raw kernels (read from the registry when asked)."""
     seen = []
     for kind in REGISTRY.values():
         src = getattr(kind.fused, "CUDA_SOURCE", None)
@@ -63,8 +64,6 @@ def _kernel_source() -> str:
     return KERNEL_HEADER + "".join(seen)
 
 
-KERNEL_SOURCE = _kernel_source()
-"""The shared header and every registered kind's raw kernels."""
 
 _raw_loops: dict = {}
 
@@ -80,7 +79,7 @@ class CupyOps:
 
         self.dtype = np.dtype(dtype)
         real = {"float32": "float", "float64": "double"}[self.dtype.name]
-        self._module = cupy.RawModule(code=CUDA_PRELUDE.replace("REAL", real) + KERNEL_SOURCE)
+        self._module = cupy.RawModule(code=CUDA_PRELUDE.replace("REAL", real) + kernel_source())
         self._functions = {}
         self._cublas = cublas
         self._gemm = cublas.sgemmStridedBatched if real == "float" else cublas.dgemmStridedBatched
@@ -117,9 +116,10 @@ def raw_loop(dtype) -> "RawLoop":
     if name not in ("float32", "float64"):
         raise TypeError(f"dtype: the fused recurrent kernels on CUDA take float32 or float64, got {name}; "
                         "run the layer with unroll=True, or convert it with .float()")
-    loop = _raw_loops.get(name)
+    key = (name, kernel_source())                # a kind registered later gets a module with its kernels
+    loop = _raw_loops.get(key)
     if loop is None:
-        loop = _raw_loops[name] = RawLoop(CupyOps(name))
+        loop = _raw_loops[key] = RawLoop(CupyOps(name))
     return loop
 
 

@@ -43,7 +43,14 @@ from ...backend import device_of, to_numpy
 from . import recording
 from .kinds import REGISTRY, get_kind
 
-MODES = tuple(name for name, kind in REGISTRY.items() if kind.fused)
+
+
+def fused_modes() -> tuple:
+    """The registered kinds that have a fused kernel (read from the registry when asked)."""
+    return tuple(name for name, kind in REGISTRY.items() if kind.fused is not None)
+
+
+MODES = fused_modes()                                    # the built-in kinds, for callers that list them
 GATES = {name: REGISTRY[name].num_gates for name in MODES}
 
 
@@ -72,22 +79,24 @@ def _to_proc(xp, src, out):
 
 
 def _check(mode, x, h0, c0, weights, lengths):
-    if mode not in MODES:
-        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+    modes = fused_modes()
+    if mode not in modes:
+        raise ValueError(f"mode: expected one of {modes}, got {mode!r}")
     if x.ndim != 3:
         raise ValueError(f"x: expected shape (T, B, I), got {tuple(x.shape)}")
     T, B, I = x.shape
     if h0.ndim != 3 or h0.shape[0] not in (1, 2) or h0.shape[1] != B:
         raise ValueError(f"h0: expected shape (D, {B}, H) with D in (1, 2), got {tuple(h0.shape)}")
     D, _, H = h0.shape
-    if (mode == "lstm") != (c0 is not None):
-        raise ValueError(f"c0: expected an array for mode 'lstm' and None otherwise, got "
-                         f"{type(c0).__name__} for mode {mode!r}")
+    two = len(REGISTRY[mode].states) == 2
+    if two != (c0 is not None):
+        raise ValueError(f"c0: expected an array for a kind with a second state (mode 'lstm') and None otherwise, "
+                         f"got {type(c0).__name__} for mode {mode!r}")
     if c0 is not None and tuple(c0.shape) != tuple(h0.shape):
         raise ValueError(f"c0: expected shape {tuple(h0.shape)}, got {tuple(c0.shape)}")
     if len(weights) != D:
         raise ValueError(f"weights: expected one tuple per direction ({D}), got {len(weights)}")
-    GH = GATES[mode] * H
+    GH = REGISTRY[mode].num_gates * H
     for d, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
         if tuple(w_ih.shape) != (GH, I):
             raise ValueError(f"weights[{d}][0] (w_ih): expected shape {(GH, I)}, got {tuple(w_ih.shape)}")
@@ -421,8 +430,9 @@ class FusedRNN(Function):
     @staticmethod
     def forward(ctx, *arrays, mode: str, lengths=None, num_directions: int = 1, has_bias: bool = True,
                 layer: int = 0, loop=None):
-        if mode not in MODES:
-            raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+        modes = fused_modes()
+        if mode not in modes:
+            raise ValueError(f"mode: expected one of {modes}, got {mode!r}")
         kind = REGISTRY[mode]
         x, h0 = arrays[0], arrays[1]
         k = 1 + len(kind.states)
