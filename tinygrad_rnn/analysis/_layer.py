@@ -42,11 +42,6 @@ def layer_info(layer) -> LayerInfo:
                      bool(layer.batch_first), layer.kind)
 
 
-def layer_kind(layer) -> str:
-    """The registry name of ``layer``'s cell kind, or its cell's class name."""
-    return layer_info(layer).kind
-
-
 def find_recurrent_layers(model) -> list:
     """The recurrent layers (``Recurrent`` modules) inside ``model``, in registration order."""
     if is_recurrent_layer(model):
