@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks of issue 7 as one prepared command (run on a machine with an NVIDIA GPU, CuPy,
 # NumPy, pytest and PyTorch):  bash bench/gpu_check.sh [OUT_DIR]
-# 0. the raw CUDA loops against NumPy and the elementwise loop (fast, first), 1. collection counts,
+# 0. the raw CUDA loops against the NumPy loop (fast, first), 1. collection counts,
 # 2. the `gpu`-marked tests (the demo with --device cuda --quick among them), 3. the recurrent
 # benchmark, 4. the host/device time profile of one training step.
 set -uo pipefail
@@ -13,7 +13,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | 
 python3 -c "import cupy, numpy, torch; print('cupy', cupy.__version__, 'numpy', numpy.__version__, 'torch', torch.__version__)" | tee -a "$out/gpu.txt"
 
 echo "== raw CUDA loops =="
-timeout 120 python3 -m pytest -q -p no:cacheprovider -m gpu -x tests/nn/test_cuda_loops.py 2>&1 | tail -15
+timeout 120 python3 -m pytest -q -p no:cacheprovider -m gpu -x tests/nn/test_cuda_loops.py \
+    tests/nn/test_fused_kernels.py::test_cupy_matches_numpy 2>&1 | tail -15
 
 echo "== collection: all, CPU run (not gpu), CPU-only, GPU run =="
 for m in "" "not gpu" "cpu_only" "gpu"; do

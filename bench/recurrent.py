@@ -2,9 +2,8 @@
 
     python bench/recurrent.py                    # CPU, all configurations, markdown table on stdout
     python bench/recurrent.py --quick            # fewer repeats and configurations
-    python bench/recurrent.py --device cuda      # GPU (TF32 off on both sides; adds a large config,
-                                                 # PyTorch with cuDNN disabled as a second reference, and
-                                                 # our training step on the elementwise CUDA loop)
+    python bench/recurrent.py --device cuda      # GPU (TF32 off on both sides; adds a large config and
+                                                 # PyTorch with cuDNN disabled as a second reference)
 
 A training step is forward over the whole sequence, a loss (sum of the outputs), and backward; float32.
 Forward-only is timed under ``no_grad``. Each repeat times ours then PyTorch's, so both see the same
@@ -64,19 +63,6 @@ def _timed(fn, device: str) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-def _on_loops(fn, loops: str):
-    """``fn`` run with the fused kernels' CUDA loop set to ``loops`` ("raw" or "elementwise")."""
-    from tinygrad_rnn.nn.recurrent import cuda as kernels
-
-    def run():
-        saved, kernels.LOOPS = kernels.LOOPS, loops
-        try:
-            fn()
-        finally:
-            kernels.LOOPS = saved
-    return run
-
-
 def bench_one(model: str, cfg, device: str, repeats: int, cudnn_off: bool) -> dict:
     import torch
 
@@ -107,13 +93,10 @@ def bench_one(model: str, cfg, device: str, repeats: int, cudnn_off: bool) -> di
             theirs(x_theirs)
 
     pairs = {"train": (ours_train, theirs_train), "fwd": (ours_fwd, theirs_fwd)}
-    times = {f"{k}_{who}": [] for k in pairs for who in ("ours", "torch", "nocudnn", "elementwise")}
-    train_elementwise = _on_loops(ours_train, "elementwise")
+    times = {f"{k}_{who}": [] for k in pairs for who in ("ours", "torch", "nocudnn")}
     for fn_o, fn_t in pairs.values():             # warm-up (allocators, kernel compilation, oneDNN primitives)
         fn_o()
         fn_t()
-    if cudnn_off:
-        train_elementwise()
     for _ in range(repeats):
         for kind, (fn_o, fn_t) in pairs.items():
             times[f"{kind}_ours"].append(_timed(fn_o, device))
@@ -121,8 +104,6 @@ def bench_one(model: str, cfg, device: str, repeats: int, cudnn_off: bool) -> di
             if cudnn_off:
                 with torch.backends.cudnn.flags(enabled=False):
                     times[f"{kind}_nocudnn"].append(_timed(fn_t, device))
-        if cudnn_off:                                # the reference loop of our own CUDA path
-            times["train_elementwise"].append(_timed(train_elementwise, device))
     return {k: statistics.median(v) for k, v in times.items() if v}
 
 
@@ -155,9 +136,8 @@ def main(argv=None) -> None:
             "| ratio |")
     sep = "|---|---|---:|---:|---:|---:|---:|---:|"
     if cuda:
-        head += (" train torch no-cuDNN ms | ratio | fwd torch no-cuDNN ms | ratio "
-                 "| train ours elementwise-loop ms | raw / elementwise |")
-        sep += "---:|---:|---:|---:|---:|---:|"
+        head += " train torch no-cuDNN ms | ratio | fwd torch no-cuDNN ms | ratio |"
+        sep += "---:|---:|---:|---:|"
     print(head)
     print(sep)
     for model in args.models.split(","):
@@ -170,8 +150,7 @@ def main(argv=None) -> None:
                    f"{r['fwd_ours'] / r['fwd_torch']:.2f} |")
             if cuda:
                 row += (f" {r['train_nocudnn']:.1f} | {r['train_ours'] / r['train_nocudnn']:.2f} | "
-                        f"{r['fwd_nocudnn']:.1f} | {r['fwd_ours'] / r['fwd_nocudnn']:.2f} | "
-                        f"{r['train_elementwise']:.1f} | {r['train_ours'] / r['train_elementwise']:.2f} |")
+                        f"{r['fwd_nocudnn']:.1f} | {r['fwd_ours'] / r['fwd_nocudnn']:.2f} |")
             print(row, flush=True)
 
 

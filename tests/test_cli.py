@@ -19,7 +19,8 @@ TINY = ["--T", "3,5", "--seeds", "1", "--steps", "3", "--hidden", "4", "--test-s
 def run_cli(*args, env=None, timeout=240):
     """`python -m tinygrad_rnn ARGS` in a subprocess (what a user types); returns the CompletedProcess."""
     full_env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                    OMP_NUM_THREADS="1", **(env or {}))
+                    OMP_NUM_THREADS="1")
+    full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "tinygrad_rnn", *args], capture_output=True, text=True,
                           cwd=ROOT, env=full_env, timeout=timeout)
 
@@ -187,3 +188,21 @@ def test_demo_quick_on_cuda_gives_the_cpu_tables(tmp_path):
         for a, b in zip(cpu_rows, gpu_rows):
             assert (a["cell"], a["T"]) == (b["cell"], b["T"])
             assert a["successes"] == b["successes"]
+
+
+@pytest.mark.cpu_only      # CLI subprocess on the default device: a user cell imported by module:Class name
+def test_memory_trains_a_user_cell_by_module_and_class_name(tmp_path):
+    """`--cells rnn,mgu_cell:MGUCell` imports the cell written in tests/mgu_cell.py and trains it through
+    tr.nn.Recurrent, with the same tables and results as the built-in cells."""
+    out = tmp_path / "mem"
+    proc = run_cli("memory", "--quick", "--T", "3", "--seeds", "1", "--steps", "5", "--no-progress", "--no-plots",
+                   "--cells", "rnn,mgu_cell:MGUCell", "--out", str(out),
+                   env={"PYTHONPATH": os.path.join(ROOT, "tests") + os.pathsep + ROOT})
+    assert proc.returncode == 0, proc.stderr
+    runs = json.loads((out / "memory.json").read_text())["runs"]
+    assert [r["cell"] for r in runs] == ["rnn", "mgu_cell:MGUCell"]
+    assert all(len(r["grad_norms_init"]) == 3 for r in runs)
+    assert "| MGUCell | 3 |" in proc.stdout and "| RNN | 3 |" in proc.stdout
+    bad = run_cli("memory", *TINY, "--cells", "mgu_cell:NoSuchCell", "--out", str(tmp_path / "bad"),
+                  env={"PYTHONPATH": os.path.join(ROOT, "tests") + os.pathsep + ROOT})
+    assert bad.returncode == 2 and "NoSuchCell" in bad.stderr

@@ -4,8 +4,9 @@ The kernels' C++ source is compiled for the host with a prelude that turns each 
 into a plain function whose ``FOR_EACH`` runs every element in turn, and the two cuBLAS calls are
 replaced by a NumPy reading of cuBLAS's column-major ``gemmStridedBatched`` (offsets, leading
 dimensions, strides and ``beta`` taken literally from raw memory). ``fused.forward``/``backward`` then
-run the very loops the GPU runs, on NumPy arrays, and must give the NumPy path's numbers. On a GPU the
-same comparison runs for real (``test_fused_kernels.py::test_cupy_matches_numpy``, on both CUDA loops).
+run the very loops the GPU runs (``cuda.RawLoop`` over the host ops, passed in as the loop), on NumPy
+arrays, and must give the NumPy loop's numbers. On a GPU the same comparison runs for real
+(``test_fused_kernels.py::test_cupy_matches_numpy``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import itertools
 import os
 import shutil
 import subprocess
-import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -47,7 +48,7 @@ def host_library(tmp_path_factory):
     folder = tmp_path_factory.mktemp("kernels")
     src, lib = os.path.join(folder, "kernels.cpp"), os.path.join(folder, "kernels.so")
     with open(src, "w") as f:
-        f.write(HOST_PRELUDE + cuda.KERNEL_SOURCE)
+        f.write(HOST_PRELUDE + cuda.kernel_source())
     subprocess.run([compiler, "-O1", "-shared", "-fPIC", "-Wall", "-Werror", "-o", lib, src], check=True,
                    capture_output=True)
     return ctypes.CDLL(lib)
@@ -94,26 +95,19 @@ class HostOps:
             C[...] = A @ (Bm.T if trans_b else Bm) + beta * C
 
 
-def _with_loops(ops):
-    """A stand-in for ``fused._gate_kernels`` that routes NumPy arrays through the raw loops."""
-    return types.SimpleNamespace(raw_ops=lambda dtype: ops, forward_loop=cuda.forward_loop,
-                                 backward_loop=cuda.backward_loop)
-
-
 def _case(mode, D, bias, T=6, B=4, H=5, seed=0):
     """Inputs and upstream gradients of one layer, from the fused-kernel tests' generators."""
     return (*make_case(mode, D, bias, T=T, B=B, H=H, seed=seed), upstream(mode, T, B, D, H, np.float64, seed + 1))
 
 
-def _forward_backward(xp, mode, x, h0, c0, weights, lengths, ups, to_host):
-    out, hn, cn, cache = fused.forward(xp, mode, x, h0, c0, weights, lengths)
-    cache.tap = True
-    before = [to_host(a) for a in (cache.hs, cache.gates, cache.cs) if a is not None]
-    dx, dh0, dc0, dws = fused.backward(xp, cache, *ups)
-    after = [to_host(a) for a in (cache.hs, cache.gates, cache.cs) if a is not None]
+def _forward_backward(xp, mode, x, h0, c0, weights, lengths, ups, to_host, loop=None):
+    out, hn, cn, cache = fused.forward(xp, mode, x, h0, c0, weights, lengths, loop=loop)
+    before = [to_host(a) for a in (cache.hs, cache.gates, *cache.bufs.values())]
+    dx, dh0, dc0, dws, taps = fused.backward(xp, cache, *ups, tap=True)
+    after = [to_host(a) for a in (cache.hs, cache.gates, *cache.bufs.values())]
     for a, b in zip(before, after):
         np.testing.assert_array_equal(a, b, err_msg="backward wrote into the forward cache")
-    flat = [out, hn, cn, dx, dh0, dc0, cache.dh, cache.dc] + [g for dw in dws for g in dw]
+    flat = [out, hn, cn, dx, dh0, dc0, taps["h"], taps.get("c")] + [g for dw in dws for g in dw]
     return [None if a is None else to_host(a) for a in flat]
 
 
@@ -122,13 +116,12 @@ CASES = list(itertools.product(MODES, (1, 2), (True, False), (None, (3, 6, 1, 5)
 
 @pytest.mark.cpu_only      # the host build of the CUDA kernels; on a GPU test_cupy_matches_numpy runs them
 @pytest.mark.parametrize("mode,D,bias,lengths", CASES)
-def test_raw_loops_compiled_for_the_host_match_numpy(host_library, monkeypatch, mode, D, bias, lengths):
+def test_raw_loops_compiled_for_the_host_match_numpy(host_library, mode, D, bias, lengths):
     x, h0, c0, weights, ups = _case(mode, D, bias, seed=D + 2 * bias)
     L = None if lengths is None else np.array(lengths)
     ref = _forward_backward(np, mode, x, h0, c0, weights, L, ups, np.asarray)
     ops = HostOps(host_library)
-    monkeypatch.setattr(fused, "_gate_kernels", lambda xp: _with_loops(ops))
-    got = _forward_backward(np, mode, x, h0, c0, weights, L, ups, np.asarray)
+    got = _forward_backward(np, mode, x, h0, c0, weights, L, ups, np.asarray, loop=cuda.RawLoop(ops))
     T = x.shape[0]
     assert ops.launches.count("gemm") == 2 * T and len(ops.launches) == 4 * T     # two launches per step
     for k, (a, b) in enumerate(zip(ref, got)):
@@ -138,11 +131,10 @@ def test_raw_loops_compiled_for_the_host_match_numpy(host_library, monkeypatch, 
 
 
 @pytest.mark.cpu_only      # as above
-def test_raw_backward_leaves_the_incoming_gradients_alone(host_library, monkeypatch):
+def test_raw_backward_leaves_the_incoming_gradients_alone(host_library):
     x, h0, c0, weights, ups = _case("lstm", 1, True, B=1, H=5)        # B = 1: (D, H, B) views are contiguous
-    monkeypatch.setattr(fused, "_gate_kernels", lambda xp: _with_loops(HostOps(host_library)))
     kept = [u.copy() for u in ups]
-    out, hn, cn, cache = fused.forward(np, "lstm", x, h0, c0, weights)
+    out, hn, cn, cache = fused.forward(np, "lstm", x, h0, c0, weights, loop=cuda.RawLoop(HostOps(host_library)))
     fused.backward(np, cache, *ups)
     for u, k in zip(ups, kept):
         np.testing.assert_array_equal(u, k)
@@ -159,3 +151,11 @@ def test_backward_leaves_the_incoming_gradients_alone(device):
     fused.backward(xp, cache, *dev_ups)
     for u, k in zip(dev_ups, kept):
         np.testing.assert_array_equal(tr.backend.to_numpy(u), k)
+
+
+@pytest.mark.cpu_only      # the loop choice and its dtype check happen before any device array exists
+def test_loop_is_chosen_from_the_device_and_float16_on_cuda_is_a_clear_error():
+    assert fused.loop_for("cpu", np.float16) is fused.NUMPY_LOOP
+    with pytest.raises(TypeError, match=r"float32 or float64, got float16.*unroll=True"):
+        fused.loop_for("cuda", np.float16)
+    assert not hasattr(cuda, "LOOPS") and "ElementwiseKernel" not in Path(cuda.__file__).read_text()

@@ -1,8 +1,9 @@
-"""What the analysis functions need to know about a recurrent layer: its kind and per-step weights.
+"""What the analysis functions need to know about a recurrent layer, read from its attributes.
 
-Everything is read through PyTorch's public names (``mode``/class name, ``hidden_size``,
-``num_layers``, ``bidirectional``, ``batch_first``, ``weight_ih_l{k}[_reverse]`` ...), so the same
-code reads ``tr.nn.RNN/LSTM/GRU``.
+A layer is a ``tr.nn.Recurrent`` (``tr.nn.RNN/LSTM/GRU`` are ones): its ``kind`` (the registry's
+description, or ``None`` for a cell that is not registered), ``kind_name``, ``hidden_size``,
+``num_layers``, ``bidirectional``, ``batch_first`` and its cells (``get_cell``). Nothing is guessed
+from names.
 """
 
 from __future__ import annotations
@@ -12,57 +13,37 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend import to_numpy
+from ..nn.recurrent import Recurrent
+from ..nn.recurrent.kinds import CellKind
 
-# kind -> (number of gate blocks, names of the blocks in PyTorch's order)
-GATES = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 
 
 @dataclass
 class LayerInfo:
     """Shape facts of a recurrent layer."""
 
-    kind: str              # "rnn_tanh" | "rnn_relu" | "lstm" | "gru"
+    kind: str              # the registry name ("rnn_tanh", "lstm", ...) or the cell's class name
     hidden_size: int
     num_layers: int
     num_directions: int
     batch_first: bool
-
-
-def layer_kind(layer) -> str:
-    """``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"`` or ``"gru"`` for a ``tr.nn.RNN/LSTM/GRU`` (or torch's)."""
-    mode = getattr(layer, "mode", None)
-    if isinstance(mode, str):
-        m = mode.lower()
-        if m in GATES:
-            return m
-        if m == "rnn":
-            return "rnn_" + getattr(layer, "nonlinearity", "tanh")
-    name = type(layer).__name__.lower()
-    if name.startswith("lstm"):
-        return "lstm"
-    if name.startswith("gru"):
-        return "gru"
-    if name.startswith("rnn"):
-        return "rnn_" + getattr(layer, "nonlinearity", "tanh")
-    raise TypeError(f"layer: expected a recurrent layer (tr.nn.RNN, LSTM or GRU), got {type(layer).__name__}")
+    description: CellKind | None = None
 
 
 def is_recurrent_layer(module) -> bool:
-    try:
-        layer_kind(module)
-    except TypeError:
-        return False
-    return hasattr(module, "hidden_size") and hasattr(module, "num_layers")
+    return isinstance(module, Recurrent)
 
 
 def layer_info(layer) -> LayerInfo:
-    kind = layer_kind(layer)
-    return LayerInfo(kind, int(layer.hidden_size), int(layer.num_layers), 2 if layer.bidirectional else 1,
-                     bool(getattr(layer, "batch_first", False)))
+    if not is_recurrent_layer(layer):
+        raise TypeError(f"layer: expected a recurrent layer (tr.nn.Recurrent, RNN, LSTM or GRU), got "
+                        f"{type(layer).__name__}")
+    return LayerInfo(layer.kind_name, int(layer.hidden_size), int(layer.num_layers), 2 if layer.bidirectional else 1,
+                     bool(layer.batch_first), layer.kind)
 
 
 def find_recurrent_layers(model) -> list:
-    """The recurrent layers (RNN/LSTM/GRU modules) inside ``model``, in registration order."""
+    """The recurrent layers (``Recurrent`` modules) inside ``model``, in registration order."""
     if is_recurrent_layer(model):
         return [model]
     modules = model.modules() if hasattr(model, "modules") else ()

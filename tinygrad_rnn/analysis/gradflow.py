@@ -7,28 +7,26 @@ the chain rule (see :mod:`.spectrum`) the part that comes from far ahead is mult
 Jacobian per step, so a plot of these norms against ``t`` shows vanishing or exploding gradients
 directly.
 
-Two ways to measure it, one answer (a test holds them equal):
+Two ways to measure it, one answer (a test holds them equal), both through
+:func:`record_state_grads`:
 
-- **unrolled** (``unroll=True``): the layer builds the per-step graph; the states each step computed
-  are recorded (``tr.nn.recurrent.layers.record_states``) and their gradients taken with
-  ``tr.autograd.grad`` — the textbook construction;
-- **fused** (default): the fused kernel's hand-written backward already computes these per-step
-  gradients; setting the ``tap`` flag of each ``FusedRNN`` node's cache keeps them (no extra work).
+- **unrolled** (``unroll=True``, and any cell that is not a registered kind): a hook on every state
+  tensor a cell returned catches its gradient — the textbook construction;
+- **fused** (default): the fused node's hand-written backward already computes these per-step
+  gradients and hands them to the record (no extra work).
 
 Neither touches any parameter's ``.grad``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from ..autograd import grad as autograd_grad, graph_nodes
-from ..backend import to_numpy
-from ..nn.recurrent.fused import FusedRNN
-from ..nn.recurrent.layers import record_states
+from ..nn.recurrent.recording import record_state_grads
 from ..tensor import Tensor
 from ._layer import find_recurrent_layers, layer_info
 
@@ -39,16 +37,19 @@ class GradientFlow:
 
     Attributes:
         h: ``(L, D, T)``: ``‖∂L/∂h_t‖`` (Frobenius norm over batch and hidden units) for layer ``l``,
-            direction ``d`` (0 forward, 1 reverse), time step ``t`` (0-based); zero at padded steps.
+            direction ``d`` (0 forward, 1 reverse), time step ``t`` (0-based), for the cell's first state
+            element; zero at padded steps.
         c: the same for the LSTM cell state, else ``None``.
         loss: the loss value.
         path: ``"unrolled"`` or ``"fused"``.
+        states: state name -> ``(L, D, T)`` norms, for every state element of the cell (``h`` first).
     """
 
     h: np.ndarray
     c: np.ndarray | None
     loss: float
     path: str
+    states: dict = field(default_factory=dict)
 
     def first_step(self, layer: int = 0, direction: int = 0) -> float:
         """``‖∂L/∂h_1‖``: the gradient at the direction's first step (t = 0 forward, T−1 reverse)."""
@@ -90,11 +91,6 @@ def _graph(loss: Tensor):
     return nodes, list(leaves.values())
 
 
-def _norm(g) -> float:
-    """Frobenius norm of a per-step gradient ``(B, H)`` (``None``: the state did not reach the loss)."""
-    return 0.0 if g is None else float(np.linalg.norm(to_numpy(g._data).astype(np.float64).ravel()))
-
-
 def grad_norms_through_time(model_or_layer, x, loss_fn: Callable, *, hx=None, lengths=None, unroll: bool = False,
                             model_kwargs: dict | None = None) -> GradientFlow:
     """Measure ``‖∂L/∂h_t‖`` (and ``‖∂L/∂c_t‖``) for every step, layer and direction.
@@ -124,50 +120,23 @@ def grad_norms_through_time(model_or_layer, x, loss_fn: Callable, *, hx=None, le
     layers = find_recurrent_layers(model_or_layer)
     if len(layers) != 1:
         raise ValueError(f"model_or_layer: expected a recurrent layer or a module holding exactly one "
-                         f"(RNN, LSTM or GRU), found {len(layers)}")
+                         f"(tr.nn.Recurrent, RNN, LSTM or GRU), found {len(layers)}")
     info = layer_info(layers[0])
-    L, D, is_lstm = info.num_layers, info.num_directions, info.kind == "lstm"
+    L, D = info.num_layers, info.num_directions
     kwargs = model_kwargs or {}
-
-    if unroll:
-        with record_states() as log:
-            loss = _run(model_or_layer, x, loss_fn, hx, lengths, True, kwargs)
-        if not log:
-            raise RuntimeError("grad_norms_through_time: the unrolled forward recorded no states")
-        T = 1 + max(e["t"] for e in log)
-        tensors = [e["h"] for e in log] + ([e["c"] for e in log] if is_lstm else [])
-        grads = autograd_grad(loss, tensors, allow_unused=True)
-        h = np.zeros((L, D, T))
-        c = np.zeros((L, D, T)) if is_lstm else None
-        n = len(log)
-        for j, e in enumerate(log):
-            # the recorded states are the cell's outputs before the length mask: columns past their
-            # sequence's end get zero gradient, as the fused tap reports them
-            h[e["layer"], e["direction"], e["t"]] = _norm(grads[j])
-            if is_lstm:
-                c[e["layer"], e["direction"], e["t"]] = _norm(grads[n + j])
-        return GradientFlow(h, c, float(loss.item()), "unrolled")
-
-    loss = _run(model_or_layer, x, loss_fn, hx, lengths, False, kwargs)
-    nodes, leaves = _graph(loss)
-    fused = [nd for nd in nodes if isinstance(nd, FusedRNN)]
-    if not fused:
-        raise RuntimeError("grad_norms_through_time: found no fused recurrent node below the loss (was the "
-                           "layer run with unroll=True, or under no_grad?)")
-    caches = []
-    for nd in fused:
-        cache = nd.saved[-1]
-        cache.tap = True
-        caches.append((dict(nd.scope).get("layer", 0), cache))
+    with record_state_grads() as rec:
+        loss = _run(model_or_layer, x, loss_fn, hx, lengths, unroll, kwargs)
+    entries = [e for e in rec.layers if e.layer < L]
+    if not entries:
+        raise RuntimeError("grad_norms_through_time: the forward recorded no recurrent states (was grad mode "
+                           "off?)")
+    _, leaves = _graph(loss)
     autograd_grad(loss, leaves, allow_unused=True)
-    T = caches[0][1].T
-    h = np.zeros((L, D, T))
-    c = np.zeros((L, D, T)) if is_lstm else None
-    for k, cache in caches:
-        # cache.dh: (T, D, B, H) in time order -> norms over (B, H)
-        h[k] = np.linalg.norm(to_numpy(cache.dh).astype(np.float64).reshape(T, D, -1), axis=2).T
-        if is_lstm:
-            c[k] = np.linalg.norm(to_numpy(cache.dc).astype(np.float64).reshape(T, D, -1), axis=2).T
-        cache.tap, cache.dh, cache.dc = False, None, None
-    return GradientFlow(h, c, float(loss.item()), "fused")
-
+    names, T = entries[0].states, entries[0].T
+    states = {n: np.zeros((L, D, T)) for n in names}
+    for e in entries:
+        for n in names:
+            g = e.grads(n)                                       # (T, D, B, H)
+            states[n][e.layer] = np.linalg.norm(g.reshape(T, D, -1), axis=2).T
+    return GradientFlow(states[names[0]], states.get("c") if names == ("h", "c") else None, float(loss.item()),
+                        entries[0].path, states)

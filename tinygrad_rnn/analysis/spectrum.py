@@ -10,9 +10,12 @@ contractions and may grow geometrically when they expand. For the vanilla RNN h_
 gradients must vanish when σ_max(W_hh) < 1, and the spectral radius ρ(W_hh) > 1 is needed (not
 sufficient) for them to explode (Pascanu, Mikolov & Bengio 2013).
 
-The state s is h for the vanilla RNN and the GRU and the pair (h, c) for the LSTM (2H numbers), so
-for the LSTM the cell path ∂c_t/∂c_{t−1} = diag(f_t) shows up directly. The step Jacobians are
-written out from the cell equations (see :mod:`.traces`) and evaluated on a :func:`hidden_trace`:
+The state s is every state element of the cell, concatenated: h for the vanilla RNN and the GRU and
+the pair (h, c) for the LSTM (2H numbers), so for the LSTM the cell path ∂c_t/∂c_{t−1} = diag(f_t)
+shows up directly. :func:`jacobian_spectrum` takes the step Jacobians of any cell through autograd:
+at every step the cell module is called once on the state of a :func:`hidden_trace` and ``S``
+vector–Jacobian products give ``J_t`` row by row. For the built-in kinds they are also written out
+(:func:`step_jacobians`, a test holds the two equal):
 
     rnn:  J = diag(act'(z_t)) W_hh
     gru:  J = diag(z) + diag(1 − z) ∂n/∂h + diag(h_{t−1} − n) diag(z(1 − z)) W_hz,
@@ -28,8 +31,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..autograd import grad as autograd_grad
+from ..autograd.grad_mode import enable_grad
+from ..tensor import cat, tensor
 from ._layer import check_index, layer_info, weights
-from .traces import hidden_trace
+from .traces import _as_numpy, hidden_trace
 
 
 @dataclass
@@ -103,12 +109,31 @@ def step_jacobians(kind: str, w, h_prev, h, c_prev=None, c=None, gates=None) -> 
     return J
 
 
+def _autograd_jacobian(cell, x_t, prev: list, like) -> np.ndarray:
+    """``∂s_t/∂s_{t−1}`` ``(B, S, S)`` of one call of ``cell`` at the state ``prev`` (arrays), by autograd."""
+    with enable_grad():
+        state = [tensor(a, dtype=like.dtype, device=like.device, requires_grad=True) for a in prev]
+        new = cell(x_t, state[0] if len(state) == 1 else tuple(state))
+        new = list(new) if isinstance(new, (tuple, list)) else [new]
+        out = cat(new, 1) if len(new) > 1 else new[0]
+    B, S = out.shape
+    J = np.zeros((B, S, S))
+    for j in range(S):
+        onehot = np.zeros((B, S))
+        onehot[:, j] = 1.0
+        gs = autograd_grad([out], state, grad_outputs=[tensor(onehot, dtype=like.dtype, device=like.device)],
+                           retain_graph=j < S - 1, allow_unused=True)
+        J[:, j] = np.concatenate([np.zeros(a.shape) if g is None else _as_numpy(g) for g, a in zip(gs, prev)],
+                                 axis=1)
+    return J
+
+
 def jacobian_spectrum(layer, x, hx=None, *, lengths=None, layer_index: int = 0, direction: int = 0
                       ) -> JacobianSpectrum:
     """Singular values of the step Jacobians ∂s_t/∂s_{t−1} of ``layer`` on input ``x``, and of their products.
 
     Args:
-        layer: a ``tr.nn.RNN``, ``LSTM`` or ``GRU``.
+        layer: a ``tr.nn.Recurrent`` of any cell (``RNN``, ``LSTM``, ``GRU`` included).
         x, hx, lengths: as for the layer (see :func:`hidden_trace`); every sequence of the batch gets
             its own Jacobians, so keep the batch small (each step costs ``B`` SVDs of ``S × S``).
         layer_index, direction: which layer (0-based) and direction (0 forward, 1 reverse).
@@ -125,30 +150,32 @@ def jacobian_spectrum(layer, x, hx=None, *, lengths=None, layer_index: int = 0, 
     k = check_index("layer_index", layer_index, info.num_layers)
     d = check_index("direction", direction, info.num_directions)
     trace = hidden_trace(layer, x, hx, lengths=lengths)
-    kind, H = info.kind, info.hidden_size
-    w = weights(layer, k, d)
+    kind = info.kind
+    names = tuple(trace.states)
     L, D, T, B, _ = trace.h.shape
+    sizes = [trace.states[n].shape[-1] for n in names]
+    S = sum(sizes)
     lens = trace.lengths
-    S = 2 * H if kind == "lstm" else H
-    h0 = np.zeros((B, H))
-    c0 = np.zeros((B, H))
-    if hx is not None:
-        from .traces import _as_numpy
-        h0 = _as_numpy(hx[0] if kind == "lstm" else hx)[k * D + d]
-        if kind == "lstm":
-            c0 = _as_numpy(hx[1])[k * D + d]
+    valid_t = (np.arange(T)[:, None] < lens[None, :])[..., None]                   # (T, B, 1)
+    if k == 0:
+        xs = _as_numpy(x)
+        inp = xs.transpose(1, 0, 2) if info.batch_first else xs
+    else:
+        inp = np.concatenate([trace.h[k - 1, dd] * valid_t for dd in range(D)], axis=-1)
+    if hx is None:
+        init = [np.zeros((B, n)) for n in sizes]
+    else:
+        hs = hx if isinstance(hx, (tuple, list)) else (hx,)
+        init = [_as_numpy(a)[k * D + d] for a in hs]
+    cell = layer.get_cell(k, d)
+    like = next(layer.parameters())
     order = list(range(T)) if d == 0 else list(range(T - 1, -1, -1))
     Js = np.zeros((T, B, S, S))
     prev_t = None
     for t in order:
-        h_prev = h0 if prev_t is None else trace.h[k, d, prev_t]
-        c_prev = c0 if prev_t is None else (trace.c[k, d, prev_t] if trace.c is not None else None)
-        gs = {g: a[k, d, t] for g, a in trace.gates.items()}
-        c_t = trace.c[k, d, t] if trace.c is not None else None
-        J = step_jacobians(kind, w, h_prev, trace.h[k, d, t], c_prev, c_t, gs)
-        valid = t < lens                                        # padded steps leave the state unchanged
-        J[~valid] = np.eye(S)
-        Js[t] = J
+        prev = init if prev_t is None else [trace.states[n][k, d, prev_t] for n in names]
+        Js[t] = _autograd_jacobian(cell, tensor(inp[t], dtype=like.dtype, device=like.device), prev, like)
+        Js[t][~(t < lens)] = np.eye(S)                          # padded steps leave the state unchanged
         prev_t = t
 
     step = np.linalg.svd(Js, compute_uv=False)
@@ -166,6 +193,7 @@ def jacobian_spectrum(layer, x, hx=None, *, lengths=None, layer_index: int = 0, 
 
     rho = sig = gamma = None
     if kind in ("rnn_tanh", "rnn_relu"):
+        w = weights(layer, k, d)
         rho = float(np.abs(np.linalg.eigvals(w[1])).max())
         sig = float(np.linalg.norm(w[1], 2))
         gamma = 1.0

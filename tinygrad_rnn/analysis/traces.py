@@ -1,19 +1,15 @@
-"""Hidden-state traces: h_t, c_t and every gate's activation at every step, layer and direction.
+"""Hidden-state traces: every state element and every tagged gate at every step, layer and direction.
 
-The trace is recomputed on the host in float64 from the layer's own parameters (PyTorch names and
-gate order), one step at a time, with the equations written out below; a test holds it to the
-layer's own output. That keeps the function independent of how the layer runs (fused or unrolled,
-CPU or GPU) and gives the gate values, which the fused kernel does not hand out::
-
-    rnn:  h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
-    lstm: i, f, g, o = σ, σ, tanh, σ (W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)   (four blocks of H rows)
-          c_t = f ⊙ c_{t-1} + i ⊙ g ;  h_t = o ⊙ tanh(c_t)
-    gru:  r, z = σ(W_i{r,z} x_t + b_i{r,z} + W_h{r,z} h_{t-1} + b_h{r,z})
-          n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t-1} + b_hn)) ;  h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}
+The trace is recorded from the cells themselves: the layer runs its unrolled path (the cell module
+called once per step, any cell) inside ``record_states()``, which hands over each state the cell
+returned; the gate values are the outputs of the ops a cell computed inside
+``tr.autograd.scope(gate=...)`` (the last op of each tagged block, read from the graph it recorded).
+Nothing re-derives the equations, so the trace is the layer's own computation (a test holds it to the
+layer's output and to a hand-written loop).
 
 A layer ``k > 0`` reads the concatenated outputs of layer ``k − 1`` (both directions); the reverse
 direction reads each sequence backward from its own last step; past a sequence's end the state is
-frozen (as the layer does with ``lengths``).
+frozen (as the layer does with ``lengths``) and the gates read zero.
 """
 
 from __future__ import annotations
@@ -22,12 +18,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..autograd import graph_nodes
+from ..autograd.grad_mode import enable_grad
 from ..backend import to_numpy
-from ._layer import GATES, layer_info, weights
-
-
-def _sigmoid(z):
-    return 0.5 * np.tanh(0.5 * z) + 0.5
+from ..nn.recurrent.layers import record_states
+from ..tensor import Tensor, tensor
+from ._layer import layer_info
 
 
 @dataclass
@@ -35,21 +31,21 @@ class HiddenTrace:
     """What a recurrent layer computed at every step (float64 NumPy arrays, time order).
 
     Attributes:
-        kind: ``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"`` or ``"gru"``.
-        h: ``(L, D, T, B, H)`` hidden states h_t for layer, direction, time step t (0-based), batch.
-        c: ``(L, D, T, B, H)`` LSTM cell states c_t, else ``None``.
-        gates: gate name -> ``(L, D, T, B, H)`` activations (``i, f, g, o`` for LSTM, ``r, z, n`` for
-            GRU; for the vanilla RNN the single entry ``h`` is the state itself).
-        pre: gate name -> the pre-activations (the argument of σ or tanh) with the same shape.
+        kind: the registry name (``"lstm"``, ...) or the cell's class name.
+        h: ``(L, D, T, B, H)`` the first state element h_t for layer, direction, time step t (0-based), batch.
+        c: ``(L, D, T, B, H)`` the LSTM cell state c_t (a state element named ``c``), else ``None``.
+        gates: gate name -> ``(L, D, T, B, H)`` activations of the gates the cell tags (``i, f, g, o``
+            for LSTM, ``r, z, n`` for GRU; for the vanilla RNN the single entry ``h`` is the state itself).
         lengths: ``(B,)`` sequence lengths (``T`` everywhere without padding).
+        states: state name -> ``(L, D, T, B, H_k)`` for every state element (``h`` first).
     """
 
     kind: str
     h: np.ndarray
     c: np.ndarray | None
     gates: dict = field(default_factory=dict)
-    pre: dict = field(default_factory=dict)
     lengths: np.ndarray | None = None
+    states: dict = field(default_factory=dict)
 
 
 def _as_numpy(x) -> np.ndarray:
@@ -57,42 +53,28 @@ def _as_numpy(x) -> np.ndarray:
     return to_numpy(data).astype(np.float64)
 
 
-def step(kind: str, w, x_t, h, c):
-    """One step of the equations above for a batch: returns ``h_t, c_t (or None), gates, pre``.
+def _as_tensor(a, like: Tensor) -> Tensor:
+    if isinstance(a, Tensor):
+        return a.detach()
+    return tensor(np.asarray(to_numpy(a)), dtype=like.dtype, device=like.device)
 
-    ``w = (W_ih, W_hh, b_ih, b_hh)`` (biases may be None), ``x_t (B, I)``, ``h (B, H)``, ``c (B, H)``.
-    """
-    w_ih, w_hh, b_ih, b_hh = w
-    H = w_hh.shape[1]
-    xi = x_t @ w_ih.T + (0 if b_ih is None else b_ih)
-    hh = h @ w_hh.T + (0 if b_hh is None else b_hh)
-    if kind == "lstm":
-        z = xi + hh
-        zi, zf, zg, zo = (z[:, k * H:(k + 1) * H] for k in range(4))
-        i, f, g, o = _sigmoid(zi), _sigmoid(zf), np.tanh(zg), _sigmoid(zo)
-        c_t = f * c + i * g
-        h_t = o * np.tanh(c_t)
-        return h_t, c_t, {"i": i, "f": f, "g": g, "o": o}, {"i": zi, "f": zf, "g": zg, "o": zo}
-    if kind == "gru":
-        zr = xi[:, :H] + hh[:, :H]
-        zz = xi[:, H:2 * H] + hh[:, H:2 * H]
-        r, u = _sigmoid(zr), _sigmoid(zz)
-        zn = xi[:, 2 * H:] + r * hh[:, 2 * H:]
-        n = np.tanh(zn)
-        h_t = (1 - u) * n + u * h
-        return h_t, None, {"r": r, "z": u, "n": n}, {"r": zr, "z": zz, "n": zn}
-    z = xi + hh
-    h_t = np.tanh(z) if kind == "rnn_tanh" else np.maximum(z, 0.0)
-    return h_t, None, {"h": h_t}, {"h": z}
+
+def _saved_output(node):
+    """The output array an op kept for its backward (σ, tanh, ReLU keep theirs), else None."""
+    saved = node.saved
+    if saved and len(saved) == 1 and any(c[2] == "output" and c[3] == 0 for c in node._checks):
+        return saved[0]
+    return None
 
 
 def hidden_trace(layer, x, hx=None, *, lengths=None) -> HiddenTrace:
-    """Run ``layer``'s equations over ``x`` step by step and keep every state and gate.
+    """Run ``layer`` over ``x`` step by step and keep every state and every tagged gate.
 
     Args:
-        layer: a ``tr.nn.RNN``, ``LSTM`` or ``GRU`` (any number of layers, one or two directions).
+        layer: a ``tr.nn.Recurrent`` of any cell (``RNN``, ``LSTM``, ``GRU`` included), any number of
+            layers, one or two directions.
         x: the input, ``(T, B, I)`` (``(B, T, I)`` when ``layer.batch_first``), a tensor or array.
-        hx: initial state as the layer takes it: ``h_0 (L*D, B, H)``, for LSTM ``(h_0, c_0)``; zeros
+        hx: initial state as the layer takes it (a tensor, or a tuple such as ``(h_0, c_0)``); zeros
             when ``None``.
         lengths: ``(B,)`` valid lengths of right-padded sequences, or ``None``.
 
@@ -107,53 +89,68 @@ def hidden_trace(layer, x, hx=None, *, lengths=None) -> HiddenTrace:
         tr_.gates["f"][0, 0, :, 0].mean(-1)           # mean forget gate over time
     """
     info = layer_info(layer)
-    kind, H, L, D = info.kind, info.hidden_size, info.num_layers, info.num_directions
-    xs = _as_numpy(x)
+    L, D = info.num_layers, info.num_directions
+    like = next(layer.parameters())
+    xs = _as_tensor(x, like)
     if xs.ndim != 3:
-        raise ValueError(f"x: expected a 3-d input (T, B, I) or (B, T, I), got shape {xs.shape}")
-    if info.batch_first:
-        xs = xs.transpose(1, 0, 2)
-    T, B, _ = xs.shape
-    h0 = c0 = None
-    if hx is not None:
-        if kind == "lstm":
-            h0, c0 = (_as_numpy(a) for a in hx)
-        else:
-            h0 = _as_numpy(hx)
-        if h0.shape != (L * D, B, H):
-            raise ValueError(f"hx: expected initial states of shape {(L * D, B, H)}, got {h0.shape}")
-    if h0 is None:
-        h0 = np.zeros((L * D, B, H))
-    if c0 is None:
-        c0 = np.zeros((L * D, B, H))
-    lens = np.full(B, T, dtype=np.int64) if lengths is None else to_numpy(
-        lengths._data if hasattr(lengths, "_data") else lengths).astype(np.int64).reshape(-1)
+        raise ValueError(f"x: expected a 3-d input (T, B, I) or (B, T, I), got shape {tuple(xs.shape)}")
+    T, B = (xs.shape[1], xs.shape[0]) if info.batch_first else (xs.shape[0], xs.shape[1])
+    lens = np.full(B, T, dtype=np.int64) if lengths is None else _as_numpy(lengths).astype(np.int64).reshape(-1)
     if lens.shape != (B,) or lens.min() < 1 or lens.max() > T:
         raise ValueError(f"lengths: expected {B} lengths in 1..{T}, got {lens.tolist()}")
+    if hx is not None:
+        hx = tuple(_as_tensor(a, like) for a in hx) if isinstance(hx, (tuple, list)) else _as_tensor(hx, like)
+    with enable_grad(), record_states() as log:
+        out, h_n = layer(xs.requires_grad_(True), hx, lengths=None if lengths is None else lens, unroll=True)
+    if not log:
+        raise RuntimeError("hidden_trace: the layer recorded no states")
+    names = log[0]["names"]
+    states = {n: np.zeros((L, D, T, B, e.shape[-1])) for n, e in zip(names, log[0]["states"])}
+    valid = np.arange(T)[:, None] < lens[None, :]                                   # (T, B)
+    kept = {}
+    for e in log:                                        # processing order: each step after its previous
+        k, d, t = e["layer"], e["direction"], e["t"]
+        for n, s in zip(names, e["states"]):
+            new = _as_numpy(s)
+            prev = kept.get((k, d, n))
+            if prev is None:
+                prev = np.zeros_like(new) if hx is None else _as_numpy(
+                    (hx if isinstance(hx, tuple) else (hx,))[names.index(n)])[k * D + d].reshape(new.shape)
+            cur = np.where(valid[t][:, None], new, prev)
+            kept[(k, d, n)] = cur
+            states[n][k, d, t] = cur
 
-    names = GATES[kind]
-    h_all = np.zeros((L, D, T, B, H))
-    c_all = np.zeros((L, D, T, B, H)) if kind == "lstm" else None
-    gates = {g: np.zeros((L, D, T, B, H)) for g in names}
-    pre = {g: np.zeros((L, D, T, B, H)) for g in names}
-    inp = xs
-    for k in range(L):
-        for d in range(D):
-            w = weights(layer, k, d)
-            h, c = h0[k * D + d], c0[k * D + d]
-            order = range(T) if d == 0 else range(T - 1, -1, -1)
-            for t in order:
-                # the reverse direction starts at each sequence's own last step: padded steps are skipped
-                valid = (t < lens)[:, None]
-                h_t, c_t, gs, zs = step(kind, w, inp[t], h, c)
-                h = np.where(valid, h_t, h)
-                if c_t is not None:
-                    c = np.where(valid, c_t, c)
-                    c_all[k, d, t] = c
-                h_all[k, d, t] = h
-                for g in names:
-                    gates[g][k, d, t] = np.where(valid, gs[g], 0.0)
-                    pre[g][k, d, t] = np.where(valid, zs[g], 0.0)
-        valid_t = (np.arange(T)[:, None] < lens[None, :])[..., None]                  # (T, B, 1)
-        inp = np.concatenate([h_all[k, d] * valid_t for d in range(D)], axis=-1)     # the layer's output
-    return HiddenTrace(kind, h_all, c_all, gates, pre, lens)
+    # The gates: the last op of each tagged block of a step, read from the graph the cells recorded.
+    gate_names = info.description.gates if info.description is not None else None
+    roots = [out] + (list(h_n) if isinstance(h_n, tuple) else [h_n])
+    last = {}
+    for node in graph_nodes(*roots):
+        sc = dict(node.scope)
+        g, t = sc.get("gate"), sc.get("t")
+        if g is None or t is None or g == "proj" or g in names:
+            continue
+        key = (sc.get("layer", 0), 0 if sc.get("direction", "forward") == "forward" else 1, t, g)
+        if key not in last or node._seq > last[key]._seq:
+            last[key] = node
+    gates = {}
+    if gate_names is None:
+        gate_names = tuple(dict.fromkeys(k[3] for k in sorted(last, key=lambda k: last[k]._seq)))
+    for g in gate_names:
+        if g in names:
+            gates[g] = states[g]
+            continue
+        arr = None
+        for (k, d, t, gg), node in last.items():
+            if gg != g:
+                continue
+            val = _saved_output(node)
+            if val is None:
+                continue
+            val = _as_numpy(val).reshape(B, -1)
+            if arr is None:
+                arr = np.zeros((L, D, T, B, val.shape[-1]))
+            arr[k, d, t] = np.where(valid[t][:, None], val, 0.0)
+        if arr is not None:
+            gates[g] = arr
+    return HiddenTrace(info.kind, states[names[0]], states.get("c") if names == ("h", "c") else None, gates,
+                       lens, states)

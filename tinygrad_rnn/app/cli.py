@@ -51,11 +51,24 @@ def _floats(text: str) -> list:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _graph_cells() -> tuple:
+    """The cells ``tinygrad-rnn graph`` draws: the registered kinds' scope names (lstm, gru, rnn, ...)."""
+    from ..nn.recurrent.kinds import REGISTRY
+    return tuple(dict.fromkeys(k.scope for k in REGISTRY.values()))
+
+
 def _cells(text: str) -> list:
-    cells = [c.strip().lower() for c in text.split(",") if c.strip()]
-    bad = [c for c in cells if c not in ("rnn", "gru", "lstm")]
-    if bad or not cells:
-        raise argparse.ArgumentTypeError(f"expected cells among rnn,gru,lstm, got {text!r}")
+    """Built-in cells (rnn, gru, lstm) and user cells as ``module:Class``, comma-separated."""
+    from .experiments import resolve_cell
+    cells = [c.strip() for c in text.split(",") if c.strip()]
+    cells = [c if ":" in c else c.lower() for c in cells]
+    if not cells:
+        raise argparse.ArgumentTypeError(f"expected cells among rnn,gru,lstm or module:Class names, got {text!r}")
+    for c in cells:
+        try:
+            resolve_cell(c)
+        except (TypeError, ValueError) as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
     return cells
 
 
@@ -93,7 +106,9 @@ def _sweep_args(p: argparse.ArgumentParser, task: str) -> None:
     s = DEMO_MEMORY if task == "memory" else DEMO_ADDING
     p.add_argument("--T", type=_ints, default=None,
                    help=f"sequence lengths, comma-separated. Default: {','.join(map(str, s.lengths))}")
-    p.add_argument("--cells", type=_cells, default=None, help="cells to train. Default: rnn,gru,lstm")
+    p.add_argument("--cells", type=_cells, default=None,
+                   help="cells to train: rnn, gru, lstm and module:Class (a cell class, e.g. mypkg.cells:MyCell). "
+                        "Default: rnn,gru,lstm")
     p.add_argument("--seeds", type=_positive, default=None, help=f"seeds per cell and T. Default: {s.seeds}")
     p.add_argument("--steps", type=_positive, default=None, help=f"Adam steps per run. Default: {s.steps}")
     p.add_argument("--lr", type=float, default=None, help=f"learning rate. Default: {s.lr:g}")
@@ -148,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("graph", help="draw the computation graph of a small recurrent layer",
                        description="Build a small RNN/GRU/LSTM, run it unrolled forward and backward and render "
                                    "its graph with Graphviz (SVG/PNG/PDF).")
-    p.add_argument("--cell", choices=("lstm", "gru", "rnn"), default="lstm", help="Default: lstm")
+    p.add_argument("--cell", choices=_graph_cells(), default="lstm", help="Default: lstm")
     p.add_argument("--steps", type=_positive, default=4, help="time steps. Default: 4")
     p.add_argument("--layers", type=_positive, default=1, help="stacked layers. Default: 1")
     p.add_argument("--bidirectional", action="store_true", help="add a reverse direction")

@@ -9,6 +9,7 @@ fixed stream per seed, so the same seed on the same device gives the same number
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -21,13 +22,53 @@ import numpy as np
 
 from .. import nn, optim
 from . import tasks
+from ..nn.recurrent.kinds import get_kind
 from ..analysis import grad_norms_through_time, hidden_trace, jacobian_spectrum
 from ..autograd import no_grad
 from ..random import manual_seed
 from ..tensor import Tensor, tensor
 
 CELLS = ("rnn", "gru", "lstm")
-CELL_NAMES = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
+"""The built-in cells of the experiments, by short name (registry kinds ``rnn_tanh``, ``gru``, ``lstm``).
+Any other cell is named ``module:Class`` (a cell class importable as ``module.Class``)."""
+_KINDS = {"rnn": "rnn_tanh", "gru": "gru", "lstm": "lstm"}
+
+
+def resolve_cell(name: str) -> tuple[type, dict]:
+    """``(cell class, cell kwargs)`` for a short built-in name or ``"module:Class"``."""
+    if not isinstance(name, str):
+        raise TypeError(f"cell: expected a name such as 'lstm' or 'mypkg.cells:MyCell', got {type(name).__name__}")
+    if name in _KINDS:
+        kind = get_kind(_KINDS[name])
+        return kind.cell, dict(kind.cell_kwargs)
+    module, sep, attr = name.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"cell: expected one of {CELLS} or 'module:Class', got {name!r}")
+    try:
+        obj = importlib.import_module(module)
+    except ImportError as e:
+        raise ValueError(f"cell: cannot import module {module!r} of {name!r}: {e}") from e
+    cls = getattr(obj, attr, None)
+    if not isinstance(cls, type) or not issubclass(cls, nn.Module):
+        raise ValueError(f"cell: expected {attr!r} in module {module!r} to be a Module subclass (a cell "
+                         f"class), got {cls!r:.80}")
+    return cls, {}
+
+
+def cell_title(name: str) -> str:
+    """How tables name a cell: the kind's title for a built-in, the class name for ``module:Class``."""
+    if name in _KINDS:
+        return get_kind(_KINDS[name]).title
+    return name.partition(":")[2] or name
+
+
+class _Titles(dict):
+    def __missing__(self, key):
+        return cell_title(key)
+
+
+CELL_NAMES = _Titles()
+"""``CELL_NAMES[cell]``: :func:`cell_title` as a mapping."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -137,16 +178,15 @@ class SequenceModel(nn.Module):
     def __init__(self, cell: str, input_size: int, hidden_size: int, output_size: int,
                  forget_bias: float | None = None, device=None) -> None:
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"cell: expected one of {CELLS}, got {cell!r}")
-        layer = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell]
-        self.rnn = layer(input_size, hidden_size, device=device)
+        cell_cls, kw = resolve_cell(cell)
+        self.rnn = nn.Recurrent(cell_cls, input_size, hidden_size, device=device, **kw)
         self.head = nn.Linear(hidden_size, output_size, device=device)
-        if cell == "lstm" and forget_bias is not None:
-            H = hidden_size
+        kind = self.rnn.kind
+        if kind is not None and kind.name == "lstm" and forget_bias is not None:
+            a, b = kind.gate_rows("f", hidden_size)
             with no_grad():
-                self.rnn.bias_ih_l0[H:2 * H] = forget_bias
-                self.rnn.bias_hh_l0[H:2 * H] = 0.0
+                self.rnn.bias_ih_l0[a:b] = forget_bias
+                self.rnn.bias_hh_l0[a:b] = 0.0
 
     def forward(self, x: Tensor, unroll: bool = False) -> Tensor:
         out, _ = self.rnn(x, unroll=unroll)
@@ -316,12 +356,16 @@ def summarize(runs: list) -> list:
     return out
 
 
+def _cell_order(cell: str) -> tuple:
+    return (CELLS.index(cell), "") if cell in CELLS else (len(CELLS), cell)
+
+
 def format_table(summary: list, task: str) -> str:
     """A Markdown table of a sweep's summary (one row per cell and T)."""
     metric = "test accuracy" if task == "memory" else "test MSE"
     lines = [f"| cell | T | success | median {metric} (per seed) | median ‖∂L/∂h₁‖ at init | after training |",
              "| --- | ---: | ---: | --- | ---: | ---: |"]
-    for row in sorted((r for r in summary if r["task"] == task), key=lambda r: (r["T"], CELLS.index(r["cell"]))):
+    for row in sorted((r for r in summary if r["task"] == task), key=lambda r: (r["T"], _cell_order(r["cell"]))):
         fmt = "{:.3f}" if task == "memory" else "{:.4f}"
         per_seed = ", ".join(fmt.format(m) for m in row["metrics"])
         lines.append(f"| {CELL_NAMES[row['cell']]} | {row['T']} | {row['successes']}/{row['seeds']} | "

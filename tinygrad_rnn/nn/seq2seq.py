@@ -38,16 +38,23 @@ from ..random import default_generator
 from ..tensor import Tensor, arange, cat, full, rand, stack, tensor, where
 from .linear import Dropout, Embedding, Linear
 from .module import Module
-from .recurrent import GRU, LSTM, RNN
+from .recurrent import Recurrent
+from .recurrent.kinds import REGISTRY, CellKind, by_scope
 
 __all__ = ["Encoder", "Decoder", "Seq2Seq", "ScheduledSampling", "greedy_decode", "beam_search"]
 
-CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+def _kind(who: str, cell: str) -> CellKind:
+    """The registered cell kind named ``cell``: its scope name (``"lstm"``, ``"gru"``, ``"rnn"`` = tanh) or
+    its registry name (``"rnn_relu"``, ...)."""
+    kind = (REGISTRY.get(cell) or by_scope(cell)) if isinstance(cell, str) else None
+    if kind is None:
+        names = tuple(dict.fromkeys([k.scope for k in REGISTRY.values()] + list(REGISTRY)))
+        raise ValueError(f"{who}: cell must be one of {names}, got {cell!r}")
+    return kind
 
 
-def _check_cell(who: str, cell: str) -> None:
-    if cell not in CELLS:
-        raise ValueError(f"{who}: cell must be one of {tuple(CELLS)}, got {cell!r}")
+def _layer(kind: CellKind, *args, **kwargs) -> Recurrent:
+    return Recurrent(kind.cell, *args, **kwargs, **kind.cell_kwargs)
 
 
 def _check_positive_int(who: str, name: str, value) -> None:
@@ -126,7 +133,7 @@ class Encoder(Module):
                  num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
                  padding_idx: int | None = 0, dtype=None, device=None) -> None:
         super().__init__()
-        _check_cell("Encoder", cell)
+        kind = _kind("Encoder", cell)
         for name, value in (("vocab_size", vocab_size), ("embed_dim", embed_dim),
                             ("hidden_size", hidden_size), ("num_layers", num_layers)):
             _check_positive_int("Encoder", name, value)
@@ -138,13 +145,13 @@ class Encoder(Module):
         self.output_size = self.num_directions * hidden_size
         self.embedding = Embedding(vocab_size, embed_dim, padding_idx=padding_idx, dtype=dtype, device=device)
         self.dropout = Dropout(dropout)
-        self.rnn = CELLS[cell](embed_dim, hidden_size, num_layers, batch_first=True,
-                               dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional,
-                               dtype=dtype, device=device)
-        if bidirectional:
-            self.bridge_h = Linear(2 * hidden_size, hidden_size, dtype=dtype, device=device)
-            self.bridge_c = Linear(2 * hidden_size, hidden_size, dtype=dtype, device=device) \
-                if cell == "lstm" else None
+        self.rnn = _layer(kind, embed_dim, hidden_size, num_layers, batch_first=True,
+                          dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional,
+                          dtype=dtype, device=device)
+        if bidirectional:                       # one bridge per state element: bridge_h (and bridge_c)
+            for name in kind.states:
+                setattr(self, f"bridge_{name}", Linear(2 * hidden_size, hidden_size, dtype=dtype, device=device))
+        self._bridges = tuple(f"bridge_{name}" for name in kind.states)
 
     def bridge(self, state):
         """Final states ``(L*D, B, H)`` (PyTorch's layout) → the decoder's ``(L, B, H)`` (see class doc)."""
@@ -158,7 +165,7 @@ class Encoder(Module):
 
         with scope(name="bridge", part="bridge"):
             if isinstance(state, tuple):
-                return merge(state[0], self.bridge_h), merge(state[1], self.bridge_c)
+                return tuple(merge(s, getattr(self, b)) for s, b in zip(state, self._bridges))
             return merge(state, self.bridge_h)
 
     def forward(self, src: Tensor, src_lengths) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
@@ -202,7 +209,7 @@ class Decoder(Module):
                  num_layers: int = 1, attention: Module | None = None, dropout: float = 0.0,
                  dtype=None, device=None) -> None:
         super().__init__()
-        _check_cell("Decoder", cell)
+        kind = _kind("Decoder", cell)
         for name, value in (("vocab_size", vocab_size), ("embed_dim", embed_dim),
                             ("hidden_size", hidden_size), ("num_layers", num_layers)):
             _check_positive_int("Decoder", name, value)
@@ -223,9 +230,8 @@ class Decoder(Module):
         self.embedding = Embedding(vocab_size, embed_dim, dtype=dtype, device=device)
         self.dropout = Dropout(dropout)
         self.attention = attention
-        self.rnn = CELLS[cell](embed_dim + (ctx if placement == "input" else 0), hidden_size, num_layers,
-                               batch_first=True, dropout=dropout if num_layers > 1 else 0.0,
-                               dtype=dtype, device=device)
+        self.rnn = _layer(kind, embed_dim + (ctx if placement == "input" else 0), hidden_size, num_layers,
+                          batch_first=True, dropout=dropout if num_layers > 1 else 0.0, dtype=dtype, device=device)
         self.combine = Linear(ctx + hidden_size, hidden_size, bias=False, dtype=dtype, device=device) \
             if placement == "output" else None
         self.out = Linear(hidden_size + (ctx if placement == "input" else 0), vocab_size, dtype=dtype,

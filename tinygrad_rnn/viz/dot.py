@@ -57,7 +57,22 @@ from collections import deque
 import numpy as np
 
 from ..backend import to_numpy
+from ..nn.recurrent.kinds import REGISTRY, by_scope
 from ..tensor import Tensor
+
+
+def by_name(name):
+    return REGISTRY.get(name)
+
+
+def _lane_states(scope_name) -> tuple:
+    """The state names of a lane's cell kind (from the registry), ``("h",)`` for other cells."""
+    kind = by_scope(scope_name)
+    return kind.states if kind is not None else ("h",)
+
+
+def _state_color(state: str) -> str:
+    return COLORS.get("state_" + state, COLORS["state_h"])
 
 VIEWS = ("unrolled", "rolled")
 DETAILS = ("op", "gate", "cell")
@@ -65,13 +80,6 @@ RANKDIRS = ("LR", "RL", "TB", "BT")
 GROUPS = ("encoder", "decoder")
 COMMUTATIVE = frozenset({"Add", "Mul", "Maximum", "Minimum"})
 MOVEMENT = frozenset({"Permute", "Reshape", "Expand", "GetItem", "Split", "Flip", "Cast"})
-GATE_LABELS = {
-    "lstm": {"proj": "W·x + W·h + b", "i": "i  input gate σ", "f": "f  forget gate σ",
-             "g": "g  candidate tanh", "o": "o  output gate σ", "c": "c' = f·c + i·g", "h": "h' = o·tanh(c')"},
-    "gru": {"proj": "W·x + b, W·h + b", "r": "r  reset gate σ", "z": "z  update gate σ",
-            "n": "n  new gate tanh", "h": "h' = (1-z)·n + z·h"},
-    "rnn": {"proj": "W·x + W·h + b", "h": "h' = act(·)"},
-}
 SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 # viridis, sampled: small gradients dark purple, large ones yellow.
 _RAMP = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
@@ -437,7 +445,8 @@ class _Builder:
 
     def _lane_title(self, lane) -> str:
         name, layer, direction = lane
-        head = (name or "step").upper() if name in ("rnn", "lstm", "gru") else (name or "step")
+        kind = by_scope(name)
+        head = kind.title.split(" (")[0] if kind is not None else (name or "step")
         tail = [f"layer {layer}" if layer is not None else None, direction if direction == "reverse" else None]
         return head + "".join(f" · {x}" for x in tail if x)
 
@@ -502,9 +511,10 @@ class _Builder:
     def _leaf_role(self, k: int) -> str:
         """x (sequence input), h / c (initial state) or '' — read from the ops that use the leaf."""
         g = self.g
-        lstm = False
+        second = ""
         for i, operand, _ in g.users_v[k]:
-            lstm = lstm or self.lane[i][0] == "lstm"
+            states = _lane_states(self.lane[i][0])
+            second = second or (states[1] if len(states) > 1 else "")
             if g.nodes[i].name == "Matmul" and len(g.ins[i]) == 2:
                 kind, j, _ = g.ins[i][1 - operand]
                 name = self._param_name(kind, j) or ""
@@ -512,7 +522,7 @@ class _Builder:
                     return "h"
                 if name.startswith("weight_ih"):
                     return "x"
-        return "c" if lstm else ""
+        return second
 
     def _place_leaves(self) -> list:
         g, d = self.g, self.d
@@ -540,15 +550,15 @@ class _Builder:
                     lanes = {self.lane[i] for i, _, _ in g.users_v[k]}
                     key = ("io", role, tuple(sorted(lanes, key=str)), grp)
                     rid = self._id("g", key)
-                    label = {"x": "x_t", "h": "h₀", "c": "c₀"}[role] + f"\n{shape}"
+                    label = ("x_t" if role == "x" else f"{role}₀") + f"\n{shape}"
                     rep_v[k] = d.node(rid, label, self._group_cluster(grp), fillcolor=COLORS["io"], shape="ellipse")
                     continue
-                label = {"x": "x", "h": "h₀", "c": "c₀", "": kind}[role] + f"\n{shape}"
+                label = ("x" if role == "x" else f"{role}₀" if role else kind) + f"\n{shape}"
                 rep_v[k] = d.node(f"v{k}", label, self._group_cluster(grp), fillcolor=COLORS["io" if role else "leaf"],
                                   shape="ellipse")
             else:
                 grp, t, lane = home
-                label = {"x": f"x{_sub(t + 1)}", "h": "h₀", "c": "c₀", "": kind}[role] + f"\n{shape}"
+                label = (f"x{_sub(t + 1)}" if role == "x" else f"{role}₀" if role else kind) + f"\n{shape}"
                 rep_v[k] = d.node(f"v{k}", label, self._step_path(grp, t, lane),
                                   fillcolor=COLORS["io" if role else "leaf"], shape="ellipse")
                 self.slot[rep_v[k]] = (grp, self.position[grp][t], lane)
@@ -558,16 +568,18 @@ class _Builder:
 
     # -- edges --------------------------------------------------------------------------------
     def _state_label(self, j: int, out: int) -> str:
-        """'h' or 'c': which recurrent state an output carries from one step to the next."""
+        """Which state element (``h``, ``c``, ...: the names the cell's description gives) an output
+        carries from one step to the next."""
         gate = self.g.scope[j].get("gate")
-        if gate in ("c", "h"):
+        states = _lane_states(self.lane[j][0])
+        if gate in states:
             return gate
         for u, operand, o in self.g.users_n[j]:
             if o == out and self.g.nodes[u].name == "Matmul" and len(self.g.ins[u]) == 2:
                 kind, m, _ = self.g.ins[u][1 - operand]
                 if (self._param_name(kind, m) or "").startswith("weight_hh"):
                     return "h"
-        return "c" if self.lane[j][0] == "lstm" else "h"
+        return states[1] if len(states) > 1 else "h"
 
     def _edges(self, rep_v: list) -> None:
         g, d = self.g, self.d
@@ -602,7 +614,7 @@ class _Builder:
                     self.state_kinds.setdefault((self.group[i], self.lane[i]), set()).add(state)
                     if self.view == "rolled":
                         continue
-                    attrs.update(penwidth=2, color=COLORS["state_" + state])
+                    attrs.update(penwidth=2, color=_state_color(state))
                     if self.detail != "op" or src.startswith("e") or dst.startswith("e"):
                         attrs["label"] = state
                 ps, pd = (self._pos(j) if kind == 0 else None), self._pos(i)
@@ -619,7 +631,9 @@ class _Builder:
                     t = self.t[j]
                     yid = self._id("y", (j, out))
                     shape = _shape(g.nodes[j].out_meta[out][0])
-                    d.node(yid, f"y{_sub(t + 1)}\n{shape}", self._step_path(self.group[j], t, self.lane[j]),
+                    state = self._state_label(j, out)               # c_T is drawn as c_T, never y_T
+                    head = "y" if state == _lane_states(self.lane[j][0])[0] else state
+                    d.node(yid, f"{head}{_sub(t + 1)}\n{shape}", self._step_path(self.group[j], t, self.lane[j]),
                            fillcolor=COLORS["io"], shape="ellipse")
                     self.slot[yid] = (self.group[j], self._pos(j), self.lane[j])
                     d.edge(src, yid)
@@ -668,15 +682,17 @@ class _Builder:
                     steps = len({self.t[i] for i in idx})
                     label = f"{self._lane_title(lane)} cell\n{shape}"
                     for state in sorted(self.state_kinds.get((self.group[idx[0]], lane), ())
-                                        or (("c", "h") if lane_name == "lstm" else ("h",))):
+                                        or tuple(sorted(_lane_states(lane_name)))):
                         port = "n" if state == "h" else "s"       # h loops over the top, c under the bottom
-                        d.edge(rid, rid, label=f" {state} × {steps}", penwidth=2, color=COLORS["state_" + state],
-                               fontcolor=COLORS["state_" + state], tailport=port, headport=port)
+                        d.edge(rid, rid, label=f" {state} × {steps}", penwidth=2, color=_state_color(state),
+                               fontcolor=_state_color(state), tailport=port, headport=port)
                 elif self.detail == "cell":
                     label = f"{self._lane_title(self.lane[idx[0]])} cell\n{shape}"
                 else:
                     gate = sc.get("gate")
-                    label = GATE_LABELS.get(lane_name, {}).get(gate, f"gate {gate}") + f"\n{shape}"
+                    kind = by_scope(lane_name)
+                    labels = kind.gate_labels if kind is not None else {}
+                    label = labels.get(gate, f"gate {gate}") + f"\n{shape}"
             d.items[rid][0] = label
         for j, (kind, k, _) in enumerate(self.g.roots):
             rid = self.rep_n[k] if kind == 0 else f"v{k}"
@@ -790,10 +806,11 @@ class _Builder:
 
 
 def _fused_role(g: _Graph, k: int) -> str:
-    """x / h / c when leaf ``k`` is an input or initial state of a fused layer, else ''."""
+    """x or a state name (h, c) when leaf ``k`` is an input or initial state of a fused layer, else ''."""
     for i, operand, _ in g.users_v[k]:
-        if g.nodes[i].name == "FusedRNN" and operand < len(g.nodes[i].out_meta):
-            return ("x", "h", "c")[operand]
+        node = g.nodes[i]
+        if node.name == "FusedRNN" and operand <= len(node.state_names):
+            return "x" if operand == 0 else node.state_names[operand - 1]
     return ""
 
 
@@ -804,25 +821,13 @@ def _lane_key(lane) -> tuple:
 
 
 def _fused_label(node, scope: dict) -> str:
-    """'FusedRNN (fused)' with mode, layer, directions and T, read from the node and its output shapes."""
-    (out_shape, _), (hn_shape, _) = node.out_meta[0], node.out_meta[1]
-    T, D, H = out_shape[0], hn_shape[0], hn_shape[-1]
-    mode = getattr(node, "mode", None)
-    if mode is None and node.saved:
-        mode = getattr(node.saved[-1], "mode", None)
-    k = getattr(node, "n_state", 3 if len(node.out_meta) == 3 else 2)
-    w = node.edges[k] if len(node.edges) > k else None
-    if mode is None:
-        rows = w.shape[0] if isinstance(w, Tensor) else None
-        mode = "lstm" if len(node.out_meta) == 3 else {3 * H: "gru", H: "rnn"}.get(rows, "rnn")
-    layer = getattr(node, "layer", scope.get("layer"))
-    if layer is None and isinstance(w, Tensor) and getattr(w, "_name", None):
-        tail = w._name.rsplit("_l", 1)[-1].split("_")[0]
-        layer = int(tail) if tail.isdigit() else None
-    lines = [f"FusedRNN (fused {mode.upper() if mode in ('lstm', 'gru') else mode})"]
-    lines.append(" · ".join(x for x in (f"layer {layer}" if layer is not None else None,
-                                        "bidirectional" if D == 2 else None) if x) or "1 direction")
-    lines.append(f"T={T}  out {_shape(out_shape)}")
+    """'FusedRNN (fused LSTM)' with layer, directions and T, read from the node's attributes."""
+    out_shape = node.out_meta[0][0]
+    kind = by_name(node.kind)
+    lines = [f"FusedRNN (fused {kind.title if kind is not None else node.kind})"]
+    lines.append(" · ".join(x for x in (f"layer {node.layer}",
+                                        "bidirectional" if node.num_directions == 2 else None) if x))
+    lines.append(f"T={out_shape[0]}  out {_shape(out_shape)}")
     return "\n".join(lines)
 
 

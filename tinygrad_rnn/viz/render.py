@@ -105,13 +105,15 @@ def graph_command(cell: str = "lstm", steps: int = 4, layers: int = 1, bidirecti
     shows gradient norms. Returns the path written (see :func:`render` for the missing-``dot`` case).
     """
     from .. import autograd
-    from ..nn import GRU, LSTM, RNN
+    from ..nn import Recurrent
+    from ..nn.recurrent.kinds import REGISTRY, by_scope
     from ..random import manual_seed
     from ..tensor import randn
 
-    layer_cls = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
-    if cell not in layer_cls:
-        raise ValueError(f"cell: expected one of {tuple(layer_cls)}, got {cell!r}")
+    kind = by_scope(cell) if isinstance(cell, str) else None
+    if kind is None:
+        raise ValueError(f"cell: expected one of {tuple(dict.fromkeys(k.scope for k in REGISTRY.values()))}, "
+                         f"got {cell!r}")
     for arg, value in (("steps", steps), ("layers", layers), ("hidden_size", hidden_size),
                        ("input_size", input_size)):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -119,14 +121,14 @@ def graph_command(cell: str = "lstm", steps: int = 4, layers: int = 1, bidirecti
         if value < 1:
             raise ValueError(f"{arg}: expected an int >= 1, got {value}")
     manual_seed(seed)
-    model = layer_cls[cell](input_size, hidden_size, num_layers=layers, bidirectional=bidirectional)
+    model = Recurrent(kind.cell, input_size, hidden_size, num_layers=layers, bidirectional=bidirectional,
+                      **kind.cell_kwargs)
     x = randn(steps, 1, input_size)
     output, state = model(x, unroll=True)
     with autograd.record_grad_norms():
         output.pow(2).mean().backward()
     roots = [output] + (list(state) if isinstance(state, tuple) else [state])
-    name = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}[cell]
-    title = (f"{name}, T={steps}, {layers} layer{'s' if layers > 1 else ''}"
+    title = (f"{kind.title}, T={steps}, {layers} layer{'s' if layers > 1 else ''}"
              f"{', bidirectional' if bidirectional else ''} — {view}, detail={detail}")
     return render(roots, out, format=format, view=view, detail=detail, show_grads=show_grads,
                   max_steps=max_steps, title=title)

@@ -1,7 +1,10 @@
-"""Recurrent cells and layers: ``cells`` (the equations), ``layers`` (stacking, directions, lengths),
-``fused`` (the whole-sequence kernels) and ``cuda`` (their CuPy twins)."""
+"""Recurrent cells and layers: ``cells`` (the equations), ``kinds`` (one description per built-in cell
+kind, the registry), ``layers`` (``Recurrent``: stacking, directions, lengths; ``RNN``/``LSTM``/``GRU``),
+``fused`` (the whole-sequence NumPy kernels) and ``cuda`` (the raw CUDA loops)."""
 
 from .cells import GRUCell, LSTMCell, RNNCell, gru_cell, lstm_cell, rnn_cell
-from .layers import GRU, LSTM, RNN, RNNBase
+from .kinds import REGISTRY, CellKind, get_kind, kind_of
+from .layers import GRU, LSTM, RNN, Recurrent, RNNBase
 
-__all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "gru_cell", "lstm_cell", "rnn_cell"]
+__all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "REGISTRY", "RNN", "RNNBase", "RNNCell", "CellKind", "Recurrent",
+           "get_kind", "gru_cell", "kind_of", "lstm_cell", "rnn_cell"]

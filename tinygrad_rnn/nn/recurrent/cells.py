@@ -4,9 +4,9 @@ The three functions :func:`rnn_cell`, :func:`lstm_cell` and :func:`gru_cell` are
 cell modules (:class:`RNNCell`, :class:`LSTMCell`, :class:`GRUCell`) call them once, and the unrolled
 path of the layers (``layer(x, unroll=True)``) calls them once per time step. Every op they make is a
 graph node; each gate is computed inside ``tr.autograd.scope(gate=...)`` so graph pictures can group
-a step's nodes by gate. The tags (:data:`GATE_TAGS`): ``"proj"`` for the affine maps
-``W x + b`` shared by all gates, ``"i" "f" "g" "o"`` (LSTM) / ``"r" "z" "n"`` (GRU) for the gates,
-``"c"`` and ``"h"`` for the state updates.
+a step's nodes by gate. The tags: ``"proj"`` for the affine maps ``W x + b`` shared by all gates,
+``"i" "f" "g" "o"`` (LSTM) / ``"r" "z" "n"`` (GRU) for the gates, ``"c"`` and ``"h"`` for the state
+updates (each kind's description in ``kinds/`` lists its gates, states and their labels).
 
 Equations and parameter layout are PyTorch's (gate order LSTM i,f,g,o; GRU r,z,n; weights stacked
 gate by gate along dim 0), so a ``state_dict`` moves between the two unchanged.
@@ -21,11 +21,6 @@ from ...autograd.scope import scope
 from ...tensor import Tensor, empty
 from ..module import Module, Parameter, factory_kwargs
 
-GATE_TAGS = {
-    "rnn": ("proj", "h"),
-    "lstm": ("proj", "i", "f", "g", "o", "c", "h"),
-    "gru": ("proj", "r", "z", "n", "h"),
-}
 NONLINEARITIES = ("tanh", "relu")
 
 

@@ -39,30 +39,25 @@ Public entry points: :func:`forward`, :func:`backward` (pure array functions for
 from __future__ import annotations
 
 from ...autograd.function import Function
-from ...backend import to_numpy
+from ...backend import device_of, to_numpy
+from . import recording
+from .kinds import REGISTRY, get_kind
 
-MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+
+
+def fused_modes() -> tuple:
+    """The registered kinds that have a fused kernel (read from the registry when asked)."""
+    return tuple(name for name, kind in REGISTRY.items() if kind.fused is not None)
+
+
+MODES = fused_modes()                                    # the built-in kinds, for callers that list them
+GATES = {name: REGISTRY[name].num_gates for name in MODES}
 
 
 class RNNCache:
-    """What :func:`forward` keeps for :func:`backward` (all arrays in processing order, see module doc).
-
-    Attributes a caller may use:
-        tap: set to ``True`` before calling :func:`backward` to keep the per-step state gradients.
-        dh: after such a backward, ``(T, D, B, H)``, in **time order** (``dh[t, 1]`` is the reverse
-            direction at time ``t``): the total gradient of the loss w.r.t. the hidden state that step
-            ``t`` outputs, i.e. from ``out[t]`` plus from the step that reads it next (``t+1`` forward,
-            ``t-1`` reverse), plus ``d_hn`` at the direction's last step. Zero at padded steps
-            (``t >= lengths[b]``).
-        dc: (LSTM only, else ``None``) the same for the cell state: total gradient w.r.t. ``c_t``
-            (through ``h_t = o*tanh(c_t)`` and through ``c_{t+1}``, plus ``d_cn`` at the last step).
-    """
+    """What :func:`forward` keeps for :func:`backward` (all arrays in processing order, see module doc)."""
 
     def __init__(self, **fields):
-        self.tap = False
-        self.dh = None
-        self.dc = None
         self.__dict__.update(fields)
 
 
@@ -70,21 +65,9 @@ class RNNCache:
 # helpers
 
 
-def _gate_kernels(xp):
-    """The CuPy kernels module when ``xp`` is CuPy, else ``None`` (NumPy path)."""
-    if xp.__name__ == "cupy":
-        from . import cuda
-        return cuda
-    return None
-
-
 def _sigmoid_rows(mode: str, H: int):
-    """Row ranges (of the G*H gate rows) that go through σ, computed as ½·tanh(z/2) + ½."""
-    if mode == "lstm":
-        return ((0, 2 * H), (3 * H, 4 * H))
-    if mode == "gru":
-        return ((0, 2 * H),)
-    return ()
+    """Row ranges (of the G*H gate rows) that go through σ, computed as ½·tanh(z/2) + ½ (from the kind)."""
+    return get_kind(mode).sigmoid_rows(H)
 
 
 def _to_proc(xp, src, out):
@@ -96,22 +79,24 @@ def _to_proc(xp, src, out):
 
 
 def _check(mode, x, h0, c0, weights, lengths):
-    if mode not in MODES:
-        raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+    modes = fused_modes()
+    if mode not in modes:
+        raise ValueError(f"mode: expected one of {modes}, got {mode!r}")
     if x.ndim != 3:
         raise ValueError(f"x: expected shape (T, B, I), got {tuple(x.shape)}")
     T, B, I = x.shape
     if h0.ndim != 3 or h0.shape[0] not in (1, 2) or h0.shape[1] != B:
         raise ValueError(f"h0: expected shape (D, {B}, H) with D in (1, 2), got {tuple(h0.shape)}")
     D, _, H = h0.shape
-    if (mode == "lstm") != (c0 is not None):
-        raise ValueError(f"c0: expected an array for mode 'lstm' and None otherwise, got "
-                         f"{type(c0).__name__} for mode {mode!r}")
+    two = len(REGISTRY[mode].states) == 2
+    if two != (c0 is not None):
+        raise ValueError(f"c0: expected an array for a kind with a second state (mode 'lstm') and None otherwise, "
+                         f"got {type(c0).__name__} for mode {mode!r}")
     if c0 is not None and tuple(c0.shape) != tuple(h0.shape):
         raise ValueError(f"c0: expected shape {tuple(h0.shape)}, got {tuple(c0.shape)}")
     if len(weights) != D:
         raise ValueError(f"weights: expected one tuple per direction ({D}), got {len(weights)}")
-    GH = GATES[mode] * H
+    GH = REGISTRY[mode].num_gates * H
     for d, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
         if tuple(w_ih.shape) != (GH, I):
             raise ValueError(f"weights[{d}][0] (w_ih): expected shape {(GH, I)}, got {tuple(w_ih.shape)}")
@@ -154,15 +139,83 @@ def _masks(xp, lengths, T: int, B: int, D: int, dtype):
 
 
 # --------------------------------------------------------------------------------------------------
+
+
+# --------------------------------------------------------------------------------------------------
+# The loops over time steps: the NumPy loop (the reference), and on CUDA the raw loops of ``cuda.py``
+
+
+class NumpyLoop:
+    """The recurrence as array calls, one step at a time: the reference loop (NumPy; any dtype).
+
+    A loop object runs the two loops over time steps of :func:`forward` and :func:`backward` (the rest
+    is shared array code); :func:`loop_for` picks it once from the device. The kind's kernel (its
+    ``fused`` attribute, in ``kinds/``) supplies the arithmetic of one step.
+    """
+
+    name = "numpy"
+    needs_recurrent_bias = False            # None stands for a zero recurrent bias
+
+    @staticmethod
+    def project(xp, w_aug, x_aug, gates) -> None:
+        xp.matmul(w_aug, x_aug, out=gates.transpose(1, 0, 2, 3))
+
+    @staticmethod
+    def forward(xp, kern, gates, w_hh_s, hs, bufs, b_rec, L, inact, partial) -> None:
+        T, D, GH, B = gates.shape
+        H = hs.shape[2]
+        tmp = kern.workspace(xp, D, H, B, gates.dtype)
+        rec = xp.empty((D, GH, B), dtype=gates.dtype)        # W_hh h, one batched GEMM per step
+        for s in range(T):
+            xp.matmul(w_hh_s, hs[s], out=rec)
+            kern.forward_step(xp, s, gates[s], rec, hs, bufs, b_rec, tmp, inact[s] if partial[s] else None)
+            if partial[s]:                                   # finished sequences keep their state
+                xp.copyto(hs[s + 1], hs[s], where=inact[s])
+
+    @staticmethod
+    def backward(xp, kern, c, dHx, d_extra, need_dn: bool, tap: bool):
+        """BPTT, last step first: returns ``(dz, dn, extra_taps, extra_first, dh0)`` (see :func:`backward`)."""
+        st = kern.bptt_prepare(xp, c, d_extra, tap)
+        K = st["K"]
+        dH = dHx[1:]
+        w_hh_t = c.w_hh.transpose(0, 2, 1)                     # (D, H, GH): dh_prev = W_hh^T dz
+        rec = xp.empty((c.D, c.H, c.B), dtype=dH.dtype)
+        dh0 = None
+        for s in range(c.T - 1, -1, -1):
+            dh = dH[s]
+            kern.bptt_step(xp, s, dh, st)                      # K[s] becomes dz (hidden side) in place
+            xp.matmul(w_hh_t, K[s], out=rec)                    # W_hh^T dz
+            kern.bptt_carry(xp, s, dh, rec, st, c)              # the direct paths into the previous state
+            if s > 0:
+                dH[s - 1] += rec
+            else:
+                dh0 = rec
+        dn, extra_taps, extra_first = kern.bptt_finish(xp, c, dH, st, need_dn)
+        return K, dn, extra_taps, extra_first, dh0
+
+
+NUMPY_LOOP = NumpyLoop()
+
+
+def loop_for(device: str, dtype):
+    """The loop of the fused kernels for arrays on ``device``: the NumPy loop on ``"cpu"``, the raw
+    CUDA loops on ``"cuda"`` (float32 and float64; anything else is a clear error)."""
+    if str(device).startswith("cuda"):
+        from . import cuda
+        return cuda.raw_loop(dtype)
+    return NUMPY_LOOP
+
+
+# --------------------------------------------------------------------------------------------------
 # forward
 
 
-def forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: bool = True):
+def forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: bool = True, loop=None):
     """Run one recurrent layer (one or two directions) over a whole sequence.
 
     Args:
         xp: the array module (``numpy`` or ``cupy``).
-        mode: ``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"`` or ``"gru"``.
+        mode: a registered kind with a fused kernel (``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"``, ``"gru"``).
         x: ``(T, B, I)`` inputs, time-major.
         h0: ``(D, B, H)`` initial states, D = 1 or 2 directions; c0 the same for LSTM, else None.
         weights: per direction ``(w_ih (G*H, I), w_hh (G*H, H), b_ih (G*H,) | None, b_hh | None)``,
@@ -171,18 +224,21 @@ def forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: boo
             sequence's end are zero; ``h_n``/``c_n`` are each sequence's state at its own last step;
             the reverse direction reads each sequence backward from its own last step.
         training_cache: keep what :func:`backward` needs (else the returned cache is ``None``).
+        loop: the loop over time steps (:func:`loop_for`); default: the one for ``x``'s device.
 
     Returns:
         ``out (T, B, D*H)`` (forward direction in ``[..., :H]``, reverse in ``[..., H:]``),
         ``h_n (D, B, H)``, ``c_n (D, B, H)`` or ``None``, and the cache (an :class:`RNNCache`).
     """
     _check(mode, x, h0, c0, weights, lengths)
+    if loop is None:
+        loop = loop_for(device_of(x), x.dtype)
+    kind = REGISTRY[mode]
+    kern = kind.fused
     T, B, I = x.shape
     D, _, H = h0.shape
-    G = GATES[mode]
-    GH = G * H
+    GH = kind.num_gates * H
     dt = x.dtype
-    kern = _gate_kernels(xp)
     has_bias = weights[0][2] is not None
     L, act, inact, partial = _masks(xp, lengths, T, B, D, dt)
 
@@ -190,25 +246,28 @@ def forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: boo
     w_ih = weights[0][0] if D == 1 else xp.concatenate([w[0] for w in weights])   # (D*GH, I)
     w_hh = xp.stack([w[1] for w in weights])                                        # (D, GH, H)
     scale = xp.ones((GH,), dtype=dt)
-    for a, b in _sigmoid_rows(mode, H):
+    for a, b in kind.sigmoid_rows(H):
         scale[a:b] = 0.5
     w_hh_s = w_hh * scale[:, None]
     # Input weights augmented with the bias as a last column, (D, 1, GH, I+1), against inputs
     # augmented with a row of ones: the input projection writes the biased gates directly.
     w_aug = xp.zeros((D, 1, GH, I + 1), dtype=dt)
     w_aug[:, 0, :, :I] = w_ih.reshape(D, GH, I)
-    b_hn = None
+    inside = [kind.gate_rows(g, H) for g in kind.recurrent_bias_gates]       # b_hh rows kept in the recurrence
+    b_rec = None
     if has_bias:
         for d, (_, _, b_ih, b_hh) in enumerate(weights):
             bias = w_aug[d, 0, :, I]
             xp.add(bias, b_ih, out=bias)
-            if mode == "gru":                       # b_hn stays inside r * (W_hn h + b_hn)
-                bias[:2 * H] += b_hh[:2 * H]
-            else:
-                bias += b_hh
-        if mode == "gru":
-            b_hn = xp.stack([w[3][2 * H:] for w in weights])[:, :, None]          # (D, H, 1)
+            folded = b_hh.copy()
+            for a, b in inside:
+                folded[a:b] = 0
+            bias += folded
+        if inside:                                          # GRU: b_hn stays inside r * (W_hn h + b_hn)
+            b_rec = xp.stack([xp.concatenate([w[3][a:b] for a, b in inside]) for w in weights])[:, :, None]
     w_aug *= scale[:, None]
+    if inside and b_rec is None and loop.needs_recurrent_bias:
+        b_rec = xp.zeros((D, H, 1), dtype=dt)
 
     # The input projection of every step and both directions, as one batched GEMM straight into the
     # processing-order gate buffer (T, D, GH, B): per direction and step, W_aug (GH, I+1) @ [x_t; 1] (I+1, B).
@@ -218,29 +277,13 @@ def forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: boo
     if D == 2:
         x_aug[1] = x_aug[0, ::-1]
     gates = xp.empty((T, D, GH, B), dtype=dt)
-    if kern is None:
-        xp.matmul(w_aug, x_aug, out=gates.transpose(1, 0, 2, 3))
-    else:                                                   # CuPy: no strided ``out=``, one copy instead
-        gates.transpose(1, 0, 2, 3)[...] = xp.matmul(w_aug, x_aug)
+    loop.project(xp, w_aug, x_aug, gates)
     del x_aug
 
     hs = xp.empty((T + 1, D, H, B), dtype=dt)              # hs[0] = h0, hs[s+1] = state after step s
     hs[0] = h0.transpose(0, 2, 1)
-    cs = tcs = hn_rec = None
-    if mode == "lstm":
-        cs = xp.empty((T + 1, D, H, B), dtype=dt)
-        cs[0] = c0.transpose(0, 2, 1)
-        tcs = xp.empty((T, D, H, B), dtype=dt)              # tanh(c_s), reused by h and backward
-    elif mode == "gru":
-        hn_rec = xp.empty((T, D, H, B), dtype=dt)           # W_hn h + b_hn per step (backward needs it)
-        if kern is not None and b_hn is None:
-            b_hn = xp.zeros((D, H, 1), dtype=dt)
-
-    raw = kern.raw_ops(dt) if kern is not None else None
-    if raw is not None:                                     # CuPy: two raw launches per step
-        kern.forward_loop(xp, raw, mode, gates, w_hh_s, hs, cs, tcs, hn_rec, b_hn, L)
-    else:
-        _forward_steps(xp, kern, mode, gates, w_hh_s, hs, cs, tcs, hn_rec, b_hn, inact, partial)
+    bufs = kern.buffers(xp, T, D, H, B, dt, [] if c0 is None else [c0])
+    loop.forward(xp, kern, gates, w_hh_s, hs, bufs, b_rec, L, inact, partial)
 
     # Outputs in PyTorch's layout, time order, padded rows zero.
     out = xp.empty((T, B, D * H), dtype=dt)
@@ -251,103 +294,43 @@ def forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: boo
     if L is not None:
         out *= act[:, 0, 0, :, None]                            # (T, B, 1): time-order mask of dir 0
     h_n = xp.ascontiguousarray(hs[T].transpose(0, 2, 1))
-    c_n = xp.ascontiguousarray(cs[T].transpose(0, 2, 1)) if mode == "lstm" else None
+    finals = [xp.ascontiguousarray(f.transpose(0, 2, 1)) for f in kern.finals(bufs, T)]
+    c_n = finals[0] if finals else None
 
     cache = None
     if training_cache:
-        cache = RNNCache(mode=mode, T=T, B=B, I=I, D=D, H=H, x=x, w_ih=w_ih, w_hh=w_hh,
-                         has_bias=has_bias, act=act, inact=inact, partial=partial, lengths=L,
-                         hs=hs, gates=gates if mode in ("lstm", "gru") else None,
-                         cs=cs, tcs=tcs, hn_rec=hn_rec)
+        cache = RNNCache(mode=mode, T=T, B=B, I=I, D=D, H=H, x=x, w_ih=w_ih, w_hh=w_hh, has_bias=has_bias,
+                         act=act, inact=inact, partial=partial, lengths=L, hs=hs, gates=gates, bufs=bufs,
+                         loop=loop, n_extra=len(finals))
     return out, h_n, c_n, cache
-
-
-def _forward_steps(xp, kern, mode, gates, w_hh_s, hs, cs, tcs, hn_rec, b_hn, inact, partial) -> None:
-    """The forward loop of :func:`forward` on array calls (NumPy; CuPy with the elementwise kernels)."""
-    T, D, GH, B = gates.shape
-    H = hs.shape[2]
-    dt = gates.dtype
-    tmp = xp.empty((D, H, B), dtype=dt) if mode in ("lstm", "gru") else None
-    rec = xp.empty((D, GH, B), dtype=dt)                    # W_hh h, one batched GEMM per step
-    for s in range(T):
-        xp.matmul(w_hh_s, hs[s], out=rec)
-        g = gates[s]
-        if mode == "lstm":
-            if kern is not None:
-                kern.lstm_forward_step(g, rec, cs[s], cs[s + 1], tcs[s], hs[s + 1], H, B)
-            else:
-                g += rec
-                xp.tanh(g, out=g)                               # i,f,o hold tanh(z/2), g holds tanh(z)
-                for a, b in ((0, 2 * H), (3 * H, 4 * H)):
-                    gs = g[:, a:b]
-                    gs *= 0.5
-                    gs += 0.5                                   # σ(z) = ½·tanh(z/2) + ½
-                i, f, gg, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
-                c = cs[s + 1]
-                xp.multiply(f, cs[s], out=c)
-                xp.multiply(i, gg, out=tmp)
-                c += tmp
-                xp.tanh(c, out=tcs[s])
-                xp.multiply(o, tcs[s], out=hs[s + 1])
-            if partial[s]:
-                xp.copyto(cs[s + 1], cs[s], where=inact[s])
-        elif mode == "gru":
-            if kern is not None:
-                kern.gru_forward_step(g, rec, b_hn, hs[s], hn_rec[s], hs[s + 1], H, B)
-            else:
-                rz, n = g[:, :2 * H], g[:, 2 * H:]
-                rz += rec[:, :2 * H]
-                xp.tanh(rz, out=rz)
-                rz *= 0.5
-                rz += 0.5
-                if b_hn is None:
-                    hn_rec[s] = rec[:, 2 * H:]
-                else:
-                    xp.add(rec[:, 2 * H:], b_hn, out=hn_rec[s])
-                xp.multiply(g[:, :H], hn_rec[s], out=tmp)
-                n += tmp
-                xp.tanh(n, out=n)
-                h = hs[s + 1]
-                xp.subtract(hs[s], n, out=h)                    # h' = n + z*(h - n)
-                h *= g[:, H:2 * H]
-                h += n
-        else:
-            h = hs[s + 1]
-            if kern is not None:
-                kern.rnn_forward_step(g, rec, h, mode == "rnn_relu")
-            else:
-                xp.add(g, rec, out=h)
-                if mode == "rnn_tanh":
-                    xp.tanh(h, out=h)
-                else:
-                    xp.maximum(h, 0, out=h)
-        if partial[s]:                                          # finished sequences keep their state
-            xp.copyto(hs[s + 1], hs[s], where=inact[s])
 
 
 # --------------------------------------------------------------------------------------------------
 # backward
 
 
-def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, need_dw: bool = True):
+def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, need_dw: bool = True,
+             tap: bool = False):
     """Hand-written BPTT through one layer; the cache is left unchanged (backward may run twice).
 
     Args:
-        cache: from :func:`forward`; set ``cache.tap = True`` first to keep per-step state
-            gradients in ``cache.dh`` / ``cache.dc`` (see :class:`RNNCache`).
+        cache: from :func:`forward`.
         d_out: ``(T, B, D*H)`` gradient of ``out``; d_hn, d_cn: ``(D, B, H)`` or None (zeros).
         need_dx, need_dw: skip the GEMMs of gradients nobody needs (their results are ``None``).
+        tap: also return the per-step state gradients.
 
     Returns:
-        ``dx (T, B, I)``, ``dh0 (D, B, H)``, ``dc0`` (LSTM, else None) and per direction
-        ``(dw_ih, dw_hh, db_ih, db_hh)`` (biases None when the layer has none).
+        ``dx (T, B, I)``, ``dh0 (D, B, H)``, ``dc0`` (LSTM, else None), per direction
+        ``(dw_ih, dw_hh, db_ih, db_hh)`` (biases None when the layer has none), and with ``tap`` a dict
+        state name -> ``(T, D, B, H)`` in **time order** (``[t, 1]`` is the reverse direction at time
+        ``t``): the total gradient w.r.t. the state step ``t`` outputs (from ``out[t]``, from the step
+        that reads it next, from ``d_hn``/``d_cn`` at the last step), zero at padded steps; else None.
     """
     c = cache
-    mode, T, B, I, D, H = c.mode, c.T, c.B, c.I, c.D, c.H
-    G = GATES[mode]
-    GH = G * H
+    kind = REGISTRY[c.mode]
+    T, B, I, D, H = c.T, c.B, c.I, c.D, c.H
+    GH = kind.num_gates * H
     dt = c.hs.dtype
-    kern = _gate_kernels(xp)
     act, hs = c.act, c.hs
 
     # dH[s]: gradient w.r.t. the state output at step s; starts as d_out, the loop adds the rest.
@@ -360,22 +343,13 @@ def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, 
     if d_hn is not None:
         dH[T - 1] += d_hn.transpose(0, 2, 1)
 
-    dc_init = None
-    if mode == "lstm":                                          # gradient w.r.t. c_T, (D, H, B), a copy
-        dc_init = xp.zeros((D, H, B), dtype=dt) if d_cn is None else d_cn.transpose(0, 2, 1).copy()
-
     # The recurrence, last step first. K: dz, gradient w.r.t. the gate pre-activations (hidden side),
-    # (T, D, GH, B); dn: GRU's input-side gradient of n; dc_total: per-step dc when tapped.
-    raw = kern.raw_ops(dt) if kern is not None else None
-    if raw is not None:
-        dHx[0] = 0
-        K, dn, dc_total, dc_first = kern.backward_loop(xp, raw, mode, dHx, c.w_hh, c.gates, hs, c.cs, c.tcs,
-                                                       c.hn_rec, dc_init, c.lengths, c.tap)
-        dh0 = dHx[0]
-    else:
-        K, dn, dc_total, dc_first, dh0 = _bptt_steps(xp, kern, c, dH, dc_init, need_dn=need_dx or need_dw)
+    # (T, D, GH, B); dn: the input-side override of the recurrent-bias gates (GRU's n), or None.
+    d_extra = [d_cn][:c.n_extra]
+    K, dn, extra_taps, extra_first, dh0 = c.loop.backward(xp, kind.fused, c, dHx, d_extra,
+                                                          need_dn=need_dx or need_dw, tap=tap)
     dh0 = xp.ascontiguousarray(dh0.transpose(0, 2, 1))
-    dc0 = xp.ascontiguousarray(dc_first.transpose(0, 2, 1)) if mode == "lstm" else None
+    dc0 = xp.ascontiguousarray(extra_first[0].transpose(0, 2, 1)) if extra_first else None
 
     # Gradients of the parameters and inputs: one GEMM each over all steps (time order, (D, GH, T*B)).
     dx = None
@@ -394,10 +368,11 @@ def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, 
                 hprev[1] = hs[T - 1::-1, 1].transpose(1, 0, 2)
             dw_hh = xp.matmul(dz2, hprev.reshape(D, H, T * B).transpose(0, 2, 1))     # (D, GH, H)
             db_hh = dz2.sum(axis=2) if c.has_bias else None
-        if mode == "gru":                                       # input side of n: dn_pre, not r*dn_pre
-            dz[0, 2 * H:] = dn[:, 0].transpose(1, 0, 2)
+        if dn is not None:                                      # input side of n: dn_pre, not r*dn_pre
+            (a, b), = [kind.gate_rows(g, H) for g in kind.recurrent_bias_gates]
+            dz[0, a:b] = dn[:, 0].transpose(1, 0, 2)
             if D == 2:
-                dz[1, 2 * H:] = dn[::-1, 1].transpose(1, 0, 2)
+                dz[1, a:b] = dn[::-1, 1].transpose(1, 0, 2)
             del dn
         dzf = dz.reshape(D * GH, T * B)
         if need_dx:
@@ -409,132 +384,12 @@ def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, 
                     None if db_ih is None else db_ih[d * GH:(d + 1) * GH],
                     None if db_hh is None else db_hh[d]) for d in range(D)]
 
-    if c.tap:
-        c.dh = _tap(xp, dH, act)
-        c.dc = _tap(xp, dc_total, act) if mode == "lstm" else None
-    return dx, dh0, dc0, dws
-
-
-def _bptt_steps(xp, kern, c: RNNCache, dH, dc_init, need_dn: bool):
-    """The BPTT loop of :func:`backward` on array calls (NumPy; CuPy with the elementwise kernels).
-
-    Adds the recurrent gradients into ``dH`` in place and returns ``(K, dn, dc_total, dc_first, dh0)``
-    as :func:`backward` uses them (``dh0``, ``dc_first`` in processing layout ``(D, H, B)``).
-    """
-    mode, T, D, H, B = c.mode, c.T, c.D, c.H, c.B
-    GH = GATES[mode] * H
-    dt = c.hs.dtype
-    act, inact, partial = c.act, c.inact, c.partial
-    hs = c.hs
-    w_hh_t = c.w_hh.transpose(0, 2, 1)                         # (D, H, GH): dh_prev = W_hh^T dz
-    dn = dc_total = dc_next = None
-    # Step-independent factors for all steps at once: in the loop, dz[s] = (dh or dc)[s] * K[s].
-    if mode == "lstm":
-        gates, tcs, cs = c.gates, c.tcs, c.cs
-        i, f, g, o = (gates[:, :, k * H:(k + 1) * H] for k in range(4))
-        K = xp.empty((T, D, GH, B), dtype=dt)
-        Ki, Kf, Kg, Ko = (K[:, :, k * H:(k + 1) * H] for k in range(4))
-        K1 = xp.multiply(tcs, tcs)                              # K1 = o * (1 - tanh²c): dc += dh * K1
-        xp.subtract(1, K1, out=K1)
-        K1 *= o
-        xp.subtract(1, o, out=Ko)                               # Ko = tanh(c) * o(1-o)
-        Ko *= o
-        Ko *= tcs
-        xp.subtract(1, f, out=Kf)                               # Kf = c_prev * f(1-f)
-        Kf *= f
-        Kf *= cs[:T]
-        xp.multiply(g, g, out=Kg)                               # Kg = i * (1 - g²)
-        xp.subtract(1, Kg, out=Kg)
-        Kg *= i
-        xp.subtract(1, i, out=Ki)                               # Ki = g * i(1-i)
-        Ki *= i
-        Ki *= g
-        if act is not None:
-            K *= act
-            K1 *= act
-            F = xp.where(inact, xp.asarray(1, dtype=dt), f)    # dc passes unchanged through padding
-        else:
-            F = f
-        K4 = K.reshape(T, D, 4, H, B)
-        dc_total = xp.empty((T, D, H, B), dtype=dt) if c.tap else None
-        dc_scratch = xp.empty((D, H, B), dtype=dt)
-        dc_next = dc_init
-        dc_spare = xp.empty((D, H, B), dtype=dt)
-    elif mode == "gru":
-        gates, hn_rec = c.gates, c.hn_rec
-        r, z, n = (gates[:, :, k * H:(k + 1) * H] for k in range(3))
-        K = xp.empty((T, D, GH, B), dtype=dt)                  # [Kr, Kz, Krn]; becomes dz (hidden side)
-        Kr, Kz, Krn = (K[:, :, k * H:(k + 1) * H] for k in range(3))
-        Kn = xp.multiply(n, n)                                  # Kn = (1-z)(1-n²): dn_pre = dh * Kn
-        xp.subtract(1, Kn, out=Kn)
-        xp.subtract(1, z, out=Krn)
-        Kn *= Krn
-        xp.multiply(Kn, r, out=Krn)                             # Krn = Kn * r: d(W_hn h + b_hn)
-        xp.subtract(1, r, out=Kr)                               # Kr = Kn * hn * r(1-r)
-        Kr *= r
-        Kr *= hn_rec
-        Kr *= Kn
-        xp.subtract(hs[:T], n, out=Kz)                          # Kz = (h_prev - n) * z(1-z)
-        Kz *= z
-        zc = xp.subtract(1, z)
-        Kz *= zc
-        del zc
-        if act is not None:
-            K *= act
-            Kn *= act
-            Z = xp.where(inact, xp.asarray(1, dtype=dt), z)    # dh passes unchanged through padding
-        else:
-            Z = z
-        K3 = K.reshape(T, D, 3, H, B)
-        carry = xp.empty((D, H, B), dtype=dt)
-    else:
-        hcur = hs[1:]
-        if mode == "rnn_tanh":
-            K = xp.multiply(hcur, hcur)
-            xp.subtract(1, K, out=K)
-        else:
-            K = (hcur > 0).astype(dt)
-        if act is not None:
-            K *= act
-
-    rec = xp.empty((D, H, B), dtype=dt)
-    dh0 = None
-    for s in range(T - 1, -1, -1):
-        dh = dH[s]
-        if mode == "lstm":
-            dc = dc_total[s] if dc_total is not None else dc_scratch
-            if kern is not None:
-                kern.lstm_backward_step(dh, dc_next, K1[s], F[s], K[s], dc, dc_spare, H, B)
-            else:
-                xp.multiply(dh, K1[s], out=dc)                  # dc = dc_next + dh * o(1 - tanh²c)
-                dc += dc_next
-                k4 = K4[s]
-                xp.multiply(k4[:, :3], dc[:, None], out=k4[:, :3])   # dz_{i,f,g} = dc * K
-                xp.multiply(k4[:, 3], dh, out=k4[:, 3])              # dz_o = dh * K
-                xp.multiply(dc, F[s], out=dc_spare)             # dc_prev = dc * f
-            dc_next, dc_spare = dc_spare, dc_next
-        elif mode == "gru":
-            k3 = K3[s]
-            xp.multiply(k3, dh[:, None], out=k3)                # dz_{r,z}, d(W_hn h + b_hn)
-        else:
-            xp.multiply(K[s], dh, out=K[s])
-        xp.matmul(w_hh_t, K[s], out=rec)                        # W_hh^T dz
-        if mode == "gru":
-            if kern is not None:
-                kern.gru_backward_carry(rec, dh, Z[s])
-            else:
-                xp.multiply(dh, Z[s], out=carry)                # direct path h' = ... + z*h
-                rec += carry
-        elif partial[s]:
-            rec += dh * inact[s]                                # padded columns: dh passes through
-        if s > 0:
-            dH[s - 1] += rec
-        else:
-            dh0 = rec
-
-    if mode == "gru" and need_dn:                               # input side of n: dn_pre, not r*dn_pre
-        dn = xp.multiply(dH, Kn)
-    return K, dn, dc_total, dc_next, dh0
+    taps = None
+    if tap:
+        taps = {kind.states[0]: _tap(xp, dH, act)}
+        for name, buf in zip(kind.states[1:], extra_taps):
+            taps[name] = _tap(xp, buf, act)
+    return dx, dh0, dc0, dws, taps
 
 
 def _tap(xp, buf, act):
@@ -550,6 +405,8 @@ def _tap(xp, buf, act):
 
 
 # --------------------------------------------------------------------------------------------------
+
+
 # autograd node
 
 
@@ -557,22 +414,29 @@ class FusedRNN(Function):
     """One recurrent layer (both directions) over the whole sequence as one graph node.
 
     ``FusedRNN.apply(x, h0, [c0,] *flat_weights, mode=..., lengths=None, num_directions=1,
-    has_bias=True)`` with tensors ``x (T, B, I)``, ``h0 (D, B, H)``, ``c0`` only for LSTM, and
-    ``flat_weights`` = per direction ``w_ih, w_hh[, b_ih, b_hh]`` (biases only when ``has_bias``).
-    Returns ``(out, h_n)``, or ``(out, h_n, c_n)`` for LSTM. Forward and VJP: :func:`forward` and
-    :func:`backward` (hand-written BPTT, no autograd calls inside).
+    has_bias=True, layer=0, loop=None)`` with tensors ``x (T, B, I)``, one ``(D, B, H)`` initial state per state
+    element of the kind (``h0``, and ``c0`` for the LSTM), and ``flat_weights`` = per direction
+    ``w_ih, w_hh[, b_ih, b_hh]`` (biases only when ``has_bias``). Returns ``(out, h_n)``, or
+    ``(out, h_n, c_n)`` for LSTM. Forward and VJP: :func:`forward` and :func:`backward` (hand-written
+    BPTT, no autograd calls inside); ``loop`` is the loop over time steps for the device
+    (:func:`loop_for`; default: chosen from ``x``).
 
-    After ``backward`` ran, ``node.cache`` is gone with the saved arrays unless ``retain_graph``;
-    set ``node.saved[-1].tap = True`` beforehand to keep per-step state gradients (``RNNCache``).
+    The node carries what it is as attributes: ``kind`` (the registry name), ``layer``,
+    ``num_directions``, ``has_bias`` and ``state_names``; pictures and analysis read these. Inside
+    ``tr.analysis.record_state_grads()`` it hands its per-step state gradients to the record when
+    backward runs.
     """
 
     @staticmethod
-    def forward(ctx, *arrays, mode: str, lengths=None, num_directions: int = 1, has_bias: bool = True):
-        if mode not in MODES:
-            raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
+    def forward(ctx, *arrays, mode: str, lengths=None, num_directions: int = 1, has_bias: bool = True,
+                layer: int = 0, loop=None):
+        modes = fused_modes()
+        if mode not in modes:
+            raise ValueError(f"mode: expected one of {modes}, got {mode!r}")
+        kind = REGISTRY[mode]
         x, h0 = arrays[0], arrays[1]
-        k = 3 if mode == "lstm" else 2
-        c0 = arrays[2] if mode == "lstm" else None
+        k = 1 + len(kind.states)
+        c0 = arrays[2] if k == 3 else None
         per = 4 if has_bias else 2
         flat = arrays[k:]
         if len(flat) != per * num_directions:
@@ -583,19 +447,29 @@ class FusedRNN(Function):
         weights = [tuple(flat[d * per:(d + 1) * per]) + ((None, None) if not has_bias else ())
                    for d in range(num_directions)]
         training = hasattr(ctx, "needs_input_grad")
-        out, h_n, c_n, cache = forward(ctx.xp, mode, x, h0, c0, weights, lengths, training_cache=training)
+        out, h_n, c_n, cache = forward(ctx.xp, mode, x, h0, c0, weights, lengths, training_cache=training, loop=loop)
+        ctx.kind, ctx.layer, ctx.num_directions, ctx.has_bias = mode, layer, num_directions, has_bias
+        ctx.state_names = kind.states
+        ctx.record = None
         if training:
             ctx.n_state = k
             ctx.save_for_backward(x, *flat, cache)              # version-checked inputs, then the cache
-        return (out, h_n, c_n) if mode == "lstm" else (out, h_n)
+            rec = recording.active()
+            if rec is not None:
+                ctx.record = recording.LayerStateGrads(layer, mode, kind.states, "fused", x.shape[0],
+                                                       num_directions, x.shape[1])
+                rec.layers.append(ctx.record)
+        return (out, h_n, c_n) if k == 3 else (out, h_n)
 
     @staticmethod
     def backward(ctx, d_out, d_hn, d_cn=None):
         cache = ctx.saved[-1]
         need = ctx.needs_input_grad
-        dx, dh0, dc0, dws = backward(ctx.xp, cache, d_out, d_hn, d_cn,
-                                     need_dx=need[0], need_dw=any(need[ctx.n_state:]))
-        grads = [dx, dh0] + ([dc0] if cache.mode == "lstm" else [])
+        dx, dh0, dc0, dws, taps = backward(ctx.xp, cache, d_out, d_hn, d_cn, need_dx=need[0],
+                                           need_dw=any(need[ctx.n_state:]), tap=ctx.record is not None)
+        if taps is not None:
+            ctx.record._full.update(taps)
+        grads = [dx, dh0] + ([dc0] if ctx.n_state == 3 else [])
         for dw in dws:
             grads += list(dw if cache.has_bias else dw[:2])
         return tuple(g if n else None for g, n in zip(grads, need))

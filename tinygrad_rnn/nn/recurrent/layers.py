@@ -1,160 +1,247 @@
-"""Recurrent layers: ``RNN``, ``LSTM`` and ``GRU`` — stacked, bidirectional, variable length.
+"""Recurrent layers: ``Recurrent`` (any cell), and ``RNN``, ``LSTM``, ``GRU`` — its front doors.
 
-A layer runs its cell over the whole sequence, for each of ``num_layers`` stacked layers and, when
-``bidirectional``, a second direction that reads the sequence backward; layer ``k+1`` reads the
+:class:`Recurrent` runs a cell over the whole sequence, for each of ``num_layers`` stacked layers and,
+when ``bidirectional``, a second direction that reads the sequence backward; layer ``k+1`` reads the
 concatenated outputs of both directions of layer ``k`` (after dropout, in training). Two paths give
 one answer:
 
-- **unrolled** (``layer(x, unroll=True)``): the cell functions of ``cells.py`` step by step, every op a
-  graph node tagged ``scope(name=, layer=, direction=, t=, gate=)``, the unfolded graph;
-- **fused** (default): one :class:`~.fused.FusedRNN` node per layer (both directions), with a
-  hand-written BPTT backward.
+- **unrolled** (``layer(x, unroll=True)``, and always for a cell kind that is not registered): the
+  cell module called step by step, every op a graph node tagged ``scope(name=, layer=, direction=,
+  t=, gate=)``, the unfolded graph;
+- **fused** (default for a registered kind, see ``kinds/``): one :class:`~.fused.FusedRNN` node per
+  layer (both directions), with a hand-written BPTT backward.
 
-Variable lengths (``lengths=`` or a :class:`PackedSequence`) use one algorithm on both paths: a
-sequence's state is frozen after its last step (so ``h_n`` is its state at its own last step), the
-reverse direction starts from ``h_0`` at each sequence's own last step, outputs past a sequence's end
-are zero, and padded steps get zero gradient.
+Variable lengths (``lengths=`` or a :class:`PackedSequence`) use one algorithm on both paths and for
+every cell: a sequence's state is frozen after its last step (so ``h_n`` is its state at its own last
+step), the reverse direction starts from ``h_0`` at each sequence's own last step, outputs past a
+sequence's end are zero, and padded steps get zero gradient.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
-from contextlib import contextmanager
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 
 from ...autograd.grad_mode import no_grad
 from ...autograd.scope import scope
-from ...tensor import Tensor, cat, dropout, empty, stack, tensor, where, zeros
-from ..module import Module, Parameter, factory_kwargs
+from ...tensor import Tensor, cat, dropout, stack, tensor, where, zeros
+from ..module import Module
 from ..utils.rnn import PackedSequence, _lengths_array, pad_packed_sequence
-from .cells import check_input_dtype, check_nonlinearity, check_positive_int, gru_cell, lstm_cell, rnn_cell
-from .fused import FusedRNN
+from . import recording
+from .cells import check_input_dtype, check_nonlinearity, check_positive_int
+from .fused import FusedRNN, loop_for
+from .kinds import CellKind, get_kind, kind_of
 
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
-_state_log = None          # a list while record_states() is active
+_local_log = []            # the lists of record_states() blocks in force (innermost last)
 
 
 @contextmanager
 def record_states():
     """Inside the block, the unrolled path appends one dict per layer, direction and step:
-    ``{"layer": k, "direction": 0 | 1, "t": t (0-based), "h": h_t, "c": c_t or None}``: the states the
-    cell computed at step t, before the length mask (``tr.analysis`` takes their gradients: the total
-    gradient of each state, zero for columns past their sequence's end)."""
-    global _state_log
-    prev, _state_log = _state_log, []
+    ``{"layer": k, "direction": 0 | 1, "t": t (0-based), "states": (h_t, ...), "names": ("h", ...),
+    "h": h_t, "c": c_t or None}``: the states the cell returned at step t, before the length mask."""
+    log = []
+    _local_log.append(log)
     try:
-        yield _state_log
+        yield log
     finally:
-        _state_log = prev
+        _local_log.remove(log)
 
 
-SCOPE_NAMES = {"rnn_tanh": "rnn", "rnn_relu": "rnn", "lstm": "lstm", "gru": "gru"}
+def _state_names(cell: type, kind: CellKind | None, n: int) -> tuple:
+    """Names of a cell's ``n`` state elements: the kind's, the cell's ``state_names``, or h, s1, s2..."""
+    if kind is not None:
+        return kind.states
+    names = getattr(cell, "state_names", None)
+    if isinstance(names, (tuple, list)) and len(names) == n and all(isinstance(x, str) for x in names):
+        return tuple(names)
+    return ("h",) + tuple(f"s{k}" for k in range(1, n))
 
 
 # ------------------------------------------------------------------------------------------------
 # The stacked, bidirectional computation on tensors (shared by the modules and gradcheck)
 
 
-def run_layers(mode: str, x: Tensor, h0: Tensor, c0: Tensor | None, weights, lengths=None,
-               dropout_p: float = 0.0, training: bool = False, unroll: bool = False, generator=None):
-    """Run a stack of recurrent layers over a time-major sequence.
+def run_layers(mode, x: Tensor, h0, c0, weights, lengths=None, dropout_p: float = 0.0, training: bool = False,
+               unroll: bool = False, generator=None):
+    """Run a stack of recurrent layers of a registered kind over a time-major sequence (functional form).
 
     Args:
-        mode: ``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"`` or ``"gru"``.
-        x: ``(T, B, I)``. h0, c0: ``(L*D, B, H)`` (c0 only for LSTM, else None).
+        mode: a registered kind's name (``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"``, ``"gru"``) or the kind.
+        x: ``(T, B, I)``. h0, c0: ``(L*D, B, H)`` (c0 only for a kind with a second state, else None).
         weights: per layer, per direction, ``(w_ih, w_hh, b_ih, b_hh)`` (biases may be None).
         lengths: None or a ``(B,)`` NumPy int array (each 1..T), already checked.
         dropout_p, training, generator: dropout on the outputs of every layer but the last.
-        unroll: True for the step-by-step cell path, False for one fused node per layer.
+        unroll: True for the step-by-step cell equations, False for one fused node per layer.
 
     Returns:
         ``out (T, B, D*H)``, ``h_n (L*D, B, H)``, ``c_n`` (LSTM, else None).
     """
+    kind = mode if isinstance(mode, CellKind) else get_kind(mode)
+    state0 = (h0,) if c0 is None else (h0, c0)
+    kw = {"nonlinearity": kind.cell_kwargs["nonlinearity"]} if "nonlinearity" in kind.cell_kwargs else {}
+
+    def step_fn(k, d):
+        w = weights[k][d]
+        return lambda x_t, s: kind.cell_fn(x_t, *s, *w, **kw)
+
+    out, states, _ = _run_stack(kind, kind.cell, x, state0, weights, step_fn, lengths, dropout_p, training,
+                                unroll, generator, kind.scope, kind.name)
+    return out, states[0], (states[1] if len(states) > 1 else None)
+
+
+def _run_stack(kind, cell_class, x, state0, weights, step_fn, lengths, dropout_p, training, unroll, generator,
+               scope_name, kind_name):
+    """The stack: per layer fused (a registered kind) or unrolled through ``step_fn(k, d)(x_t, state)``.
+
+    ``state0``: None (zeros: the cell makes them) or a tuple of ``(L*D, B, H_k)`` tensors. Returns
+    ``(out, states, is_tuple)``: the final states as a tuple and whether the cell's state is a tuple.
+    """
+    L = len(weights)
     D = len(weights[0])
-    h_ns, c_ns = [], []
-    for k, layer_weights in enumerate(weights):
-        h0_k = h0[k * D:(k + 1) * D]
-        c0_k = c0[k * D:(k + 1) * D] if c0 is not None else None
-        with scope(name=SCOPE_NAMES[mode], layer=k):
-            if unroll:
-                x, h_n, c_n = _unrolled_layer(mode, x, h0_k, c0_k, layer_weights, lengths, k)
+    finals = []
+    is_tuple = kind is not None and len(kind.states) > 1
+    for k in range(L):
+        s0 = None if state0 is None else tuple(s[k * D:(k + 1) * D] for s in state0)
+        with scope(name=scope_name, layer=k):
+            if unroll or kind is None:
+                x, s_n, is_tuple = _unrolled_layer(x, s0, [step_fn(k, d) for d in range(D)], lengths, k, kind,
+                                                   cell_class, kind_name)
             else:
-                x, h_n, c_n = _fused_layer(mode, x, h0_k, c0_k, layer_weights, lengths)
-            if dropout_p > 0 and training and k < len(weights) - 1:
+                x, s_n = _fused_layer(kind, x, s0, weights[k], lengths, k)
+            if dropout_p > 0 and training and k < L - 1:
                 x = dropout(x, dropout_p, training=True, generator=generator)
-        h_ns.append(h_n)
-        c_ns.append(c_n)
-    h_n = h_ns[0] if len(h_ns) == 1 else cat(h_ns, 0)
-    c_n = None if c0 is None else c_ns[0] if len(c_ns) == 1 else cat(c_ns, 0)
-    return x, h_n, c_n
+        finals.append(s_n)
+    states = tuple(f[0] if L == 1 else cat(list(f), 0) for f in zip(*finals))
+    return x, states, is_tuple
 
 
-def _fused_layer(mode, x, h0, c0, layer_weights, lengths):
+def _fused_layer(kind: CellKind, x, s0, layer_weights, lengths, layer: int):
     """One layer, both directions, as one FusedRNN node."""
+    D = len(layer_weights)
+    if s0 is None:
+        z = zeros(D, x.shape[1], layer_weights[0][1].shape[1], dtype=x.dtype, device=x.device)
+        s0 = (z,) * len(kind.states)
     has_bias = layer_weights[0][2] is not None
     flat = [w for ws in layer_weights for w in (ws if has_bias else ws[:2])]
-    states = (h0, c0) if mode == "lstm" else (h0,)
-    outs = FusedRNN.apply(x, *states, *flat, mode=mode, lengths=lengths, num_directions=len(layer_weights),
-                          has_bias=has_bias)
-    return outs[0], outs[1], outs[2] if mode == "lstm" else None
+    outs = FusedRNN.apply(x, *s0, *flat, mode=kind.name, lengths=lengths, num_directions=D, has_bias=has_bias,
+                          layer=layer, loop=loop_for(x.device, x.dtype))
+    return outs[0], tuple(outs[1:])
 
 
-def _unrolled_layer(mode, x, h0, c0, layer_weights, lengths, layer: int):
-    """One layer, step by step through the cell equations; returns (out, h_n, c_n)."""
+def _unrolled_layer(x, s0, step_fns, lengths, layer: int, kind, cell_class, kind_name: str):
+    """One layer, step by step through the cells; returns (out, final states (D, B, H_k) each, is_tuple)."""
     T = x.shape[0]
     masks = None
     if lengths is not None:
         on = np.arange(T)[:, None, None] < lengths[None, :, None]          # (T, B, 1): inside the sequence
         masks = (tensor(on, device=x.device), tensor(on.astype(x.dtype), device=x.device))
-    outs, h_ns, c_ns = [], [], []
-    for d, (w_ih, w_hh, b_ih, b_hh) in enumerate(layer_weights):
+    rec = recording.active()
+    logs = list(_local_log)
+    entry = names = None
+    is_tuple = False
+    outs, finals = [], []
+    for d, step in enumerate(step_fns):
         direction = "forward" if d == 0 else "reverse"
-        h = h0[d]
-        c = c0[d] if c0 is not None else None
+        state = None if s0 is None else tuple(s[d] for s in s0)
         steps = [None] * T
         for t in (range(T) if d == 0 else range(T - 1, -1, -1)):
             with scope(direction=direction, t=t):
-                x_t = x[t]
-                if mode == "lstm":
-                    h_new, c_new = lstm_cell(x_t, h, c, w_ih, w_hh, b_ih, b_hh)
-                elif mode == "gru":
-                    h_new, c_new = gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh), None
-                else:
-                    h_new, c_new = rnn_cell(x_t, h, w_ih, w_hh, b_ih, b_hh, nonlinearity=mode[4:]), None
+                raw = step(x[t], state)
+                is_tuple = isinstance(raw, (tuple, list))
+                new = tuple(raw) if is_tuple else (raw,)
+                if names is None:
+                    names = _state_names(cell_class, kind, len(new))
+                    if rec is not None:
+                        entry = recording.LayerStateGrads(layer, kind_name, names, "unrolled", T, len(step_fns),
+                                                          x.shape[1])
+                        rec.layers.append(entry)
+                if entry is not None:
+                    recording.watch_step(entry, d, t, new)
+                for log in logs:
+                    log.append({"layer": layer, "direction": d, "t": t, "states": new, "names": names,
+                                "h": new[0], "c": new[1] if len(new) > 1 else None})
                 if masks is None:
-                    h, c = h_new, c_new
-                    steps[t] = h
+                    state = new
+                    steps[t] = new[0]
                 else:                                    # past a sequence's end its state is frozen
                     active, keep = masks[0][t], masks[1][t]
-                    if c is not None:
-                        with scope(gate="c"):
-                            c = where(active, c_new, c)
-                    with scope(gate="h"):
-                        h = where(active, h_new, h)
-                        steps[t] = h * keep              # outputs past the end are zero
-                if _state_log is not None:
-                    _state_log.append({"layer": layer, "direction": d, "t": t, "h": h_new, "c": c_new})
+                    old = state if state is not None else tuple(n.new_zeros(*n.shape) for n in new)
+                    kept = []
+                    for name, n, o in reversed(list(zip(names, new, old))):
+                        with scope(gate=name):
+                            kept.append(where(active, n, o))
+                    state = tuple(reversed(kept))
+                    with scope(gate=names[0]):
+                        steps[t] = state[0] * keep       # outputs past the end are zero
         outs.append(stack(steps, 0))
-        h_ns.append(h)
-        c_ns.append(c)
+        finals.append(state)
     out = outs[0] if len(outs) == 1 else cat(outs, 2)
-    return out, stack(h_ns, 0), (stack(c_ns, 0) if c0 is not None else None)
+    return out, tuple(stack(list(f), 0) for f in zip(*finals)), is_tuple
 
 
 # ------------------------------------------------------------------------------------------------
 # Modules
 
 
-class RNNBase(Module):
-    """Parameters, argument checks and the forward shared by :class:`RNN`, :class:`LSTM`, :class:`GRU`."""
+class Recurrent(Module):
+    r"""Run any recurrent cell over a sequence: stacked layers, both directions, lengths, dropout.
 
-    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+    A *cell* follows PyTorch's cell modules: a ``Module`` subclass built as
+    ``cell(input_size, hidden_size, bias=bias, **cell_kwargs)`` (one instance per layer and
+    direction; layer ``k > 0`` gets ``D * hidden_size`` inputs), whose ``forward(input, hx=None)`` takes
+    ``input (B, I)`` and a state and returns the new state: a Tensor ``(B, H)``, or a tuple whose first
+    element is the output ``h`` (as ``LSTMCell`` returns ``(h, c)``); ``hx=None`` means the zero state.
+    It computes the same as this loop (one layer, forward direction)::
+
+        def recurrent(x, state=None):             # x (T, B, I)
+            out = []
+            for t in range(x.shape[0]):
+                state = cell(x[t], state)
+                out.append(state if isinstance(state, Tensor) else state[0])
+            return stack(out), state
+
+    A registered cell kind (``tr.nn.RNNCell``, ``LSTMCell``, ``GRUCell``; see ``kinds/``) runs fused by
+    default; any other cell runs unrolled through autograd (``unroll`` is then ignored).
+
+    Parameters are named as PyTorch's recurrent layers name them: a cell's parameter ``weight_ih`` of
+    layer ``k`` is ``weight_ih_l{k}`` (``weight_ih_l{k}_reverse`` for the reverse direction; dots of
+    a nested cell parameter become ``_``). So ``Recurrent(tr.nn.LSTMCell, 8, 16, num_layers=2,
+    bidirectional=True)`` has ``nn.LSTM(8, 16, 2, bidirectional=True)``'s ``state_dict`` keys, loads its
+    ``state_dict`` and computes the same function.
+
+    Call: ``layer(input, hx=None, *, lengths=None, unroll=False, generator=None)``.
+
+    Shape (N = batch, L = sequence length, D = 2 if bidirectional else 1):
+        - input: ``(L, N, H_in)``, ``(N, L, H_in)`` with ``batch_first``, ``(L, H_in)`` unbatched, or a
+          :class:`~tinygrad_rnn.nn.utils.rnn.PackedSequence`.
+        - hx: the cell's state structure (a Tensor or a tuple), each element ``(D * num_layers, N, H_k)``
+          (``(D * num_layers, H_k)`` unbatched); zeros if omitted.
+        - output: ``(L, N, D * H)`` (batch first as asked; a ``PackedSequence`` for packed input): the
+          last layer's first state element at every step, both directions concatenated.
+        - h_n: like ``hx``: the state after each sequence's own last step, per layer and direction.
+
+    Args:
+        cell: the cell class. input_size, hidden_size: features of the input and of the state.
+        num_layers, bias, batch_first, dropout, bidirectional: as ``tr.nn.LSTM``.
+        **cell_kwargs: passed to every cell (``nonlinearity=``, ``dtype=``, ``device=``, ...).
+
+    Example::
+
+        >>> layer = tr.nn.Recurrent(MyCell, 10, 20, num_layers=2, bidirectional=True)
+        >>> output, h_n = layer(tr.randn(5, 3, 10))                    # output (5, 3, 40)
+    """
+
+    def __init__(self, cell: type, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 dtype=None, device=None) -> None:
+                 **cell_kwargs) -> None:
         super().__init__()
+        if not isinstance(cell, type) or not issubclass(cell, Module):
+            raise TypeError(f"cell: expected a Module subclass (a cell class such as tr.nn.LSTMCell), got "
+                            f"{cell!r:.80}")
         check_positive_int(input_size, "input_size")
         check_positive_int(hidden_size, "hidden_size")
         check_positive_int(num_layers, "num_layers")
@@ -162,9 +249,10 @@ class RNNBase(Module):
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
         if dropout > 0 and num_layers == 1:
             warnings.warn(f"dropout={dropout} acts between stacked layers only, so with num_layers=1 it does "
-                          "nothing", UserWarning, stacklevel=3)
-        fk = factory_kwargs(dtype, device)
-        self.mode = mode
+                          "nothing", UserWarning, stacklevel=2 if type(self) is Recurrent else 4)
+        self.cell = cell
+        self.cell_kwargs = dict(cell_kwargs)
+        self.kind = kind_of(cell, cell_kwargs)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -172,36 +260,81 @@ class RNNBase(Module):
         self.batch_first = bool(batch_first)
         self.dropout = float(dropout)
         self.bidirectional = bool(bidirectional)
-        self.proj_size = 0
         D = 2 if bidirectional else 1
-        G = GATES[mode] * hidden_size
-        self._flat_weights_names = []
-        self._all_weights = []
+        cells, self._param_map, self._all_weights, self._flat_weights_names = [], [], [], []
         for k in range(num_layers):
             layer_in = input_size if k == 0 else hidden_size * D
+            row = []
             for d in range(D):
+                c = cell(layer_in, hidden_size, bias=bias, **cell_kwargs)
                 sfx = f"_l{k}" + ("_reverse" if d == 1 else "")
-                names = [f"weight_ih{sfx}", f"weight_hh{sfx}"] + ([f"bias_ih{sfx}", f"bias_hh{sfx}"] if bias else [])
-                shapes = [(G, layer_in), (G, hidden_size), (G,), (G,)]
-                for name, shape in zip(names, shapes):
-                    setattr(self, name, Parameter(empty(*shape, **fk)))
-                self._flat_weights_names.extend(names)
+                names = []
+                for pname, p in c.named_parameters():
+                    full = pname.replace(".", "_") + sfx
+                    if full in self._parameters:
+                        raise ValueError(f"cell: parameter {pname!r} gives the name {full!r} twice")
+                    self.register_parameter(full, p)
+                    p._name = full
+                    owner, _, leaf = pname.rpartition(".")
+                    self._param_map.append((c.get_submodule(owner) if owner else c, leaf, full))
+                    names.append(full)
                 self._all_weights.append(names)
-        self.reset_parameters()
+                self._flat_weights_names.extend(names)
+                row.append(c)
+            cells.append(row)
+        object.__setattr__(self, "_cells", cells)
+
+    # ----------------------------------------------------------------- the cells
+    def _sync(self) -> None:
+        """Point every cell at this module's parameters (they may have been re-assigned, e.g. tied)."""
+        for owner, leaf, full in self._param_map:
+            p = self._parameters[full]
+            if owner._parameters.get(leaf) is not p:
+                owner._parameters[leaf] = p
+
+    def get_cell(self, layer: int = 0, direction: int = 0) -> Module:
+        """The cell module of ``layer`` (0-based) and ``direction`` (0 forward, 1 reverse), on this
+        module's parameters."""
+        D = 2 if self.bidirectional else 1
+        for name, value, n in (("layer", layer, self.num_layers), ("direction", direction, D)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+            if not 0 <= value < n:
+                raise IndexError(f"{name}: expected an index in [0, {n}), got {value}")
+        self._sync()
+        return self._cells[layer][direction]
+
+    @property
+    def kind_name(self) -> str:
+        """The registry name of the cell kind (``"lstm"``), or the cell's class name."""
+        return self.kind.name if self.kind is not None else self.cell.__name__
+
+    @property
+    def scope_name(self) -> str:
+        """The ``scope(name=...)`` of this layer's nodes: the kind's, or the cell's class name in lower case."""
+        return self.kind.scope if self.kind is not None else self.cell.__name__.lower()
+
+    def train(self, mode: bool = True) -> "Recurrent":
+        super().train(mode)
+        for row in self._cells:
+            for c in row:
+                c.train(mode)
+        return self
 
     def reset_parameters(self) -> None:
-        """Every parameter ~ U(-1/√H, 1/√H), drawn in registration order (as PyTorch)."""
-        stdv = 1.0 / math.sqrt(self.hidden_size)
-        with no_grad():
-            for w in self.parameters():
-                w.uniform_(-stdv, stdv)
+        """Re-initialise every cell (each cell's own ``reset_parameters``), layer by layer."""
+        self._sync()
+        for row in self._cells:
+            for c in row:
+                if hasattr(c, "reset_parameters"):
+                    c.reset_parameters()
 
     def flatten_parameters(self) -> None:
         """Accepted so ported PyTorch code runs; there is no flat weight buffer to compact here."""
 
     @property
     def all_weights(self) -> list:
-        """Per layer and direction, ``[weight_ih, weight_hh, bias_ih, bias_hh]`` (PyTorch's ``all_weights``)."""
+        """Per layer and direction, the cell's parameters (``[weight_ih, weight_hh, bias_ih, bias_hh]``)."""
         return [[getattr(self, name) for name in names] for names in self._all_weights]
 
     @property
@@ -209,7 +342,11 @@ class RNNBase(Module):
         return [getattr(self, name) for name in self._flat_weights_names]
 
     def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
+        s = f"{self.cell.__name__}, {self.input_size}, {self.hidden_size}"
+        return s + self._repr_options()
+
+    def _repr_options(self) -> str:
+        s = ""
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if self.bias is not True:
@@ -223,40 +360,62 @@ class RNNBase(Module):
         return s
 
     def _layer_weights(self) -> list:
-        """Per layer, per direction, ``(w_ih, w_hh, b_ih, b_hh)`` (biases None without bias)."""
+        """Per layer, per direction, ``(w_ih, w_hh, b_ih, b_hh)`` of a registered kind (biases None without)."""
         D = 2 if self.bidirectional else 1
-        per_dir = [tuple(ws) + (None, None) * (not self.bias) for ws in self.all_weights]
-        return [per_dir[k * D:(k + 1) * D] for k in range(self.num_layers)]
+        out = []
+        for k in range(self.num_layers):
+            row = []
+            for d in range(D):
+                sfx = f"_l{k}" + ("_reverse" if d else "")
+                get = self._parameters.get
+                row.append((get("weight_ih" + sfx), get("weight_hh" + sfx), get("bias_ih" + sfx),
+                            get("bias_hh" + sfx)))
+            out.append(row)
+        return out
 
     # ----------------------------------------------------------------- argument checks
-    def _check_state(self, h, name: str, batched: bool, B: int, x_shape: tuple) -> Tensor:
+    def _first_param(self):
+        return next(iter(self._parameters.values()), None)
+
+    def _check_state(self, h, name: str, batched: bool, B: int, x_shape: tuple, size: int | None) -> Tensor:
         if not isinstance(h, Tensor):
             raise TypeError(f"{name}: expected a Tensor, got {type(h).__name__}")
         LD = self.num_layers * (2 if self.bidirectional else 1)
-        want = (LD, B, self.hidden_size) if batched else (LD, self.hidden_size)
+        last = size if size is not None else (h.shape[-1] if h.ndim else None)
+        want = (LD, B, last) if batched else (LD, last)
         if tuple(h.shape) != want:
             what = "(num_layers * num_directions, batch, hidden_size)" if batched else \
                 "(num_layers * num_directions, hidden_size) for unbatched input"
             raise ValueError(f"{name}: expected shape {want} {what} for input of shape {x_shape}, "
                              f"got {tuple(h.shape)}")
-        check_input_dtype(h, self.weight_ih_l0, name)
+        w = self._first_param()
+        if w is not None:
+            check_input_dtype(h, w, name)
         return h if batched else h.unsqueeze(1)
 
-    def _states(self, hx, batched: bool, B: int, x_shape: tuple, like: Tensor):
-        """(h0, c0) as ``(L*D, B, H)`` tensors (zeros when ``hx`` is None); c0 None unless LSTM."""
-        is_lstm = self.mode == "lstm"
+    def _states(self, hx, batched: bool, B: int, x_shape: tuple):
+        """The initial states as a tuple of ``(L*D, B, H_k)`` tensors, or None (zeros)."""
         if hx is None:
-            LD = self.num_layers * (2 if self.bidirectional else 1)
-            z = zeros(LD, B, self.hidden_size, dtype=like.dtype, device=like.device)
-            return z, (z if is_lstm else None)
-        if is_lstm:
-            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError(f"hx: LSTM expects a tuple (h_0, c_0) of two Tensors, got {type(hx).__name__}")
-            return (self._check_state(hx[0], "hx[0] (h_0)", batched, B, x_shape),
-                    self._check_state(hx[1], "hx[1] (c_0)", batched, B, x_shape))
-        if not isinstance(hx, Tensor):
-            raise TypeError(f"hx: {type(self).__name__} expects a Tensor h_0, got {type(hx).__name__}")
-        return self._check_state(hx, "hx", batched, B, x_shape), None
+            return None
+        kind = self.kind
+        who = type(self).__name__
+        if kind is not None and len(kind.states) == 1:
+            if not isinstance(hx, Tensor):
+                raise TypeError(f"hx: {who} expects a Tensor h_0, got {type(hx).__name__}")
+            return (self._check_state(hx, "hx", batched, B, x_shape, self.hidden_size),)
+        if kind is not None:
+            n = len(kind.states)
+            if not isinstance(hx, (tuple, list)) or len(hx) != n:
+                names = ", ".join(f"{s}_0" for s in kind.states)
+                raise TypeError(f"hx: {who} expects a tuple ({names}) of {n} Tensors, got {type(hx).__name__}")
+            return tuple(self._check_state(h, f"hx[{i}] ({s}_0)", batched, B, x_shape, self.hidden_size)
+                         for i, (h, s) in enumerate(zip(hx, kind.states)))
+        if isinstance(hx, Tensor):
+            return (self._check_state(hx, "hx", batched, B, x_shape, None),)
+        if not isinstance(hx, (tuple, list)) or not hx:
+            raise TypeError(f"hx: expected a Tensor or a tuple of Tensors (the cell's state), got "
+                            f"{type(hx).__name__}")
+        return tuple(self._check_state(h, f"hx[{i}]", batched, B, x_shape, None) for i, h in enumerate(hx))
 
     def _check_lengths(self, lengths, T: int, B: int, x_shape: tuple):
         if lengths is None:
@@ -271,6 +430,10 @@ class RNNBase(Module):
         return arr
 
     # ----------------------------------------------------------------- forward
+    def _step_fn(self, k: int, d: int):
+        cell = self._cells[k][d]
+        return lambda x_t, state: cell(x_t, None if state is None else state[0] if len(state) == 1 else state)
+
     def forward(self, input, hx=None, *, lengths=None, unroll: bool = False, generator=None):
         """Run the stack over a sequence; see the class docstring for shapes."""
         packed = isinstance(input, PackedSequence)
@@ -291,7 +454,9 @@ class RNNBase(Module):
             if not batched:
                 x = x.unsqueeze(1)
         x_shape = tuple(input.data.shape if packed else input.shape)
-        check_input_dtype(x, self.weight_ih_l0)
+        w = self._first_param()
+        if w is not None:
+            check_input_dtype(x, w)
         if x.shape[-1] != self.input_size:
             raise ValueError(f"input: expected the last dimension (features) to be input_size={self.input_size}, "
                              f"got input of shape {x_shape}")
@@ -299,19 +464,48 @@ class RNNBase(Module):
             raise ValueError(f"input: expected at least one time step, got shape {x_shape}")
         T, B = x.shape[0], x.shape[1]
         lengths = self._check_lengths(lengths, T, B, x_shape)
-        h0, c0 = self._states(hx, batched, B, x_shape, x)
+        state0 = self._states(hx, batched, B, x_shape)
+        self._sync()
 
-        out, h_n, c_n = run_layers(self.mode, x, h0, c0, self._layer_weights(), lengths, self.dropout,
-                                   self.training, unroll, generator)
+        kind = self.kind
+        weights = self._layer_weights() if kind is not None else [[None] * (2 if self.bidirectional else 1)] \
+            * self.num_layers
+        out, states, is_tuple = _run_stack(kind, self.cell, x, state0, weights, self._step_fn, lengths,
+                                           self.dropout, self.training, unroll, generator, self.scope_name,
+                                           self.kind_name)
 
         if packed:
             out = _pack_like(out, input)
         elif not batched:
-            out, h_n = out.squeeze(1), h_n.squeeze(1)
-            c_n = c_n.squeeze(1) if c_n is not None else None
+            out = out.squeeze(1)
+            states = tuple(s.squeeze(1) for s in states)
         elif self.batch_first:
             out = out.transpose(0, 1)
-        return (out, (h_n, c_n)) if self.mode == "lstm" else (out, h_n)
+        return out, (states if is_tuple else states[0])
+
+
+class RNNBase(Recurrent):
+    """The fused front door shared by :class:`RNN`, :class:`LSTM`, :class:`GRU`: ``Recurrent`` over the
+    kind's cell, with PyTorch's layer signature and attributes (``mode``, ``all_weights``, ...)."""
+
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype=None, device=None) -> None:
+        kind = get_kind(mode)
+        super().__init__(kind.cell, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         dtype=dtype, device=device, **kind.cell_kwargs)
+        self.mode = mode
+        self.proj_size = 0
+
+    def reset_parameters(self) -> None:
+        """Every parameter ~ U(-1/√H, 1/√H), drawn in registration order (as PyTorch)."""
+        stdv = 1.0 / self.hidden_size ** 0.5
+        with no_grad():
+            for w in self.parameters():
+                w.uniform_(-stdv, stdv)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + self._repr_options()
 
 
 def _pack_like(padded: Tensor, like: PackedSequence) -> PackedSequence:
