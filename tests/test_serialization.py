@@ -273,3 +273,22 @@ def test_nn_modules_paths_exist_in_torch():
     for sub, names in _PATHS.items():
         for name in names:
             assert hasattr(getattr(torch.nn.modules, sub), name), (sub, name)
+
+
+def test_a_recurrent_layer_over_a_user_cell_saves_whole(tmp_path, device):
+    # Recurrent holds its cell *class*: saved by name, rebuilt only when that class is allowed
+    from mgu_cell import MGUCell
+    tr.manual_seed(3)
+    layer = nn.Recurrent(MGUCell, 3, 4, num_layers=2, bidirectional=True).to(device)
+    x = tr.randn(5, 2, 3, device=device)
+    out, h_n = layer(x)
+    tr.save(layer, tmp_path / "mgu.pt")
+    with pytest.raises(tr.serialization.UnpicklingError, match="MGUCell"):
+        tr.load(tmp_path / "mgu.pt")
+    with tr.serialization.safe_globals([MGUCell]):
+        back = tr.load(tmp_path / "mgu.pt")
+    assert back.cell is MGUCell and back.kind is None
+    out2, h_n2 = back(x)
+    np.testing.assert_array_equal(out2.cpu().numpy(), out.cpu().numpy())
+    np.testing.assert_array_equal(h_n2.cpu().numpy(), h_n.cpu().numpy())
+    assert back.state_dict().keys() == layer.state_dict().keys()

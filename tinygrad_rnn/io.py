@@ -84,6 +84,11 @@ def _escape(part: str) -> str:
     return {".": "%2E", "..": "%2E%2E"}.get(out, out)
 
 
+def _is_module_class(cls: type) -> bool:
+    from .nn.module import Module
+    return issubclass(cls, Module)
+
+
 def _is_module(obj) -> bool:
     from .nn.module import Module
     return isinstance(obj, Module)
@@ -124,6 +129,8 @@ class _Encoder:
             node = self._object(obj, path, where)
             node["id"] = n
             return node
+        if isinstance(obj, type) and _is_module_class(obj):   # a module class held as an attribute
+            return {"type": "class", "class": serialization.qualified_name(obj)}     # (Recurrent's cell)
         if isinstance(obj, (dict, list, tuple, set, frozenset)):
             if id(obj) in self._active:
                 raise ValueError(f"tr.save: the object contains itself (a reference cycle) at {where}")
@@ -147,8 +154,8 @@ class _Encoder:
             finally:
                 self._active.discard(id(obj))
         raise TypeError(f"tr.save: cannot save an object of type {type(obj).__name__} at {where}; supported: "
-                        "Tensor, nn.Module, numpy array/scalar, dict (str/int keys), list, tuple, set, str, int, "
-                        "float, bool, None")
+                        "Tensor, nn.Module (and Module classes), numpy array/scalar, dict (str/int keys), list, "
+                        "tuple, set, str, int, float, bool, None")
 
     def _object(self, obj, path: tuple[str, ...], where: str) -> dict:
         if isinstance(obj, Tensor):
@@ -485,6 +492,8 @@ class _Decoder:
         elif kind in ("list", "tuple", "set", "frozenset") and isinstance(node.get("items"), list):
             for i, v in enumerate(node["items"]):
                 self.scan(v, f"{where}/{i}", depth + 1)
+        elif kind == "class":
+            self.resolve(self.field(node, "class", str, where), where)
         elif kind in ("dict", "odict", "module"):
             items = node.get("items" if kind != "module" else "state")
             if kind == "module":
@@ -565,6 +574,8 @@ class _Decoder:
                     raise self.fail(f"manifest entry at {where}: dict items must be [key, value] with a str/int key")
                 out[item[0]] = self.decode(item[1], f"{where}/{item[0]}", depth + 1)
             return out
+        if kind == "class":
+            return self.resolve(self.field(node, "class", str, where), where)
         if kind == "ref":
             ref = self.field(node, "id", int, where)
             if ref not in self.objects:

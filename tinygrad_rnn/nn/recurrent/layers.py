@@ -252,7 +252,6 @@ class Recurrent(Module):
                           "nothing", UserWarning, stacklevel=2 if type(self) is Recurrent else 4)
         self.cell = cell
         self.cell_kwargs = dict(cell_kwargs)
-        self.kind = kind_of(cell, cell_kwargs)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -283,6 +282,12 @@ class Recurrent(Module):
                 row.append(c)
             cells.append(row)
         object.__setattr__(self, "_cells", cells)
+
+    @property
+    def kind(self):
+        """The registered :class:`CellKind` of this layer's cell (``None``: not registered, runs unrolled);
+        derived from ``cell`` and ``cell_kwargs``, so a saved module holds only those."""
+        return kind_of(self.cell, self.cell_kwargs)
 
     # ----------------------------------------------------------------- the cells
     def _sync(self) -> None:
