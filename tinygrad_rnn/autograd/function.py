@@ -13,17 +13,25 @@ some input requires grad, records the node:
 - ``ctx._seq``: the node's creation number, from ``next_seq`` (backward runs nodes latest-first). Code
   that records a node without ``apply`` (``ToDevice``) must stamp it too.
 
+Views (``ViewFunction``: reshape, permute, expand, basic indexing, split): an output whose array is a
+view of the input's storage shares the input's ``VersionCounter`` (as in PyTorch), so an in-place change
+through any alias is seen by every saved array of that storage, and it remembers how it was made from
+its root base (``_view``: root tensor, chain of view ops, whether made under ``no_grad``) so an in-place
+change through it can rebase the root's history (``tensor._inplace``).
+
 This module imports no tensor code: ``tensor`` and ``ops`` both import it, never each other in a circle.
 """
 
 from __future__ import annotations
 
 import itertools
+import weakref
 
 from ..backend import DeviceError
 from . import grad_mode, scope as _scope
 
 _grad_state = grad_mode._state
+_scope_state = _scope._state
 _new = object.__new__
 # Creation counter stamped on every recorded node as ``_seq``: a node's inputs always come from nodes with a
 # smaller number, so backward runs nodes in decreasing ``_seq`` (see engine.run_backward).
@@ -31,6 +39,7 @@ next_seq = itertools.count(1).__next__
 # Set by tensor.py: Tensor._make(array, device, requires_grad, node, output index), and the same with the
 # device's array module passed in, _wrap_output(array, device, xp, requires_grad, node, output index).
 _make = _wrap_output = None
+_Tensor = None      # the Tensor class, set by tensor.py (autograd imports nothing above it)
 
 
 class VersionCounter:
@@ -138,12 +147,83 @@ class Function:
             ctx.edges = (e0, second if node is None else (node, second._idx))
         else:
             ctx.edges = tuple([t if t._node is None else (t._node, t._idx) for t in inputs])
-        ctx.scope = _scope._current
+        ctx.scope = _scope_state.current
         ctx._seq = next_seq()
         saved = ctx.saved
         if saved:
             ctx._checks = _version_checks(saved, inputs, outs)
         return outs
+
+
+class ViewFunction(Function):
+    """An op whose output may be a view of its first input's storage (``x.reshape``, ``x[1:]`` ...).
+
+    ``apply`` marks every output that is a view: it shares the input's version counter and records its
+    root base and the chain of view ops from it (see ``mark_views``). Only these ops pay for the check.
+    """
+
+    @classmethod
+    def apply(cls, *inputs, **attrs):
+        out = Function.apply.__func__(cls, *inputs, **attrs)
+        mark_views(cls, inputs[0], out, attrs)
+        return out
+
+
+class ViewRegistry:
+    """Weak references to the live views of one root tensor, so an in-place change that rebases the
+    root's history can rebase theirs too (dead references are dropped in amortised O(1))."""
+
+    __slots__ = ("refs", "limit")
+
+    def __init__(self) -> None:
+        self.refs: list = []
+        self.limit = 16
+
+    def add(self, t) -> None:
+        refs = self.refs
+        if len(refs) >= self.limit:
+            refs[:] = [r for r in refs if r() is not None]
+            self.limit = 2 * len(refs) + 16
+        refs.append(weakref.ref(t))
+
+    def live(self) -> list:
+        return [t for t in (r() for r in self.refs) if t is not None]
+
+
+def _is_view_of(xp, out, src) -> bool:
+    """Whether array ``out`` is a view of array ``src``'s storage (NumPy keeps the owner as ``.base``)."""
+    if out is src:
+        return True
+    b = out.base
+    if b is None:
+        return False
+    if b is src or (src.base is not None and b is src.base):
+        return True
+    return bool(xp.may_share_memory(out, src))      # another base chain (e.g. CuPy): the bounds test
+
+
+def mark_views(cls, base, out, attrs: dict) -> None:
+    """Make each output of the view op ``cls`` whose array views ``base``'s storage share ``base``'s version
+    counter, and record ``(root, chain, made under no_grad)`` on it as ``_view``; register it with the root
+    unless the root is a leaf that requires grad (its history never changes: in-place on it is refused)."""
+    multi = type(out) is tuple
+    src = base._data
+    for i, o in enumerate(out if multi else (out,)):
+        if not _is_view_of(base._xp, o._data, src):
+            continue
+        o._version = base._version
+        parent = base._view
+        step = (cls, attrs, i, multi)
+        if parent is None:
+            root, chain, no_grad = base, (step,), not _grad_state.enabled
+        else:
+            root, chain, no_grad = parent[0], parent[1] + (step,), parent[2] or not _grad_state.enabled
+        o._view = (root, chain, no_grad)
+        if root._node is not None or not root.requires_grad:
+            views = root._views
+            if views is None:
+                views = root._views = ViewRegistry()
+            views.add(o)
 
 
 def _device_error(cls, device, other) -> DeviceError:
@@ -152,23 +232,45 @@ def _device_error(cls, device, other) -> DeviceError:
 
 
 def _version_checks(saved, inputs, outputs) -> list:
-    """(counter, version now, "input"/"output", position) for every saved array that is an input's or
-    an output's storage (the message is only formatted if a check fails). ``outputs``: a tensor or a tuple."""
+    """(counter, version now, "input"/"output", position, index in saved) for every saved array that is an
+    input's or an output's storage, or a view of it made inside ``forward`` (the message is only formatted
+    if a check fails). ``outputs``: a tensor or a tuple."""
     checks = []
+    outputs = outputs if type(outputs) is tuple else (outputs,)
+    j = 0
     for a in saved:
+        found = False
         i = 0
         for t in inputs:
             if a is t._data:
                 v = t._version
-                checks.append((v, v.value, "input", i))
+                checks.append((v, v.value, "input", i, j))
+                found = True
                 break
             i += 1
-        else:
+        if not found:
             i = 0
-            for t in outputs if type(outputs) is tuple else (outputs,):
+            for t in outputs:
                 if a is t._data:
                     v = t._version
-                    checks.append((v, v.value, "output", i))
+                    checks.append((v, v.value, "output", i, j))
+                    found = True
                     break
                 i += 1
+        if not found:
+            base = getattr(a, "base", None)      # a view made in forward (x.T, x[..., None]): its owner's counter
+            if base is not None:
+                for kind, ts in (("input", inputs), ("output", outputs)):
+                    i = 0
+                    for t in ts:
+                        d = t._data
+                        if base is d or base is d.base:
+                            v = t._version
+                            checks.append((v, v.value, kind, i, j))
+                            found = True
+                            break
+                        i += 1
+                    if found:
+                        break
+        j += 1
     return checks
