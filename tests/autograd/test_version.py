@@ -17,7 +17,8 @@ def test_changed_saved_input_raises_naming_the_op(device):
     h = x * 1.0
     y = (h.exp() * h).sum()                   # Mul saved h
     h.add_(1.0)
-    with pytest.raises(RuntimeError, match=r"modified by an inplace operation.*input 1 of Mul, is at version 1; expected version 0"):
+    with pytest.raises(RuntimeError, match=r"modified by an inplace operation.*input 1 of Mul, is at version 1; "
+                                           r"expected version 0"):
         y.backward()
 
 
