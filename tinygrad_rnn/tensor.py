@@ -1252,7 +1252,7 @@ def _derive(root: Tensor, chain: tuple) -> Tensor:
     marked as a view (a temporary, or the new history of one that already is)."""
     t = root
     for cls, attrs, i, multi in chain:
-        out = Function.apply.__func__(cls, t, **attrs)
+        out = function._apply(cls, t, **attrs)
         t = out[i] if multi else out
     return t
 

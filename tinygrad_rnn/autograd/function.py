@@ -155,6 +155,9 @@ class Function:
         return outs
 
 
+_apply = Function.apply.__func__      # Function.apply for any subclass, bypassing an override
+
+
 class ViewFunction(Function):
     """An op whose output may be a view of its first input's storage (``x.reshape``, ``x[1:]`` ...).
 
@@ -164,7 +167,7 @@ class ViewFunction(Function):
 
     @classmethod
     def apply(cls, *inputs, **attrs):
-        out = Function.apply.__func__(cls, *inputs, **attrs)
+        out = _apply(cls, *inputs, **attrs)
         mark_views(cls, inputs[0], out, attrs)
         return out
 
@@ -204,26 +207,38 @@ def _is_view_of(xp, out, src) -> bool:
 
 def mark_views(cls, base, out, attrs: dict) -> None:
     """Make each output of the view op ``cls`` whose array views ``base``'s storage share ``base``'s version
-    counter, and record ``(root, chain, made under no_grad)`` on it as ``_view``; register it with the root
-    unless the root is a leaf that requires grad (its history never changes: in-place on it is refused)."""
-    multi = type(out) is tuple
+    counter, and record ``(root, chain, made under no_grad)`` on it as ``_view``. With grad mode on, register
+    it with the root too, unless the root is a leaf that requires grad (in-place on it is refused, so its
+    history never changes); views made under ``no_grad`` are never re-derived, so they are not registered."""
     src = base._data
-    for i, o in enumerate(out if multi else (out,)):
-        if not _is_view_of(base._xp, o._data, src):
-            continue
-        o._version = base._version
-        parent = base._view
-        step = (cls, attrs, i, multi)
-        if parent is None:
-            root, chain, no_grad = base, (step,), not _grad_state.enabled
-        else:
-            root, chain, no_grad = parent[0], parent[1] + (step,), parent[2] or not _grad_state.enabled
-        o._view = (root, chain, no_grad)
-        if root._node is not None or not root.requires_grad:
-            views = root._views
-            if views is None:
-                views = root._views = ViewRegistry()
-            views.add(o)
+    xp = base._xp
+    parent = base._view
+    enabled = _grad_state.enabled
+    if parent is None:
+        root, chain, no_grad = base, (), not enabled
+    else:
+        root, chain, no_grad = parent[0], parent[1], parent[2] or not enabled
+    register = enabled and (root._node is not None or not root.requires_grad)
+    if type(out) is not tuple:
+        if _is_view_of(xp, out._data, src):
+            out._version = base._version
+            out._view = (root, chain + ((cls, attrs, 0, False),), no_grad)
+            if register:
+                _register(root, out)
+        return
+    for i, o in enumerate(out):
+        if _is_view_of(xp, o._data, src):
+            o._version = base._version
+            o._view = (root, chain + ((cls, attrs, i, True),), no_grad)
+            if register:
+                _register(root, o)
+
+
+def _register(root, view) -> None:
+    views = root._views
+    if views is None:
+        views = root._views = ViewRegistry()
+    views.add(view)
 
 
 def _device_error(cls, device, other) -> DeviceError:
