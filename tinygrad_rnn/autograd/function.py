@@ -166,9 +166,9 @@ class ViewFunction(Function):
     """
 
     @classmethod
-    def apply(cls, *inputs, **attrs):
-        out = _apply(cls, *inputs, **attrs)
-        mark_views(cls, inputs[0], out, attrs)
+    def apply(cls, x, **attrs):
+        out = _apply(cls, x, **attrs)
+        mark_views(cls, x, out, attrs)
         return out
 
 
@@ -251,41 +251,36 @@ def _version_checks(saved, inputs, outputs) -> list:
     input's or an output's storage, or a view of it made inside ``forward`` (the message is only formatted
     if a check fails). ``outputs``: a tensor or a tuple."""
     checks = []
-    outputs = outputs if type(outputs) is tuple else (outputs,)
     j = 0
     for a in saved:
-        found = False
         i = 0
         for t in inputs:
             if a is t._data:
                 v = t._version
                 checks.append((v, v.value, "input", i, j))
-                found = True
                 break
             i += 1
-        if not found:
+        else:
             i = 0
-            for t in outputs:
+            for t in outputs if type(outputs) is tuple else (outputs,):
                 if a is t._data:
                     v = t._version
                     checks.append((v, v.value, "output", i, j))
-                    found = True
                     break
                 i += 1
-        if not found:
-            base = getattr(a, "base", None)      # a view made in forward (x.T, x[..., None]): its owner's counter
-            if base is not None:
-                for kind, ts in (("input", inputs), ("output", outputs)):
-                    i = 0
-                    for t in ts:
-                        d = t._data
-                        if base is d or base is d.base:
-                            v = t._version
-                            checks.append((v, v.value, kind, i, j))
-                            found = True
-                            break
-                        i += 1
-                    if found:
-                        break
+            else:
+                base = getattr(a, "base", None)   # a view made in forward (x.T, x[..., None]): its owner's counter
+                if base is not None:
+                    _view_check(checks, base, inputs, outputs, j)
         j += 1
     return checks
+
+
+def _view_check(checks: list, base, inputs, outputs, j: int) -> None:
+    for kind, ts in (("input", inputs), ("output", outputs if type(outputs) is tuple else (outputs,))):
+        for i, t in enumerate(ts):
+            d = t._data
+            if base is d or base is d.base:
+                v = t._version
+                checks.append((v, v.value, kind, i, j))
+                return
