@@ -168,6 +168,16 @@ class ViewFunction(Function):
     @classmethod
     def apply(cls, x, **attrs):
         out = _apply(cls, x, **attrs)
+        if type(out) is not tuple:           # the common case, inlined: one output whose base is x's storage
+            src, arr = x._data, out._data
+            b = arr.base
+            if b is not None and (b is src or b is src.base) and x._view is None:
+                enabled = _grad_state.enabled
+                out._version = x._version
+                out._view = (x, ((cls, attrs, 0, False),), not enabled)
+                if enabled and (x._node is not None or not x.requires_grad):
+                    _register(x, out)
+                return out
         mark_views(cls, x, out, attrs)
         return out
 
