@@ -203,6 +203,8 @@ def test_downward_imports_pass():
 
 
 def _function_classes() -> list[str]:
+    """Qualified names of every ``Function`` subclass the package defines that is an op (has a
+    ``forward`` of its own; a base such as autograd's ``ViewFunction`` is machinery)."""
     names = set()
     for info in pkgutil.walk_packages(tinygrad_rnn.__path__, prefix="tinygrad_rnn."):
         if info.name.endswith(".__main__") or info.name.startswith("tinygrad_rnn.examples."):
@@ -214,7 +216,8 @@ def _function_classes() -> list[str]:
                 raise
             continue
         for _, obj in inspect.getmembers(mod, inspect.isclass):
-            if issubclass(obj, Function) and obj is not Function and obj.__module__.startswith("tinygrad_rnn"):
+            if (issubclass(obj, Function) and obj is not Function and obj.__module__.startswith("tinygrad_rnn")
+                    and "forward" in vars(obj)):
                 names.add(f"{obj.__module__}.{obj.__qualname__}")
     return sorted(names)
 

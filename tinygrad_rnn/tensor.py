@@ -20,6 +20,7 @@ from . import dtypes, ops
 from .autograd import engine, function, grad_mode
 from .autograd.function import Function, VersionCounter
 from .backend import DeviceError, canonical_device, default_device, is_device_array, move, to_numpy, xp_for
+from .ops.movement import CopySlices
 from .random import default_generator
 from .autograd.names import grad_fn_name
 from .tensor_str import tensor_repr
@@ -217,9 +218,13 @@ class Tensor(function.TensorBase):
     ``.numpy()`` returned bypasses the version counter: autograd cannot see such changes.
     """
 
-    __slots__ = ("_data", "_device", "_xp", "requires_grad", "grad", "_node", "_idx", "_version",
+    __slots__ = ("_data", "_device", "_xp", "requires_grad", "_grad", "_node", "_idx", "_version",
                  "_hooks", "_name", "__weakref__", "__dict__")
     __array_priority__ = 1000   # so ndarray <op> Tensor defers to Tensor's reflected operator
+    # Set (in the instance dict) only on views, by autograd.function.mark_views: (root base, chain of view
+    # ops from it, made under no_grad); and on a root with live views, their ViewRegistry.
+    _view = None
+    _views = None
 
     def __init__(self, *data, dtype=None, device=None, requires_grad: bool = False) -> None:
         dev = canonical_device(device)
@@ -239,7 +244,7 @@ class Tensor(function.TensorBase):
         if requires_grad and arr.dtype.kind not in "fc":
             raise TypeError(f"requires_grad: only floating-point tensors can require gradients, got {arr.dtype}")
         self.requires_grad = builtins.bool(requires_grad)
-        self.grad = None
+        self._grad = None
         self._node = None
         self._idx = 0
         self._version = VersionCounter()
@@ -292,6 +297,41 @@ class Tensor(function.TensorBase):
     @property
     def device(self) -> device:
         return self._device
+
+    @property
+    def grad(self) -> "Tensor | None":
+        """The gradient accumulated by ``backward`` (``None`` until one runs, or after ``zero_grad``).
+
+        Assigning checks it as PyTorch does: a Tensor of this tensor's shape, dtype and device, or ``None``.
+        (The engine writes ``_grad`` directly: no checks on its hot path.)
+        """
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: "Tensor | None") -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                                f"{type(value).__name__}")
+            if value is self:
+                raise RuntimeError("can't assign Variable as its own grad")
+            if value._device != self._device:
+                raise DeviceError(f"attempting to assign a gradient located on device '{value._device}' to a "
+                                  f"tensor located on device '{self._device}'. Please ensure that the gradient "
+                                  "and the tensor are on the same device")
+            if value._data.shape != self._data.shape:
+                raise engine.GradientError(
+                    f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor of size "
+                    f"'{list(self.shape)}'. Please ensure that the gradient and the tensor are the same size")
+            if value._data.dtype != self._data.dtype:
+                raise engine.GradientError(
+                    f"attempting to assign a gradient with dtype '{value.dtype}' to a tensor with dtype "
+                    f"'{self.dtype}'. Please ensure that the gradient and the tensor have the same dtype")
+        self._grad = value
+
+    @grad.deleter
+    def grad(self) -> None:
+        self._grad = None
 
     @property
     def is_leaf(self) -> bool:
@@ -355,8 +395,8 @@ class Tensor(function.TensorBase):
             raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the "
                                "deepcopy protocol; call .detach() first")
         t = Tensor._make(self._data.copy(), self._device, self.requires_grad, None, 0)
-        if self.grad is not None:
-            t.grad = self._new(self.grad._data.copy())
+        if self._grad is not None:
+            t._grad = self._new(self._grad._data.copy())
         memo[id(self)] = t
         return t
 
@@ -491,10 +531,11 @@ class Tensor(function.TensorBase):
         for t, grad in zip(inputs, got):
             if grad is None:
                 continue
-            if t.grad is None:
-                t.grad = t._wrap_grad(grad.copy())
+            if t._grad is None:
+                t._grad = t._wrap_grad(grad.copy())
             else:
-                t.grad._data = t.grad._data + grad
+                t._grad._data = t._grad._data + grad
+                t._grad._version.value += 1
 
     def detach(self) -> "Tensor":
         """A tensor sharing data and version counter, cut from the graph."""
@@ -503,6 +544,8 @@ class Tensor(function.TensorBase):
         return t
 
     def detach_(self) -> "Tensor":
+        if self._view is not None:
+            raise RuntimeError("detach_(): Can't detach views in-place. Use detach() instead")
         self._node, self._idx, self.requires_grad = None, 0, False
         return self
 
@@ -537,7 +580,7 @@ class Tensor(function.TensorBase):
 
             def on_array(g):                   # the engine runs a node's hooks on arrays
                 r = fn(Tensor._make(g, dev, False, None, 0))
-                return None if r is None else r._data
+                return None if r is None else engine._hook_result(fn, r, g.shape, g.dtype, dev)
             engine.add_hook(self._node, self._idx, on_array)
         return fn
 
@@ -1080,33 +1123,78 @@ class Tensor(function.TensorBase):
         return dropout(self, p, training, generator=generator)
 
     # ----------------------------------------------------------------- in-place (version-counted)
-    def _inplace(self, name: str, compute, other=None) -> "Tensor":
-        """Overwrite this tensor's data with ``compute(self, other)`` and bump the version counter.
+    def _inplace(self, name: str, compute, other=None, write=None) -> "Tensor":
+        """Overwrite this tensor's data with ``compute(self, other)`` and bump the version counter it
+        shares with its base and every view of that storage (``write(array, other)``, when given, does
+        the same write directly where no history is recorded).
 
         With grad recording on and a tensor that requires grad involved, the history is rebased as in
         PyTorch: the result is computed out of place from a copy that carries the old history, and this
-        tensor becomes its output.
+        tensor becomes its output. Through a view, the root base's history becomes ``CopySlices`` (the old
+        root with the view's region replaced by the result). Either way every live view of the root is
+        re-derived from its new history. Refused with a RuntimeError, before anything changes: a leaf that
+        requires grad or a view of one (outside ``no_grad``), a view made under ``no_grad`` of a base that
+        requires grad, an output of a multi-view op (``split``, ``chunk``, ``unbind``), and a view in which
+        several elements share one memory location (``expand``).
         """
-        other_rg = isinstance(other, Tensor) and other.requires_grad
-        if _grad_state.enabled and (self.requires_grad or other_rg):
-            if self._node is None and self.requires_grad:
-                raise RuntimeError(f"{name}: a leaf tensor that requires grad is being used in an in-place "
-                                   "operation; wrap it in `with tr.no_grad():` (as optimizers do) or use "
-                                   "the out-of-place form")
-            old = Tensor._make(self._data.copy(), self._device, self.requires_grad, self._node, self._idx)
-            out = compute(old, other)
-            self._xp.copyto(self._data, out._data, casting="same_kind")
-            self._node, self._idx, self.requires_grad = out._node, out._idx, True
+        view = self._view
+        if view is not None and _overlapping(self._data):
+            raise RuntimeError(f"{name}: unsupported operation: more than one element of the written-to tensor "
+                               "refers to a single memory location (an expand() view). Please clone() the tensor "
+                               "before performing the operation.")
+        if _grad_state.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+                                    or (view is not None and view[0].requires_grad)):
+            if view is None:
+                self._rebase(name, compute, other)
+            else:
+                self._rebase_view(name, compute, other, view)
+        elif write is not None:
+            write(self._data, other)
         else:
             with grad_mode.no_grad():
                 out = compute(self, other)
             if out._data is not self._data:
-                if out.shape != self.shape:
-                    raise ValueError(f"{name}: the result has shape {out.shape}, which cannot be written "
-                                     f"into a tensor of shape {self.shape}")
+                _check_result(name, out, self)
                 self._xp.copyto(self._data, out._data, casting="same_kind")
         self._version.value += 1
         return self
+
+    def _rebase(self, name: str, compute, other) -> None:
+        """In-place with history on a tensor that is not a view: it becomes the output of ``compute``."""
+        if self._node is None and self.requires_grad:
+            raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place "
+                               "operation. Wrap it in `with tr.no_grad():` (as optimizers and init do) or use "
+                               "the out-of-place form")
+        old = Tensor._make(self._data.copy(), self._device, self.requires_grad, self._node, self._idx)
+        out = _check_result(name, compute(old, other), self)
+        self._xp.copyto(self._data, out._data, casting="same_kind")
+        self._node, self._idx, self.requires_grad = out._node, out._idx, out.requires_grad
+        _rederive_views(self)
+
+    def _rebase_view(self, name: str, compute, other, view: tuple) -> None:
+        """In-place with history through a view: the root's history becomes CopySlices(old root, result)."""
+        root, chain, made_without_grad = view
+        if root._node is None and root.requires_grad:
+            raise RuntimeError(f"{name}: a view of a leaf Variable that requires grad is being used in an "
+                               "in-place operation. Wrap it in `with tr.no_grad():` (as optimizers and init do) "
+                               "or use the out-of-place form")
+        if made_without_grad:
+            raise RuntimeError(f"{name}: A view was created in no_grad mode and is being modified inplace with "
+                               "grad mode enabled. Given that this use case is ambiguous and error-prone, it is "
+                               "forbidden. Move both the view and the in-place change inside the no_grad block "
+                               "(if the change is not to be tracked) or both outside (if it is)")
+        for cls, _, i, multi in chain:
+            if multi:
+                raise RuntimeError(f"{name}: Output {i} of {cls.__name__} is a view and is being modified inplace. "
+                                   "This view is the output of a function that returns multiple views (split, "
+                                   "chunk, unbind). Such functions do not allow the output views to be modified "
+                                   "inplace. You should replace the inplace operation by an out-of-place one.")
+        old_root = Tensor._make(root._data.copy(), root._device, root.requires_grad, root._node, root._idx)
+        out = _check_result(name, compute(_derive(old_root, chain), other), self)
+        self._xp.copyto(self._data, out._data, casting="same_kind")      # the view's region of the root
+        new_root = CopySlices.apply(old_root, out, chain=chain)
+        root._node, root._idx, root.requires_grad = new_root._node, new_root._idx, new_root.requires_grad
+        _rederive_views(root)
 
     def add_(self, other, alpha=1) -> "Tensor":
         """``self += alpha * other``; the deprecated ``add_(Number alpha, Tensor other)`` of old
@@ -1152,24 +1240,27 @@ class Tensor(function.TensorBase):
         if src._device != self._device:
             src = src.to(self._device)
         try:
-            np.broadcast_shapes(src.shape, self.shape)
+            if np.broadcast_shapes(src.shape, self.shape) != self.shape:
+                raise ValueError
         except ValueError:
             raise ValueError(f"copy_: source of shape {src.shape} cannot be broadcast to {self.shape}") from None
-        return self._inplace("copy_", lambda a, b: (b._cast(a.dtype) + a * 0) if a.requires_grad or
-                             b.requires_grad else b._cast(a.dtype).expand(*a.shape), src)
+        return self._inplace("copy_", lambda a, b: _overwrite(a, b._cast(a.dtype)), src,
+                             write=lambda arr, b: self._xp.copyto(arr, b._data, casting="unsafe"))
 
     def zero_(self) -> "Tensor":
         return self.fill_(0)
 
     def fill_(self, value) -> "Tensor":
-        if _grad_state.enabled and self.requires_grad and self._node is None:
-            raise RuntimeError("fill_: a leaf tensor that requires grad is being used in an in-place "
-                               "operation; wrap it in `with tr.no_grad():`")
-        self._data[...] = value._data if isinstance(value, Tensor) else value
-        if _grad_state.enabled and self.requires_grad:
-            self._node, self.requires_grad = None, False
-        self._version.value += 1
-        return self
+        """Set every element to ``value`` (a number, or a 0-d tensor: then differentiable w.r.t. it)."""
+        if isinstance(value, Tensor):
+            if value.ndim != 0:
+                raise ValueError(f"fill_: only supports a 0-dimension value tensor, got shape {value.shape}")
+            if value._device != self._device:
+                value = value.to(self._device)
+        elif not isinstance(value, (numbers.Number, np.generic)):
+            raise TypeError(f"fill_: value must be a number or a 0-d Tensor, got {type(value).__name__}")
+        return self._inplace("fill_", lambda a, b: _overwrite(a, b._cast(a.dtype) if isinstance(b, Tensor) else b),
+                             value, write=_fill_array)
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, generator=None) -> "Tensor":
         g = generator or default_generator
@@ -1190,11 +1281,8 @@ class Tensor(function.TensorBase):
         if v._device != self._device:
             raise DeviceError(f"__setitem__: value is on '{v._device}', tensor on '{self._device}'")
         v = v._cast(self.dtype)
-        if _grad_state.enabled and (self.requires_grad or v.requires_grad):
-            self._inplace("__setitem__", lambda a, b: ops.IndexPut.apply(a, b, index=idx), v)
-        else:
-            self._data[idx] = v._data
-            self._version.value += 1
+        self._inplace("__setitem__", lambda a, b: ops.IndexPut.apply(a, b, index=idx), v,
+                      write=lambda arr, b: arr.__setitem__(idx, b._data))
 
     # ----------------------------------------------------------------- more of PyTorch's methods
     def sin(self) -> "Tensor":
@@ -1302,7 +1390,7 @@ def _wrap_output(arr, dev, xp, requires_grad, node, idx) -> Tensor:
     t._device = dev
     t._xp = xp
     t.requires_grad = requires_grad
-    t.grad = None
+    t._grad = None
     t._node = node
     t._idx = idx
     t._version = VersionCounter()
@@ -1316,6 +1404,57 @@ Tensor._wrap_output = staticmethod(_wrap_output)
 
 
 # --------------------------------------------------------------------- helpers
+
+
+def _overlapping(arr) -> bool:
+    """Whether several elements of ``arr`` share one memory location (a stride-0 dim: an ``expand`` view)."""
+    for st, n in zip(arr.strides, arr.shape):
+        if st == 0 and n > 1:
+            return True
+    return False
+
+
+def _check_result(name: str, out: Tensor, target: Tensor) -> Tensor:
+    """The result of an in-place op, checked to fit ``target`` (its shape; a float dtype cast to target's)."""
+    if out._data.shape != target._data.shape:
+        raise ValueError(f"{name}: the result has shape {out.shape}, which cannot be written into a tensor of "
+                         f"shape {target.shape}")
+    if out._data.dtype != target._data.dtype and out.dtype.kind == "f" and target.dtype.kind == "f":
+        out = out._cast(target.dtype)
+    return out
+
+
+def _derive(root: Tensor, chain: tuple) -> Tensor:
+    """The view ``chain`` (as ``Tensor._view`` records it) of ``root``, recorded as graph nodes; not itself
+    marked as a view (a temporary, or the new history of one that already is)."""
+    t = root
+    for cls, attrs, i, multi in chain:
+        out = function._apply(cls, t, **attrs)
+        t = out[i] if multi else out
+    return t
+
+
+def _rederive_views(root: Tensor) -> None:
+    """After ``root``'s history changed in place: every live view of it made with grad on gets its history
+    from the new one (PyTorch regenerates a view's grad_fn the same way, lazily)."""
+    views = root._views
+    if views is None:
+        return
+    for v in views.live():
+        if v._view[2]:
+            continue            # made under no_grad: stays out of the graph (as PyTorch)
+        new = _derive(root, v._view[1])
+        v._node, v._idx, v.requires_grad = new._node, new._idx, new.requires_grad
+
+
+def _overwrite(a: Tensor, b) -> Tensor:
+    """``b`` broadcast to ``a``'s shape with a's history kept at zero gradient (``copy_``/``fill_`` with grad):
+    a where-select, so an inf or nan in ``a`` never leaks into the result as ``a * 0`` would."""
+    return where(a._new(a._xp.ones(a.shape, dtype=bool)), b, a)
+
+
+def _fill_array(arr, value) -> None:
+    arr[...] = value._data if isinstance(value, Tensor) else value
 
 
 def _grad_array(root: Tensor, gradient):

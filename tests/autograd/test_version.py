@@ -17,7 +17,8 @@ def test_changed_saved_input_raises_naming_the_op(device):
     h = x * 1.0
     y = (h.exp() * h).sum()                   # Mul saved h
     h.add_(1.0)
-    with pytest.raises(RuntimeError, match=r"Mul.*version 0.*version 1|modified by an in-place"):
+    with pytest.raises(RuntimeError, match=r"modified by an inplace operation.*input 1 of Mul, is at version 1; "
+                                           r"expected version 0"):
         y.backward()
 
 
@@ -53,7 +54,7 @@ def test_setitem_and_copy_and_zero_bump_the_version(device):
         with tr.no_grad():
             change(h)
         assert h._version.value > v
-        with pytest.raises(RuntimeError, match="in-place"):
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
             y.backward()
 
 
@@ -64,7 +65,7 @@ def test_detach_shares_the_counter_data_does_not(device):
     d = h.detach()
     assert d._version is h._version
     d.add_(1.0)
-    with pytest.raises(RuntimeError, match="in-place"):
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.backward()
 
     h2 = x * 1.0

@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 import heapq
+import threading
 import weakref
 
-from .function import Function
+from .function import Function, TensorBase
 
-_record_norms = False
+
+
+class _State(threading.local):
+    record_norms = False     # inside record_grad_norms() in this thread
+
+
+_state = _State()
 
 
 @contextmanager
@@ -23,12 +30,35 @@ def record_grad_norms():
 
     The norms stay on the device as 0-d arrays (no synchronisation); graph pictures read them.
     """
-    global _record_norms
-    prev, _record_norms = _record_norms, True
+    prev, _state.record_norms = _state.record_norms, True
     try:
         yield
     finally:
-        _record_norms = prev
+        _state.record_norms = prev
+
+
+class GradientError(RuntimeError, ValueError):
+    """A gradient of the wrong shape or dtype: assigned to ``.grad``, or returned by a hook. A RuntimeError
+    as in PyTorch, and a ValueError (this project's error for a bad value)."""
+
+
+def _hook_name(hook) -> str:
+    return getattr(hook, "__name__", type(hook).__name__)
+
+
+def _hook_result(hook, r, shape: tuple, dtype, device: str):
+    """The array of a hook's return value ``r`` (not None), checked against the gradient it replaces
+    (PyTorch's checks and messages): a Tensor of the same shape, dtype and device."""
+    if not isinstance(r, TensorBase):
+        raise TypeError(f"expected Tensor or None, but hook '{_hook_name(hook)}' returned '{type(r).__name__}'")
+    a = r._data
+    if a.shape != shape:
+        raise GradientError(f"hook '{_hook_name(hook)}' has changed the size of value (was {tuple(shape)}, "
+                            f"got {tuple(a.shape)})")
+    if a.dtype != dtype or r._device != device:
+        raise GradientError(f"hook '{_hook_name(hook)}' has changed the type of value (was {dtype} on {device}, "
+                            f"got {a.dtype} on {r._device})")
+    return a
 
 
 def graph_nodes(*roots) -> list:
@@ -55,12 +85,14 @@ def _freed_error(node: Function) -> RuntimeError:
         "the next forward (truncated BPTT).")
 
 
-def _version_error(node: Function, counter, version: int, kind: str, pos: int) -> RuntimeError:
+def _version_error(node: Function, counter, version: int, kind: str, pos: int, array) -> RuntimeError:
+    """PyTorch's message, naming the array, the op that saved it and both versions."""
     return RuntimeError(
-        f"one of the arrays needed for gradient computation has been modified by an in-place "
-        f"operation: {kind} {pos} of {node.name} was saved at version {version} and is now at version "
-        f"{counter.value}. Clone it before changing it in place (x = x.clone()), or make the "
-        f"change after backward().")
+        f"one of the variables needed for gradient computation has been modified by an inplace operation: "
+        f"[{array.dtype} {list(array.shape)}], which is {kind} {pos} of {node.name}, is at version "
+        f"{counter.value}; expected version {version} instead. Hint: the change may have gone through a view "
+        f"or detach() of it (they share its version counter); clone it before changing it in place "
+        f"(x = x.clone()), or make the change after backward().")
 
 
 def _accumulate(old, g):
@@ -114,7 +146,7 @@ def run_backward(roots, grads, retain_graph: bool = False, capture=None):
             else:
                 capture_nodes[(t._node, t._idx)] = i
         captured = [None] * len(capture)
-    record_norms = _record_norms
+    record_norms = _state.record_norms
 
     while heap:
         node = by_seq.pop(-pop(heap))
@@ -128,9 +160,9 @@ def run_backward(roots, grads, retain_graph: bool = False, capture=None):
             raise _freed_error(node)
         checks = node._checks
         if checks:
-            for counter, version, kind, pos in checks:
+            for counter, version, kind, pos, j in checks:
                 if counter.value != version:
-                    raise _version_error(node, counter, version, kind, pos)
+                    raise _version_error(node, counter, version, kind, pos, saved[j])
         if record_norms:
             node.grad_norms = [None if g is None else node.xp.linalg.norm(g.ravel()) for g in gs]
         if len(gs) == 1:
@@ -181,17 +213,18 @@ def run_backward(roots, grads, retain_graph: bool = False, capture=None):
             for hook in t._hooks:
                 r = hook(make(g, t._device, False, None, 0))
                 if r is not None:
-                    g, owned = r._data, False
+                    g, owned = _hook_result(hook, r, t._data.shape, t._data.dtype, t._device), False
         if capture is not None:
             if key in capture_leaves:
                 captured[capture_leaves[key]] = g
             continue
-        if t.grad is None:
+        grad = t._grad          # (the public .grad is a checked property; the engine writes _grad)
+        if grad is None:
             # .grad must own its array (clipping scales grads in place): copy unless this loop made the sum.
-            t.grad = make(g if owned else g.copy(), t._device, False, None, 0)
+            t._grad = make(g if owned else g.copy(), t._device, False, None, 0)
         else:
-            t.grad._data = t.grad._data + g
-            t.grad._version.value += 1
+            grad._data = grad._data + g
+            grad._version.value += 1
     return captured
 
 
@@ -212,10 +245,11 @@ def _output_hooks(node, gs, capture_nodes, captured):
         ref = (node.retained or {}).get(idx)
         t = ref() if ref is not None else None
         if t is not None:
-            if t.grad is None:
-                t.grad = t._wrap_grad(g.copy())
+            if t._grad is None:
+                t._grad = t._wrap_grad(g.copy())
             else:
-                t.grad._data = t.grad._data + g
+                t._grad._data = t._grad._data + g
+                t._grad._version.value += 1
         k = capture_nodes.get((node, idx)) if capture_nodes else None
         if k is not None:
             captured[k] = g

@@ -18,16 +18,24 @@ tensors only through :class:`TensorBase`, the fields and constructors every tens
 ``apply`` makes its outputs with the first input's class (``type(x)._wrap_output``), the engine makes
 a leaf's ``.grad`` with the leaf's class (``type(leaf)._make``). ``tensor`` and ``ops`` both import
 this module, never each other in a circle.
+
+Views (``ViewFunction``: reshape, permute, expand, basic indexing, split): an output whose array is a
+view of the input's storage shares the input's ``VersionCounter`` (as in PyTorch), so an in-place change
+through any alias is seen by every saved array of that storage, and it remembers how it was made from
+its root base (``_view``: root tensor, chain of view ops, whether made under ``no_grad``) so an in-place
+change through it can rebase the root's history (``tensor._inplace``).
 """
 
 from __future__ import annotations
 
 import itertools
+import weakref
 
 from ..backend import DeviceError
 from . import grad_mode, scope as _scope
 
 _grad_state = grad_mode._state
+_scope_state = _scope._state
 _new = object.__new__
 # Creation counter stamped on every recorded node as ``_seq``: a node's inputs always come from nodes with a
 # smaller number, so backward runs nodes in decreasing ``_seq`` (see engine.run_backward).
@@ -169,12 +177,108 @@ class Function:
             ctx.edges = (e0, second if node is None else (node, second._idx))
         else:
             ctx.edges = tuple([t if t._node is None else (t._node, t._idx) for t in inputs])
-        ctx.scope = _scope._current
+        ctx.scope = _scope_state.current
         ctx._seq = next_seq()
         saved = ctx.saved
         if saved:
             ctx._checks = _version_checks(saved, inputs, outs)
         return outs
+
+
+_apply = Function.apply.__func__      # Function.apply for any subclass, bypassing an override
+
+
+class ViewFunction(Function):
+    """An op whose output may be a view of its first input's storage (``x.reshape``, ``x[1:]`` ...).
+
+    ``apply`` marks every output that is a view: it shares the input's version counter and records its
+    root base and the chain of view ops from it (see ``mark_views``). Only these ops pay for the check.
+    """
+
+    @classmethod
+    def apply(cls, x, **attrs):
+        out = _apply(cls, x, **attrs)
+        if type(out) is not tuple:           # the common case, inlined: one output whose base is x's storage
+            src, arr = x._data, out._data
+            b = arr.base
+            if b is not None and (b is src or b is src.base) and x._view is None:
+                enabled = _grad_state.enabled
+                out._version = x._version
+                out._view = (x, ((cls, attrs, 0, False),), not enabled)
+                if enabled and (x._node is not None or not x.requires_grad):
+                    _register(x, out)
+                return out
+        mark_views(cls, x, out, attrs)
+        return out
+
+
+class ViewRegistry:
+    """Weak references to the live views of one root tensor, so an in-place change that rebases the
+    root's history can rebase theirs too (dead references are dropped in amortised O(1))."""
+
+    __slots__ = ("refs", "limit")
+
+    def __init__(self) -> None:
+        self.refs: list = []
+        self.limit = 16
+
+    def add(self, t) -> None:
+        refs = self.refs
+        if len(refs) >= self.limit:
+            refs[:] = [r for r in refs if r() is not None]
+            self.limit = 2 * len(refs) + 16
+        refs.append(weakref.ref(t))
+
+    def live(self) -> list:
+        return [t for t in (r() for r in self.refs) if t is not None]
+
+
+def _is_view_of(xp, out, src) -> bool:
+    """Whether array ``out`` is a view of array ``src``'s storage (NumPy keeps the owner as ``.base``)."""
+    if out is src:
+        return True
+    b = out.base
+    if b is None:
+        return False
+    if b is src or (src.base is not None and b is src.base):
+        return True
+    return bool(xp.may_share_memory(out, src))      # another base chain (e.g. CuPy): the bounds test
+
+
+def mark_views(cls, base, out, attrs: dict) -> None:
+    """Make each output of the view op ``cls`` whose array views ``base``'s storage share ``base``'s version
+    counter, and record ``(root, chain, made under no_grad)`` on it as ``_view``. With grad mode on, register
+    it with the root too, unless the root is a leaf that requires grad (in-place on it is refused, so its
+    history never changes); views made under ``no_grad`` are never re-derived, so they are not registered."""
+    src = base._data
+    xp = base._xp
+    parent = base._view
+    enabled = _grad_state.enabled
+    if parent is None:
+        root, chain, no_grad = base, (), not enabled
+    else:
+        root, chain, no_grad = parent[0], parent[1], parent[2] or not enabled
+    register = enabled and (root._node is not None or not root.requires_grad)
+    if type(out) is not tuple:
+        if _is_view_of(xp, out._data, src):
+            out._version = base._version
+            out._view = (root, chain + ((cls, attrs, 0, False),), no_grad)
+            if register:
+                _register(root, out)
+        return
+    for i, o in enumerate(out):
+        if _is_view_of(xp, o._data, src):
+            o._version = base._version
+            o._view = (root, chain + ((cls, attrs, i, True),), no_grad)
+            if register:
+                _register(root, o)
+
+
+def _register(root, view) -> None:
+    views = root._views
+    if views is None:
+        views = root._views = ViewRegistry()
+    views.add(view)
 
 
 def _device_error(cls, device, other) -> DeviceError:
@@ -183,15 +287,17 @@ def _device_error(cls, device, other) -> DeviceError:
 
 
 def _version_checks(saved, inputs, outputs) -> list:
-    """(counter, version now, "input"/"output", position) for every saved array that is an input's or
-    an output's storage (the message is only formatted if a check fails). ``outputs``: a tensor or a tuple."""
+    """(counter, version now, "input"/"output", position, index in saved) for every saved array that is an
+    input's or an output's storage, or a view of it made inside ``forward`` (the message is only formatted
+    if a check fails). ``outputs``: a tensor or a tuple."""
     checks = []
+    j = 0
     for a in saved:
         i = 0
         for t in inputs:
             if a is t._data:
                 v = t._version
-                checks.append((v, v.value, "input", i))
+                checks.append((v, v.value, "input", i, j))
                 break
             i += 1
         else:
@@ -199,7 +305,22 @@ def _version_checks(saved, inputs, outputs) -> list:
             for t in outputs if type(outputs) is tuple else (outputs,):
                 if a is t._data:
                     v = t._version
-                    checks.append((v, v.value, "output", i))
+                    checks.append((v, v.value, "output", i, j))
                     break
                 i += 1
+            else:
+                base = getattr(a, "base", None)   # a view made in forward (x.T, x[..., None]): its owner's counter
+                if base is not None:
+                    _view_check(checks, base, inputs, outputs, j)
+        j += 1
     return checks
+
+
+def _view_check(checks: list, base, inputs, outputs, j: int) -> None:
+    for kind, ts in (("input", inputs), ("output", outputs if type(outputs) is tuple else (outputs,))):
+        for i, t in enumerate(ts):
+            d = t._data
+            if base is d or base is d.base:
+                v = t._version
+                checks.append((v, v.value, kind, i, j))
+                return

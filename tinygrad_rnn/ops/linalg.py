@@ -76,7 +76,9 @@ class Einsum(Function):
         ctx.inputs, ctx.output = inputs, output
         ctx.shapes = tuple(a.shape for a in operands)
         ctx.save_for_backward(*operands)
-        return ctx.xp.einsum(",".join(inputs) + "->" + output, *operands)
+        y = ctx.xp.einsum(",".join(inputs) + "->" + output, *operands)
+        # NumPy returns a view for pure index shuffles ("ii->i", "ij->ji"): an op's output owns its memory
+        return y.copy() if any(ctx.xp.may_share_memory(y, a) for a in operands) else y
 
     @staticmethod
     def backward(ctx, dy):

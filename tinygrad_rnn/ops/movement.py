@@ -6,7 +6,7 @@ accumulate (``scatter_add``).
 
 from __future__ import annotations
 
-from ..autograd.function import Function
+from ..autograd.function import Function, ViewFunction
 
 
 def scatter_add(xp, target, index, values) -> None:
@@ -36,7 +36,7 @@ class Clone(Function):
         return dy
 
 
-class Reshape(Function):
+class Reshape(ViewFunction):
     """y = x reshaped (a view when possible).   VJP: dx = dy reshaped back."""
 
     @staticmethod
@@ -49,7 +49,7 @@ class Reshape(Function):
         return dy.reshape(ctx.in_shape)
 
 
-class Permute(Function):
+class Permute(ViewFunction):
     """y = x with its dims reordered.   VJP: dx = dy permuted by the inverse order."""
 
     @staticmethod
@@ -65,7 +65,7 @@ class Permute(Function):
         return dy.transpose(inverse)
 
 
-class Expand(Function):
+class Expand(ViewFunction):
     """y = x broadcast to ``shape`` (a view).   VJP: dx = dy summed over the broadcast dims."""
 
     @staticmethod
@@ -79,7 +79,7 @@ class Expand(Function):
         return unbroadcast(ctx.xp, dy, ctx.in_shape)
 
 
-class GetItem(Function):
+class GetItem(ViewFunction):
     """y = x[index] (slices, ints, None, integer arrays, boolean masks).
     VJP: dx = zeros with dy scattered to index; repeated indices accumulate."""
 
@@ -87,7 +87,10 @@ class GetItem(Function):
     def forward(ctx, x, index):
         ctx.index = index
         ctx.in_shape = x.shape
-        return x[index]
+        y = x[index]
+        if type(y) is not type(x):     # NumPy gives a scalar for x[1] on 1-D; x[1, ...] is a 0-d view
+            y = x[(index if type(index) is tuple else (index,)) + (Ellipsis,)]
+        return y
 
     @staticmethod
     def backward(ctx, dy):
@@ -118,6 +121,36 @@ class IndexPut(Function):
         dx = dy.copy()
         dx[ctx.index] = 0
         return dx, unbroadcast(ctx.xp, dy[ctx.index], ctx.v_shape)
+
+
+def view_of(xp, array, chain: tuple):
+    """The view of ``array`` that ``chain`` makes: ``((ViewFunction subclass, attrs, output index, _), ...)``,
+    as ``Tensor._view`` records it, applied with the ops' own array code."""
+    for cls, attrs, i, multi in chain:
+        ctx = Function.__new__(cls)
+        ctx.xp = xp
+        array = cls.forward(ctx, array, **attrs)
+        if multi:
+            array = array[i]
+    return array
+
+
+class CopySlices(Function):
+    """y = x with its view ``chain`` replaced by v: the history of an in-place change made through a view
+    (PyTorch's ``CopySlices``).   VJP: dx = dy with that view zeroed, dv = that view of dy."""
+
+    @staticmethod
+    def forward(ctx, x, v, chain):
+        ctx.chain = chain
+        y = x.copy()                               # C order: every chain of view ops is a view of it
+        view_of(ctx.xp, y, chain)[...] = v
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        dx = dy.copy()
+        view_of(ctx.xp, dx, ctx.chain)[...] = 0
+        return dx, view_of(ctx.xp, dy, ctx.chain)
 
 
 class Gather(Function):
@@ -192,7 +225,7 @@ class Stack(Function):
         return tuple(out)
 
 
-class Split(Function):
+class Split(ViewFunction):
     """(y_1, ..., y_k) = x cut along ``dim`` into pieces of the given sizes (views).
     VJP: dx = the piece gradients concatenated (zeros for unused pieces)."""
 
@@ -218,7 +251,7 @@ class Flip(Function):
     @staticmethod
     def forward(ctx, x, dims):
         ctx.dims = dims
-        return ctx.xp.flip(x, axis=dims)
+        return ctx.xp.flip(x, axis=dims).copy()   # a copy, as in PyTorch (xp.flip is a view)
 
     @staticmethod
     def backward(ctx, dy):

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..autograd import enable_grad, no_grad
+from ..autograd.engine import GradientError
+from ..backend import DeviceError
 from ..tensor import Tensor, tensor
 
 
@@ -137,6 +139,7 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        self._check_grads()
         with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
@@ -152,6 +155,27 @@ class Optimizer:
                     if state:   # SGD without momentum keeps no state (as PyTorch)
                         self.state[p] = state
         return loss
+
+    def _check_grads(self) -> None:
+        """Every gradient matches its parameter (shape, dtype, device), checked before any state changes:
+        ``.grad`` assignments are checked, but ``p.data = ...`` or ``p.grad.data = ...`` can still diverge."""
+        for gi, group in enumerate(self.param_groups):
+            for pi, p in enumerate(group["params"]):
+                g = p.grad
+                if g is None:
+                    continue
+                where = f"{type(self).__name__}.step(): param_groups[{gi}]['params'][{pi}]"
+                if not isinstance(g, Tensor):
+                    raise TypeError(f"{where}: .grad must be a Tensor, got {type(g).__name__}; nothing was changed")
+                if g.device != p.device:
+                    raise DeviceError(f"{where} is on '{p.device}' but its .grad is on '{g.device}'; nothing was "
+                                      "changed")
+                if g.shape != p.shape:
+                    raise GradientError(f"{where} has shape {tuple(p.shape)} but its .grad has shape "
+                                        f"{tuple(g.shape)}; nothing was changed")
+                if g.dtype != p.dtype:
+                    raise GradientError(f"{where} has dtype {p.dtype} but its .grad has dtype {g.dtype}; nothing "
+                                        "was changed")
 
     # ----------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
