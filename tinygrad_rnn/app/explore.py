@@ -89,7 +89,11 @@ def _initial_model(s, cell: str, seed: int, device):
 
 
 def train_memory(s, seed: int, device, progress: bool):
-    """Run the memory sweep, keeping every model; add examples and σ_max(W_hh) to each run record."""
+    """Run the memory sweep; add examples and σ_max(W_hh) to each run record.
+
+    Returns ``(runs, traces, models)``: the run records, the hidden traces (largest T, first seed, by cell)
+    and the trained models by ``(cell, T, k)``.
+    """
     sweep = ex.Sweep(s, seed=seed, device=device)
     sweep.run(progress=progress, keep_models=lambda cell, T, k: True)
     for r in sweep.runs:
@@ -110,7 +114,7 @@ def train_memory(s, seed: int, device, progress: bool):
         with no_grad():
             t["pred"] = int(model(x).numpy().argmax(1)[0])
         traces[cell] = t
-    return sweep.runs, traces
+    return sweep.runs, traces, sweep.models
 
 
 def memory_section(s, runs: list) -> dict:
@@ -313,21 +317,42 @@ def read_demo(folder: str) -> tuple:
 
 
 def collect(quick: bool = False, seed: int = 0, device="cpu", from_dir: str | None = None,
-            progress: bool = False, graph: bool = True) -> dict:
-    """Everything the page shows, as plain JSON-able data (see the module docstring)."""
+            progress: bool = False, graph: bool = True, memory_settings=None, seq2seq_settings: dict | None = None
+            ) -> dict:
+    """Everything the page shows, as plain JSON-able data (see the module docstring).
+
+    Args:
+        quick: tiny settings (seconds) instead of the page's defaults (a few minutes on 2 CPU cores).
+        seed: base seed; runs use seed, seed + 1, ...
+        device: where to train.
+        from_dir: a finished ``tinygrad-rnn demo`` output folder to read the memory sweep from.
+        progress: show progress bars.
+        graph: include the unrolled LSTM graph (needs Graphviz's ``dot``).
+        memory_settings: a :class:`~tinygrad_rnn.app.experiments.TaskSettings` for the memory sweep
+            (overrides ``quick``'s choice).
+        seq2seq_settings: the encoder–decoder's settings (keys of ``S2S_DEFAULT``).
+    """
+    if memory_settings is not None and not isinstance(memory_settings, ex.TaskSettings):
+        raise TypeError(f"memory_settings: expected a TaskSettings, got {type(memory_settings).__name__}")
+    unknown = sorted(set(seq2seq_settings or {}) - set(S2S_DEFAULT))
+    if unknown:
+        raise ValueError(f"seq2seq_settings: expected keys among {sorted(S2S_DEFAULT)}, got unknown {unknown}")
     t0 = time.perf_counter()
     if from_dir is not None:
         s, runs, traces = read_demo(from_dir)
         source = f"read from {from_dir}"
     else:
-        s = QUICK_MEMORY if quick else EXPLORE_MEMORY
-        runs, traces = train_memory(s, seed, device, progress)
+        s = memory_settings or (QUICK_MEMORY if quick else EXPLORE_MEMORY)
+        if s.task != "memory":
+            raise ValueError(f"memory_settings: expected settings of the memory task, got task {s.task!r}")
+        runs, traces, _ = train_memory(s, seed, device, progress)
         source = "trained by tinygrad-rnn explore" + (" --quick" if quick else "")
     data = {"meta": {"source": source, "seed": seed, "device": str(device), "quick": bool(quick),
                      "settings": s.describe()},
             "hidden": hidden_section(s, traces), "gradients": gradient_section(s, runs),
             "lstm": lstm_section(traces), "memory": memory_section(s, runs)}
-    data["seq2seq"] = seq2seq_section(S2S_QUICK if quick else S2S_DEFAULT, seed, device, progress)
+    cfg = dict(S2S_QUICK if quick else S2S_DEFAULT, **(seq2seq_settings or {}))
+    data["seq2seq"] = seq2seq_section(cfg, seed, device, progress)
     data["graph"] = graph_section(seed) if graph else {"svg": None, "steps": 4, "reason": "--no-plots"}
     data["meta"]["seconds"] = time.perf_counter() - t0
     return data

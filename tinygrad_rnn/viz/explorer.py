@@ -46,9 +46,10 @@ def _check(data) -> None:
 
 
 def _json_for_script(data: dict) -> str:
-    """JSON safe inside ``<script type="application/json">`` (no ``</`` can close the element)."""
+    """JSON safe inside ``<script type="application/json">``: every ``<`` is written ``\\u003c`` (still the same
+    JSON), so no ``</script>`` or ``<!--`` in the data can end the element."""
     text = json.dumps(data, allow_nan=False, separators=(",", ":"), default=_default)
-    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+    return text.replace("<", "\\u003c")
 
 
 def _default(obj):

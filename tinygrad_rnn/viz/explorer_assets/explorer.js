@@ -1,6 +1,6 @@
 /* tinygrad-rnn explorer: the page's views, in plain JavaScript (SVG built with the DOM; no library).
  *
- * The data is the JSON in <script id="explorer-data">. One step t (0-based here, shown as t = 1..T)
+ * The data is the JSON of the page's element #explorer-data. One step t (0-based here, shown as t = 1..T)
  * drives every view: the slider, play/pause, the arrow keys and a click on a cluster of the graph all
  * call setStep(). Each view clamps t to its own sequence length and writes it to its section's
  * data-step attribute (1-based). Every drawn value also sits in a data-value attribute, so what is
