@@ -6,6 +6,7 @@
     tinygrad-rnn gradflow                                        ‖∂L/∂h_t‖ of a vanilla RNN against its Jacobians
     tinygrad-rnn graph --cell lstm --steps 4 -o graph.svg        the unrolled computation graph
     tinygrad-rnn train char_lm [--quick] ...                     run one of the examples
+    tinygrad-rnn explore [--quick] [--from DEMO_OUT] [--serve]   the interactive page (one self-contained HTML file)
 
 Every command takes ``--help``. NumPy's BLAS is asked for one thread unless ``OPENBLAS_NUM_THREADS``
 (or ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``) is set: the recurrent steps multiply small matrices, where

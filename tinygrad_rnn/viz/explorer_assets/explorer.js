@@ -265,15 +265,15 @@
             lines.push({ r: r, key: spec[0], attrs: a, node: polyline(c, r[spec[0]], a, sweepFrom || 0) });
           });
       });
-      var lg = sv("g", { transform: "translate(420,14)" }, c.svg);
-      rows.forEach(function (r, i) {
-        sv("line", { x1: 0, x2: 18, y1: i * 14, y2: i * 14, stroke: CELL_COLORS[r.cell] || "#555", "stroke-width": 2 }, lg);
-        sv("text", { x: 22, y: i * 14 + 4, "font-size": 11 }, lg,
-          r.cell.toUpperCase() + (r.sigma_max_final !== undefined ? "  σ_max(W_hh): " + fmt(r.sigma_max_init) +
-            " → " + fmt(r.sigma_max_final) : ""));
+      var lg = el("div", { "class": "legend" }, chartBox);
+      rows.forEach(function (r) {
+        var item = el("span", { style: "margin-right:14px" }, lg);
+        el("span", { style: "display:inline-block;width:18px;height:3px;vertical-align:middle;margin-right:4px;" +
+                              "background:" + (CELL_COLORS[r.cell] || "#555") }, item);
+        item.appendChild(document.createTextNode(r.cell.toUpperCase() + (r.sigma_max_final !== undefined ?
+          " (σ_max(W_hh) " + fmt(r.sigma_max_init) + " at init → " + fmt(r.sigma_max_final) + " trained)" : "")));
       });
-      sv("text", { x: 0, y: rows.length * 14 + 6, "font-size": 10, fill: "#555" }, lg,
-        "dashed: init · solid: trained · dotted: σ_max prediction");
+      el("div", {}, lg, "dashed: at initialisation · solid: after training · dotted: the σ_max(W_hh) prediction");
       update();
     }
     function update() {
