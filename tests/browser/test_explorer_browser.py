@@ -185,3 +185,29 @@ def test_play_advances_and_arrow_keys_move(page):
     assert int(p.get_attribute("#app", "data-step")) == paused + 1
     assert shown_step(p, "hidden") == paused + 1
     assert errors == []
+
+
+def test_gradient_view_reads_the_recorded_norms_and_sweeps_backward(page):
+    p, data, errors, _ = page
+    g = data["gradients"]
+    T = min(g["lengths"])
+    p.select_option("#grad-T", str(T))
+    p.locator("#step").fill("2")
+    for row in (r for r in g["curves"] if r["T"] == T):
+        drawn = p.eval_on_selector_all(f'#grad-readout tr[data-cell="{row["cell"]}"] td[data-value]',
+                                       "els => els.map(e => Number(e.getAttribute('data-value')))")
+        assert drawn == [row["init"][1], row["final"][1]]
+    assert shown_step(p, "gradients") == 2
+    points = '#view-gradients polyline[data-cell="lstm"][data-curve="final"]'
+    lstm = next(r for r in g["curves"] if r["T"] == T and r["cell"] == "lstm")
+    full = sum(v is not None and v > 0 for v in lstm["final"])     # a log scale leaves out underflowed zeros
+    assert len(p.get_attribute(points, "points").split()) == full == T
+    p.click("#grad-sweep")                               # the sweep starts at t = T and draws back to t = 1
+    p.wait_for_timeout(150)
+    assert len(p.get_attribute(points, "points").split()) < T
+    for _ in range(50):                                  # bounded: 5 s
+        if len(p.get_attribute(points, "points").split()) == full:
+            break
+        p.wait_for_timeout(100)
+    assert len(p.get_attribute(points, "points").split()) == full
+    assert errors == []
