@@ -201,7 +201,7 @@ def test_gradient_view_reads_the_recorded_norms_and_sweeps_backward(page):
     points = '#view-gradients polyline[data-cell="lstm"][data-curve="final"]'
     lstm = next(r for r in g["curves"] if r["T"] == T and r["cell"] == "lstm")
     full = sum(v is not None and v > 0 for v in lstm["final"])     # a log scale leaves out underflowed zeros
-    assert len(p.get_attribute(points, "points").split()) == full == T
+    assert len(p.get_attribute(points, "points").split()) == full >= 2
     p.click("#grad-sweep")                               # the sweep starts at t = T and draws back to t = 1
     p.wait_for_timeout(150)
     assert len(p.get_attribute(points, "points").split()) < T
