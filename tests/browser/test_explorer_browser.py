@@ -157,10 +157,18 @@ def test_memory_view_shows_the_recorded_numbers(page):
                 Number(e.dataset.gradH1Final)])""")
             assert rows == [[r["seed"], r["accuracy"], r["grad_h1_init"], r["grad_h1_final"]] for r in runs]
             assert shown_step(p, "memory") == min(int(p.get_attribute("#app", "data-step")), T)
-            right = runs[0]["examples"]["right"]
-            if right is not None:
-                chips = p.eval_on_selector_all('#mem-examples [data-example="right"] .chip', "els => els.length")
-                assert chips == T
+            for r in runs:
+                for key in ("right", "wrong"):
+                    e = r["examples"][key]
+                    sel = f'#mem-examples [data-example="{key}"][data-seed="{r["seed"]}"]'
+                    assert p.locator(sel).count() == 1
+                    text = p.text_content(sel)
+                    if e is None:
+                        assert "no test sequence" in text
+                        continue
+                    labels = [mem["labels"][c] for c in e["channels"]]
+                    assert p.eval_on_selector_all(sel + " .chip", "els => els.map(e => e.textContent)") == labels
+                    assert f"target {mem['labels'][e['target']]}, answered {mem['labels'][e['pred']]}" in text
     assert errors == []
 
 
@@ -204,7 +212,7 @@ def test_gradient_view_reads_the_recorded_norms_and_sweeps_backward(page):
     assert len(p.get_attribute(points, "points").split()) == full >= 2
     p.click("#grad-sweep")                               # the sweep starts at t = T and draws back to t = 1
     p.wait_for_timeout(150)
-    assert len(p.get_attribute(points, "points").split()) < T
+    assert len(p.get_attribute(points, "points").split()) < full
     for _ in range(50):                                  # bounded: 5 s
         if len(p.get_attribute(points, "points").split()) == full:
             break

@@ -1,6 +1,8 @@
 """The explorer: one self-contained HTML page of interactive views over recorded runs.
 
-    page = tr.viz.explorer(data)          # data: what tinygrad_rnn.app.explore.collect() returns
+    from tinygrad_rnn.app.explore import collect
+    data = collect(quick=True)            # trains small models (seconds); the default takes a few minutes
+    page = tr.viz.explorer(data)
     page.save("explore.html")             # opens from file://, no network
     page                                  # in Jupyter: the same page inline (an iframe with srcdoc)
 

@@ -436,8 +436,8 @@
       "Can the network recall at the last step the symbol it saw at step 1? Choose a cell and a sequence " +
       "length T: every seed's test accuracy (chance is 1/K), whether it counts as remembered (accuracy ≥ " +
       (100 * (d ? d.success_threshold : 0.95)).toFixed(0) + " %), and ‖∂L/∂h_1‖ — how much gradient reaches " +
-      "step 1, the only step that carries the answer — at initialisation and after training. Below, a test " +
-      "sequence the model got right and one it got wrong, with the step t marked.");
+      "step 1, the only step that carries the answer — at initialisation and after training. Below, for each " +
+      "seed, a test sequence the model got right and one it got wrong, with the step t marked.");
     if (!d) { missing(v, "No memory sweep was recorded."); return; }
     var ctl = el("div", { "class": "panel" }, v.root);
     el("label", { "for": "mem-cell" }, ctl, "cell ");
@@ -485,20 +485,21 @@
       var t = clampStep(T);
       markStep(v, t, T);
       exBox.textContent = "";
-      var r = runs()[0];
-      if (!r || !r.examples) {
+      var rs = runs();
+      if (!rs.length || !rs[0].examples) {
         el("p", { "class": "missing" }, exBox, "Example sequences were not recorded for these runs (a demo output " +
           "keeps no models; run tinygrad-rnn explore without --from to record them).");
         return;
       }
-      [["right", "got right"], ["wrong", "got wrong"]].forEach(function (kv) {
-        var e = r.examples[kv[0]];
-        var p = el("div", { "class": "panel", "data-example": kv[0] }, exBox);
-        if (!e) { el("div", { "class": "small" }, p, "seed " + r.seed + ": no test sequence " + kv[1]); return; }
-        el("div", { "class": "small" }, p, "seed " + r.seed + ", a test sequence it " + kv[1] + ": target " +
-          d.labels[e.target] + ", answered " + d.labels[e.pred]);
-        var chips = el("div", {}, p);
-        symbolChips(chips, e.channels, d.labels, d.K, t);
+      rs.forEach(function (r) {
+        [["right", "got right"], ["wrong", "got wrong"]].forEach(function (kv) {
+          var e = r.examples[kv[0]];
+          var p = el("div", { "class": "panel", "data-example": kv[0], "data-seed": r.seed }, exBox);
+          if (!e) { el("div", { "class": "small" }, p, "seed " + r.seed + ": no test sequence " + kv[1]); return; }
+          el("div", { "class": "small" }, p, "seed " + r.seed + ", a test sequence it " + kv[1] + ": target " +
+            d.labels[e.target] + ", answered " + d.labels[e.pred]);
+          symbolChips(el("div", {}, p), e.channels, d.labels, d.K, t);
+        });
       });
     }
     selC.addEventListener("change", draw);
