@@ -356,7 +356,10 @@ def cmd_explore(args) -> int:
     print(f"wrote {path} ({os.path.getsize(path) / 1e6:.2f} MB, collected in {data['meta']['seconds']:.0f} s); "
           f"open it in a browser (file://{os.path.abspath(path)})", flush=True)
     if args.serve:
-        serve(path)
+        try:
+            serve(path)
+        except KeyboardInterrupt:             # Ctrl-C is how serving ends
+            print("stopped serving; the page stays on disk", flush=True)
     return 0
 
 

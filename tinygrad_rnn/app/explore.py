@@ -20,6 +20,8 @@ and σ_max(W_hh) are then absent (the page says so) and the encoder–decoder is
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import re
@@ -371,11 +373,8 @@ def write_page(data: dict, out: str) -> str:
 def serve(path: str, port: int = 0, ready=None) -> None:
     """Serve the folder of ``path`` on 127.0.0.1 (a free port unless ``port``); print the page's URL.
 
-    Blocks until interrupted. ``ready(url)`` is called once the socket listens (tests use it).
+    Blocks until interrupted. ``ready(url)``, when given, is called once the socket listens.
     """
-    import functools
-    import http.server
-
     folder, name = os.path.split(os.path.abspath(path))
     handler = functools.partial(_QuietHandler, directory=folder)
     with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as httpd:
@@ -386,11 +385,8 @@ def serve(path: str, port: int = 0, ready=None) -> None:
         httpd.serve_forever()
 
 
-def _handler_base():
-    import http.server
-    return http.server.SimpleHTTPRequestHandler
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the page's folder without a log line per request."""
 
-
-class _QuietHandler(_handler_base()):
-    def log_message(self, format, *args):      # noqa: A002 - the base class's name
+    def log_message(self, format, *args) -> None:      # the base class's signature
         pass
