@@ -6,7 +6,7 @@
 """
 
 from .dot import DETAILS, VIEWS, to_dot
-from .render import GraphvizNotFoundError, dot_binary, draw_graph, graph_command, render
+from .render import GraphvizNotFoundError, RenderError, dot_binary, draw_graph, format_for, graph_command, render
 
-__all__ = ["DETAILS", "GraphvizNotFoundError", "VIEWS", "dot_binary", "draw_graph", "graph_command", "render",
-           "to_dot"]
+__all__ = ["DETAILS", "GraphvizNotFoundError", "RenderError", "VIEWS", "dot_binary", "draw_graph", "format_for",
+           "graph_command", "render", "to_dot"]

@@ -968,7 +968,7 @@ class _Builder:
                 if below:
                     layers = sorted({ln[1] for ln in below if ln[1] is not None})
                     sub += _h("  ← reads layer " + ", ".join(str(k + 1) for k in layers) if layers else "")
-                lines.append(f'<TR><TD BGCOLOR="{COLORS["cell"]}"{self._port_attr(rid, (lane, None))}>{head} '
+                lines.append(f'<TR><TD BGCOLOR="{COLORS["cell"]}"{self._port_attr(rid, (lane, None))}>{head}<BR/>'
                              f'{small.format(sub)}</TD></TR>')
                 for row in order.get((grp, lane), ()):
                     if (lane, row) not in rows:
@@ -1008,7 +1008,7 @@ class _Builder:
                                    'COLOR="#b08a4a">' + "".join(lines) + "</TABLE>")
 
     def _port_attr(self, rid: str, row) -> str:
-        return f' PORT="{html.escape(self._pname(row))}"' if row in self.rows.get(rid, {}) else ""
+        return f' PORT="{html.escape(self._pname(row))}"'       # every lane's header is a port
 
     def _grads(self) -> None:
         g, d = self.g, self.d
