@@ -117,10 +117,10 @@ def test_cell_detail_is_one_table_per_step_with_a_row_per_lane_state(device):
     for t in dot.tables():
         step = dot.step_of(t)[2:]
         texts = [text.split("\n")[0] for _, text in dot.nodes[t]["rows"]]
-        assert texts == [f"LSTM · layer 2 · forward cell ◆", f"c{_SUB[step]}", f"h{_SUB[step]}",
-                         f"LSTM · layer 2 · reverse cell ◆", f"c{_SUB[step]}", f"h{_SUB[step]}",
-                         f"LSTM · layer 1 · forward cell ◆", f"c{_SUB[step]}", f"h{_SUB[step]}",
-                         f"LSTM · layer 1 · reverse cell ◆", f"c{_SUB[step]}", f"h{_SUB[step]}"]
+        assert texts == ["LSTM · layer 2 · forward cell ◆", f"c{_SUB[step]}", f"h{_SUB[step]}",
+                         "LSTM · layer 2 · reverse cell ◆", f"c{_SUB[step]}", f"h{_SUB[step]}",
+                         "LSTM · layer 1 · forward cell ◆", f"c{_SUB[step]}", f"h{_SUB[step]}",
+                         "LSTM · layer 1 · reverse cell ◆", f"c{_SUB[step]}", f"h{_SUB[step]}"]
 
 
 def test_lanes_in_fixed_order_and_layers_read_the_layer_below(device):
@@ -369,3 +369,34 @@ def test_leaf_root_and_title(device):
     x = tr.tensor([1.0, 2.0], device=device, requires_grad=True)
     text = to_dot(x, title="just a leaf")
     assert 'label="just a leaf"' in text and '"v0"' in text
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_states_and_roots_are_named_by_what_they_are(layers, device):
+    _, roots = layer("lstm", T=3, layers=layers, device=device)
+    dot = parse(to_dot(roots, detail="gate"))
+    firsts = {v["label"].split("\n")[0] for v in dot.nodes.values()}
+    assert {"output", "h_n", "c_n"} <= firsts and not {"Stack", "Cat"} & firsts
+    for role, color in (("h_n", "#c0392b"), ("c_n", "#1f6fb2")):
+        (node,) = dot.with_label(role)
+        into = [(s, a) for s, d, a in dot.visible_edges() if d == node]
+        assert len(into) == layers and all(color in a and dot.step_of(s) == "t=3" for s, a in into)
+        assert all(f'tailport="{k}{role[0]}"' in a for k, (s, a) in enumerate(into)) or layers > 1
+    ys = [n for n in dot.nodes if dot.nodes[n]["label"].startswith("y")]
+    assert len(ys) == 3
+    for y in ys:                               # every y_t is fed by an h row, never by a c state
+        (feed,) = [a for s, d, a in dot.visible_edges() if d == y]
+        assert re.search(r'tailport="\d+h"', feed)
+    assert "= y₁ … y₃ stacked" in dot.nodes[dot.with_label("output")[0]]["label"]
+
+
+def test_captions_say_what_is_missing(device):
+    _, roots = layer("lstm", T=3, unroll=False, backward=False, device=device)
+    assert "unroll=True" in to_dot(roots).split("\n")[1]
+    _, roots = layer("gru", T=3, backward=False, device=device)
+    with pytest.warns(UserWarning, match="record_grad_norms"):
+        text = to_dot(roots, detail="gate", show_grads=True)
+    assert "record_grad_norms" in text.split("\n")[1]
+    assert "detail='op'" in to_dot(roots, view="rolled", detail="op").split("\n")[1]
+    rolled = parse(to_dot(roots, view="rolled", detail="gate"))
+    assert any("r  reset gate σ" in v["label"] for v in rolled.nodes.values())      # rolled honours detail

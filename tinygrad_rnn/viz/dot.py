@@ -468,7 +468,7 @@ class _Builder:
         roots = [j for kind, j, _ in g.roots if kind == 0]
         order = {j: r for r, j in enumerate(roots)}
         named = []
-        for i, found in gathers.items():
+        for i in gathers:
             if i in self.hidden:
                 continue
             users = [u for u, op, _ in g.users_n[i] if (u, op) not in self.reroute and u not in self.hidden]
@@ -823,7 +823,7 @@ class _Builder:
                     attrs.update(headlabel=str(operand), labelfontsize=8, labelfontcolor="#7a7a7a")
                 d.edge(src, dst, unique=not (src in op_level or src.startswith("v")) or dst not in op_level,
                        **attrs)
-        for key, (sid, _) in self.strips.items():    # one dashed edge from a lane's weights to its first step
+        for sid, _ in self.strips.values():    # one dashed edge from a lane's weights to its first step
             users = [r for r, _ in self.strip_users.get(sid, ())]
             if users:
                 first = min(users, key=lambda r: (self.slot.get(r, (None, 1 << 30))[1] or 0, r))
@@ -988,7 +988,7 @@ class _Builder:
             d.items[rid][1].pop("fillcolor", None)
             if any((0, i, 0) in g.roots for i in idx):
                 d.items[rid][1]["penwidth"] = 2.5
-        for (grp, lane), (sid, ks) in self.strips.items():
+        for (_grp, lane), (sid, ks) in self.strips.items():
             users = [r for r, _ in self.strip_users.get(sid, [])]
             ts = sorted({self.t[i] for rid in users for i in self.members.get(rid, ())
                          if self.t[i] is not None and self.lane[i] == lane})
