@@ -673,6 +673,11 @@ class _Builder:
                                   shape="ellipse")
             else:
                 grp, t, lane = home
+                if role and role != "x":          # one zeros tensor may start several states: name them all
+                    states = _lane_states(lane[0])
+                    also = [st for st in states[1:] if st != role and any(
+                        g.scope[i].get("gate") == st for i, _, _ in g.users_v[k])]
+                    role = " = ".join(f"{st}₀" for st in [role, *also])[:-1]
                 label = (f"x{_sub(t + 1)}" if role == "x" else f"{role}₀" if role else kind) + f"\n{shape}"
                 rep_v[k] = d.node(f"v{k}", label, self._step_path(grp, t, lane),
                                   fillcolor=COLORS["io" if role else "leaf"], shape="ellipse")
