@@ -81,5 +81,5 @@ def test_rnn_relu_fused_label_and_cell_state_names(device):
     lstm = tr.nn.LSTM(2, 3, device=device)
     out, (h, c) = lstm(tr.randn(3, 1, 2, device=device), unroll=True)
     labels = [n["label"] for n in Dot(tr.viz.to_dot([out, h, c])).nodes.values()]
-    assert any(lab.startswith("c₃") for lab in labels)                            # c_T drawn as c_T
+    assert any(lab.startswith("c_n") for lab in labels)                           # c_T feeds c_n, never a y
     assert sum(lab.startswith("y₃") for lab in labels) == 1

@@ -90,12 +90,28 @@ def test_inputs_and_outputs_at_their_steps(device):
     _, roots = layer("gru", T=3, device=device)
     dot = parse(to_dot(roots, detail="gate"))
     for t, sub in enumerate("₁₂₃", start=1):
+        ((x, port),) = dot.row_with(f"x{sub} (2, 2)")
+        assert dot.step_of(x) == f"t={t}" and port == "x"
+        ((y, port),) = dot.row_with(f"y{sub} (2, 3)")
+        assert dot.step_of(y) == f"t={t}" and port == "y"
+    ((h0, _),) = dot.row_with("h₀ (2, 3)")
+    assert dot.step_of(h0) == "t=1"
+    dot = parse(to_dot(roots, detail="op"))                  # op detail: inputs and outputs are nodes
+    for t, sub in enumerate("₁₂₃", start=1):
         (x,) = dot.with_label(f"x{sub}")
         assert dot.step_of(x) == f"t={t}"
-        ys = dot.with_label(f"y{sub}")
-        assert ys and all(dot.step_of(y) == f"t={t}" for y in ys)
-    (h0,) = dot.with_label("h₀")
-    assert dot.step_of(h0) == "t=1"
+        (y,) = dot.with_label(f"y{sub}")
+        assert dot.step_of(y) == f"t={t}"
+
+
+def _gate_rows(dot, table):
+    """The texts of a table's gate (or state) rows: not the input, output, lane header or initial-state rows."""
+    return [text.split("\n")[0] for port, text in dot.nodes[table]["rows"]
+            if port and port not in ("x", "y") and not port.isdigit() and not port.endswith("init")]
+
+
+def _lane_heads(dot, table):
+    return [text.split("\n")[0] for port, text in dot.nodes[table]["rows"] if port and port.isdigit()]
 
 
 @pytest.mark.parametrize("cell,rows", [
@@ -108,7 +124,7 @@ def test_gate_rows_in_the_cells_order_in_every_step(cell, rows, device):
     tables = dot.tables()
     assert sorted(dot.step_of(t) for t in tables) == ["t=1", "t=2", "t=3"]
     for t in tables:
-        assert [text.split("\n")[0] for port, text in dot.nodes[t]["rows"][1:]] == rows
+        assert _gate_rows(dot, t) == rows
 
 
 def test_cell_detail_is_one_table_per_step_with_a_row_per_lane_state(device):
@@ -116,11 +132,8 @@ def test_cell_detail_is_one_table_per_step_with_a_row_per_lane_state(device):
     dot = parse(to_dot(roots, detail="cell"))
     for t in dot.tables():
         step = dot.step_of(t)[2:]
-        texts = [text.split("\n")[0] for _, text in dot.nodes[t]["rows"]]
-        assert texts == ["LSTM · layer 2 · forward cell ◆", f"c{_SUB[step]}", f"h{_SUB[step]}",
-                         "LSTM · layer 2 · reverse cell ◆", f"c{_SUB[step]}", f"h{_SUB[step]}",
-                         "LSTM · layer 1 · forward cell ◆", f"c{_SUB[step]}", f"h{_SUB[step]}",
-                         "LSTM · layer 1 · reverse cell ◆", f"c{_SUB[step]}", f"h{_SUB[step]}"]
+        assert _lane_heads(dot, t) == [f"LSTM · layer {k} · {d} cell ◆" for k in (2, 1) for d in ("forward", "reverse")]
+        assert _gate_rows(dot, t) == [f"c{_SUB[step]}", f"h{_SUB[step]}"] * 4
 
 
 def test_lanes_in_fixed_order_and_layers_read_the_layer_below(device):
@@ -382,12 +395,17 @@ def test_states_and_roots_are_named_by_what_they_are(layers, device):
         into = [(s, a) for s, d, a in dot.visible_edges() if d == node]
         assert len(into) == layers and all(color in a and dot.step_of(s) == "t=3" for s, a in into)
         assert all(f'tailport="{k}{role[0]}"' in a for k, (s, a) in enumerate(into)) or layers > 1
-    ys = [n for n in dot.nodes if dot.nodes[n]["label"].startswith("y")]
-    assert len(ys) == 3
-    for y in ys:                               # every y_t is fed by an h row, never by a c state
-        (feed,) = [a for s, d, a in dot.visible_edges() if d == y]
-        assert re.search(r'tailport="\d+h"', feed)
-    assert "= y₁ … y₃ stacked" in dot.nodes[dot.with_label("output")[0]]["label"]
+    ys = dot.row_with("y₁ (2, 3)") + dot.row_with("y₂ (2, 3)") + dot.row_with("y₃ (2, 3)")
+    assert [dot.step_of(n) for n, _ in ys] == ["t=1", "t=2", "t=3"]         # y_t: the step's output row
+    (out,) = dot.with_label("output")
+    assert "= y₁ … y₃ stacked" in dot.nodes[out]["label"]
+    (feed,) = [(s, a) for s, d, a in dot.visible_edges() if d == out]
+    assert dot.step_of(feed[0]) == "t=3" and 'tailport="y"' in feed[1]
+    op = parse(to_dot(roots, detail="op"))                 # op detail: no y node is fed by a c state
+    for y in [n for n, v in op.nodes.items() if v["label"].startswith("y")]:
+        for s, d, a in op.visible_edges():
+            if d == y:
+                assert op.nodes[s]["label"].split("\n")[0] == "Mul"      # h = o * tanh(c), not c = f*c + i*g
 
 
 def test_captions_say_what_is_missing(device):

@@ -330,6 +330,8 @@ class _Builder:
         self.port = {}       # node index -> (lane, row) of its table; a row is a port
         self.rows = {}       # table id -> {(lane, row): [node indices]}; row None: the lane's header
         self.strips = {}     # (group, lane) -> (strip id, [parameter leaf indices])
+        self.leaf_port = {}  # leaf index -> (lane, row) of the table row that shows it (x_t, h₀)
+        self.row_text = {}   # (table id, (lane, row)) -> text of a row that shows a leaf or an output
         self.slot = {}       # drawn id -> (group, position, lane) for items inside the time axis
         self.members = {}    # group box id -> list of node indices
 
@@ -679,6 +681,18 @@ class _Builder:
                         g.scope[i].get("gate") == st for i, _, _ in g.users_v[k])]
                     role = " = ".join(f"{st}₀" for st in [role, *also])[:-1]
                 label = (f"x{_sub(t + 1)}" if role == "x" else f"{role}₀" if role else kind) + f"\n{shape}"
+                table = self._ids.get(("g", ("cell", grp, t)))
+                if role and self.tables and self.view == "unrolled" and table in self.rows:
+                    # the step's input and a lane's initial state are rows of the step's table
+                    key = (None, "x") if role == "x" else (lane, "init")
+                    self.rows[table].setdefault(key, [])
+                    text = label.replace("\n", " ")
+                    if self.show_values:
+                        text += " " + _values(v)
+                    self.row_text[(table, key)] = text
+                    self.leaf_port[k] = key
+                    rep_v[k] = table
+                    continue
                 rep_v[k] = d.node(f"v{k}", label, self._step_path(grp, t, lane),
                                   fillcolor=COLORS["io" if role else "leaf"], shape="ellipse")
                 self.slot[rep_v[k]] = (grp, self.position[grp][t], lane)
@@ -704,6 +718,8 @@ class _Builder:
     def _pname(self, key) -> str:
         """The port name of a table row ``(lane, row)``: the lane's place, then the row (``"0h"``)."""
         lane, row = key
+        if lane is None:
+            return row                                # the step's own rows: x (input), y (output)
         order = self.lane_order.get(lane, 0)
         return f"{order}{row}" if row is not None else f"{order}"
 
@@ -739,7 +755,7 @@ class _Builder:
                 src = rep_v[j] if kind == 1 else self.rep_n[j]
                 if src is None:
                     continue
-                srow = self.port.get(j) if kind == 0 else None
+                srow = self.port.get(j) if kind == 0 else self.leaf_port.get(j)
                 if kind == 0 and src[0] in "gn" and (src != dst or self.port.get(i) != srow):
                     self.exits.setdefault((src, srow), set()).add((j, out))
                 if src == dst:                # inside one table: the rows' order and equations say it
@@ -832,7 +848,8 @@ class _Builder:
             users = [r for r, _ in self.strip_users.get(sid, ())]
             if users:
                 first = min(users, key=lambda r: (self.slot.get(r, (None, 1 << 30))[1] or 0, r))
-                d.edge(sid, first, style="dashed", color=COLORS["weight"], penwidth=1.5, label="◆ every step")
+                d.edge(sid, first, style="dashed", color=COLORS["weight"], penwidth=1.5, taillabel="◆ every step", labelfontsize=8,
+                       labelfontcolor="#6b5a3a", labelangle=-25, labeldistance=4, weight=0)
 
     def _hub_edges(self, i: int, hub: str) -> None:
         """Edges into a named gathering node (output, h_n, c_n) straight from the steps that feed it."""
@@ -854,12 +871,17 @@ class _Builder:
                         d.edge(src, hub, **tail)
                     continue
                 grp, t = self.group[j], self.t[j]
+                if src in self.rows:                  # the step's output: the bottom row of its table
+                    self.rows[src].setdefault((None, "y"), [])
+                    self.row_text[(src, (None, "y"))] = f"y{_sub(t + 1)} {_shape(shape[1:])}"
+                    self.hub_ys.setdefault(i, []).append((self._pos(j), t, src, "y"))
+                    continue
                 yid = self._id("y", (i, grp, t))
                 d.node(yid, f"y{_sub(t + 1)}\n{_shape(shape[1:])}", self._step_path(grp, t, self.lane[j]),
                        fillcolor=COLORS["io"], shape="ellipse")
                 self.slot[yid] = (grp, self._pos(j), self.lane[j])
                 d.edge(src, yid, **tail)
-                self.hub_ys.setdefault(i, []).append((self._pos(j), t, yid))
+                self.hub_ys.setdefault(i, []).append((self._pos(j), t, yid, None))
             else:
                 state = role[:-2]
                 last = self._pos(j) is not None and self._pos(j) == len(self.position[self.group[j]]) - 1
@@ -901,10 +923,11 @@ class _Builder:
                 d.items[rid][0] = f"{role}\n{_shape(g.nodes[i].out_meta[0][0])}"
                 ys = sorted(self.hub_ys.get(i, ()))
                 if ys:                       # the outputs y_t of every step, stacked: named, placed after the last
-                    ts = sorted({t for _, t, _ in ys})
+                    ts = sorted({t for _, t, _, _ in ys})
                     d.items[rid][0] += ("\n= y" + _sub(ts[0] + 1) + (" … y" + _sub(ts[-1] + 1) if len(ts) > 1 else "")
                                         + " stacked")
-                    d.edge(ys[-1][2], rid, color="#9aa3b0", style="dotted")
+                    d.edge(ys[-1][2], rid, color="#9aa3b0", style="dotted",
+                           **({"tailport": ys[-1][3]} if ys[-1][3] else {}))
                 d.items[rid][1].update(shape="ellipse", fillcolor=COLORS["io"])
                 self.members.setdefault(rid, []).append(i)
         if self.view == "rolled":
@@ -958,11 +981,14 @@ class _Builder:
             lines = []
             idx = [i for r in rows.values() for i in r]
             t = self.t[idx[0]] if self.view == "unrolled" else None
-            for lane in sorted({lane for lane, _ in rows}, key=_lane_key):
+            io_row = ('<TR><TD PORT="{}" BGCOLOR="#ffffff" ALIGN="LEFT">{}</TD></TR>').format
+            if (None, "x") in rows:
+                lines.append(io_row("x", _h(self.row_text[(rid, (None, "x"))])))
+            for lane in sorted({lane for lane, _ in rows if lane is not None}, key=_lane_key):
                 grp = self.group[next(i for (ln, _), r in rows.items() if ln == lane for i in r)]
                 kind = by_scope(lane[0])
                 labels = kind.gate_labels if kind is not None else {}
-                mine = [r for r in rows if r[0] == lane]
+                mine = [r for r in rows if r[0] == lane and rows[r]]
                 outs = sorted(set().union(*(self.exits.get((rid, r), set()) for r in mine))
                               or {(rows[mine[-1]][-1], 0)})
                 shape = _shape(g.nodes[outs[-1][0]].out_meta[outs[-1][1]][0])
@@ -975,6 +1001,9 @@ class _Builder:
                     sub += _h("  ← reads layer " + ", ".join(str(k + 1) for k in layers) if layers else "")
                 lines.append(f'<TR><TD BGCOLOR="{COLORS["cell"]}"{self._port_attr(rid, (lane, None))}>{head}<BR/>'
                              f'{small.format(sub)}</TD></TR>')
+                if (lane, "init") in rows:
+                    lines.append(io_row(html.escape(self._pname((lane, "init"))),
+                                        _h(self.row_text[(rid, (lane, "init"))])))
                 for row in order.get((grp, lane), ()):
                     if (lane, row) not in rows:
                         continue
@@ -988,6 +1017,8 @@ class _Builder:
                         body += "<BR/>" + f'<FONT POINT-SIZE="8" COLOR="{font}">{_h(note)}</FONT>'
                     lines.append(f'<TR><TD PORT="{html.escape(self._pname((lane, row)))}" '
                                  f'BGCOLOR="{fill or COLORS["gate"]}" ALIGN="LEFT">{body}</TD></TR>')
+            if (None, "y") in rows:
+                lines.append(io_row("y", _h(self.row_text[(rid, (None, "y"))])))
             d.items[rid][0] = Html('<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="1" CELLPADDING="3" '
                                    'STYLE="ROUNDED" COLOR="#5b6b82">' + "".join(lines) + "</TABLE>")
             d.items[rid][1].pop("fillcolor", None)
@@ -1100,7 +1131,7 @@ class _Builder:
                 for a, b in zip(order, order[1:]):
                     d.edge(a, b, style="invis")
         first_anchor = None
-        for grp, positions in self.position.items():
+        for grp, positions in ({} if self.tables else self.position).items():   # a table is its step: no anchors
             n = len(set(positions.values()))
             for p in range(n):
                 items = by_pos.get((grp, p), [])
@@ -1130,6 +1161,9 @@ class _Builder:
     def build(self) -> _Drawing:
         self._place_nodes()
         rep_v = self._place_leaves()
+        for key in sorted(self.strips, key=lambda k: (str(k[0]), _lane_key(k[1]))):   # strips in lane order
+            sid = self.strips[key][0]
+            self.d.items[sid] = self.d.items.pop(sid)
         for i, k in enumerate(self.fold):                # ops folded into a parameter are drawn as it is
             if k is not None:
                 self.rep_n[i] = rep_v[k]
