@@ -53,7 +53,7 @@ def main() -> None:
                                                "lane and state)")
     write(run("gru", 20), "gru_max_steps", view="unrolled", detail="cell", show_grads=True,
           title="GRU over T=20 steps: past 12 steps the middle is elided")
-    write(run("lstm", 2), "lstm_readme", view="unrolled", detail="gate", title="LSTM unrolled over T=2 steps")
+    write(run("lstm", 3), "lstm_readme", view="unrolled", detail="gate", title="LSTM unrolled over T=3 steps")
 
 if __name__ == "__main__":
     main()

@@ -402,10 +402,11 @@ def test_states_and_roots_are_named_by_what_they_are(layers, device):
     (feed,) = [(s, a) for s, d, a in dot.visible_edges() if d == out]
     assert dot.step_of(feed[0]) == "t=3" and 'tailport="y"' in feed[1]
     op = parse(to_dot(roots, detail="op"))                 # op detail: no y node is fed by a c state
-    for y in [n for n, v in op.nodes.items() if v["label"].startswith("y")]:
-        for s, d, a in op.visible_edges():
-            if d == y:
-                assert op.nodes[s]["label"].split("\n")[0] == "Mul"      # h = o * tanh(c), not c = f*c + i*g
+    op_ys = [n for n, v in op.nodes.items() if v["label"].startswith("y")]
+    assert len(op_ys) == 3
+    for y in op_ys:
+        feeds = [s for s, d, _ in op.visible_edges() if d == y]
+        assert [op.nodes[s]["label"].split("\n")[0] for s in feeds] == ["Mul"]   # h = o*tanh(c), not f*c + i*g
 
 
 def test_captions_say_what_is_missing(device):

@@ -170,3 +170,23 @@ def test_render_plain_graph(tmp_path):
     svg = render(loss, tmp_path / "plain.svg", show_values=True)
     texts = [t.text for t in ET.parse(svg).getroot().iter(SVG + "text")]
     assert "Tanh" in texts and "Sum" in texts
+
+
+def test_graph_cli_options_and_one_line_errors(tmp_path, capsys):
+    """`graph`: --max-steps, the format from the suffix (.dot writes DOT text), bad suffix or format: one line."""
+    from tinygrad_rnn.app import cli
+    out = tmp_path / "g.dot"
+    assert cli.main(["graph", "--cell", "gru", "--steps", "20", "--max-steps", "4", "-o", str(out)]) == 0
+    dot = parse(out.read_text())
+    assert sorted(dot.step_clusters().values()) == ["t=1", "t=19", "t=2", "t=20"]
+    assert cli.main(["graph", "--steps", "14", "--max-steps", "0", "-o", str(out)]) == 0
+    assert len(parse(out.read_text()).step_clusters()) == 14
+    capsys.readouterr()
+    bad = ((["-o", str(tmp_path / "g.txt")], "ending"),
+           (["-o", str(tmp_path / "g.svg"), "--format", "png"], "contradicts"),
+           (["--max-steps", "-1"], "max-steps"))
+    for argv, word in bad:
+        assert cli.main(["graph", *argv]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and word in err[0] and err[0].startswith("tinygrad-rnn graph: error:")
+    assert not (tmp_path / "g.txt").exists()

@@ -848,8 +848,7 @@ class _Builder:
             users = [r for r, _ in self.strip_users.get(sid, ())]
             if users:
                 first = min(users, key=lambda r: (self.slot.get(r, (None, 1 << 30))[1] or 0, r))
-                d.edge(sid, first, style="dashed", color=COLORS["weight"], penwidth=1.5, taillabel="◆ every step", labelfontsize=8,
-                       labelfontcolor="#6b5a3a", labelangle=-25, labeldistance=4, weight=0)
+                d.edge(sid, first, style="dashed", color=COLORS["weight"], penwidth=1.5, weight=0)
 
     def _hub_edges(self, i: int, hub: str) -> None:
         """Edges into a named gathering node (output, h_n, c_n) straight from the steps that feed it."""
