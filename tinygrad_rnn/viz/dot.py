@@ -19,15 +19,28 @@ What the picture is made of (all read from the graph, never from a template):
 
 Views and detail levels:
 
-- ``view="unrolled"``: one cluster per time step (``t=1..T``, left to right); with several layers or
-  directions each ``(layer, direction)`` is a lane: its nodes share a Graphviz ``group`` (named like
-  ``"lstm · layer 1 · reverse"``, which also heads the lane's first box at each step), and the lanes are
-  stacked in one order at one rank in every step; inputs ``x_t`` and outputs ``y_t`` at their
-  steps; hidden- (and LSTM cell-) state edges from step to step, bold. ``max_steps=k`` keeps the first
-  ``ceil(k/2)`` and the last ``floor(k/2)`` steps; the steps between become one ellipsis node per lane.
-- ``view="rolled"``: one cell per lane with a self-loop on each state labelled ``"h × T"``.
-- ``detail="op"`` draws every primitive op; ``"gate"`` one box per gate tag of a step; ``"cell"`` one
-  box per step and lane.
+- ``view="unrolled"``: one cluster per time step (``t=1..T``, left to right). At ``detail="gate"`` and
+  ``"cell"`` each step is **one table node** (an HTML-like label): its input ``x_t`` on top, then one
+  section per lane in a fixed order (the top layer first, forward above reverse; layers counted from 1),
+  each with its initial state (``h₀ = c₀``) where it starts and one row per gate in the cell's order
+  (the input projection, the kind's gates in the order of its weight rows, then ``c``, ``h``; a user
+  cell's gate tags in order of first use), and the step's output ``y_t`` at the bottom. Every row is a
+  port, so the state edges (bold, ``h`` red, ``c`` blue) run from the ``h`` row of one step to the rows
+  that read it in the next (a reverse lane's run right to left). Because one step is one node, plain
+  ``dot`` cannot reorder its gates or lanes: every step is drawn the same way. The parameters of a
+  lane are one *weight strip* outside the steps (their ``state_dict`` names and shapes) with a
+  single dashed edge into the first step and a ◆ marker in every step's lane header: weight sharing is
+  visible without an edge per parameter and step. ``detail="op"`` keeps one node per op, each
+  parameter drawn once with an edge into every step that uses it.
+- The stack/cat/slice ops that gather step outputs are not drawn: the roots they make are named
+  ``output`` (the outputs of many steps: ``= y₁ … y_T stacked``), ``h_n`` and ``c_n`` (one final state
+  per lane, fed by that state's row), read from which steps and states feed them.
+- Past ``max_steps`` steps (default 12; ``None`` draws all) the first ``ceil(k/2)`` and the last
+  ``floor(k/2)`` steps are kept and the steps between become one ellipsis node per lane.
+- ``view="rolled"``: one cell per lane with a self-loop on each state labelled ``"h × T"``; it honours
+  ``detail`` (gate rows or state rows), and says so in the caption when ``detail="op"`` is drawn as gates.
+- A caption says what is missing: a fused layer drawn as one box (use ``unroll=True``), and
+  ``show_grads=True`` with no recorded gradient norms (also a warning, with the fix).
 - ``show_grads=True``: each node shows the norm of its output gradient (recorded by backward inside
   ``tr.autograd.record_grad_norms()``; leaves use ``.grad``), and is filled on a log-scale colour map
   (dark = small, bright = large), so vanishing gradients are visible in the picture.
