@@ -184,7 +184,9 @@ def test_graph_cli_options_and_one_line_errors(tmp_path, capsys):
     capsys.readouterr()
     bad = ((["-o", str(tmp_path / "g.txt")], "ending"),
            (["-o", str(tmp_path / "g.svg"), "--format", "png"], "contradicts"),
-           (["--max-steps", "-1"], "max-steps"))
+           (["--max-steps", "-1"], "max-steps"),
+           (["-o", str(tmp_path / "file.svg" / "g.svg")], "-o/--output"))        # names the option graph has
+    (tmp_path / "file.svg").write_text("a file, not a folder")
     for argv, word in bad:
         assert cli.main(["graph", *argv]) == 1
         err = capsys.readouterr().err.strip().splitlines()

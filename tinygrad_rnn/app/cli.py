@@ -302,15 +302,19 @@ def cmd_graph(args) -> int:
     if args.max_steps < 0:
         raise CommandError(f"--max-steps: expected an int >= 0 (0: every step), got {args.max_steps}")
     folder = os.path.dirname(args.output)
-    if folder:
-        from .experiments import ensure_folder
-        ensure_folder(folder)
     try:
+        if folder:
+            from .experiments import ensure_folder
+            ensure_folder(folder)
         path = graph_command(cell=args.cell, steps=args.steps, layers=args.layers, bidirectional=args.bidirectional,
                              view=args.view, detail=args.detail, format=fmt, out=args.output,
                              max_steps=args.max_steps or None)
     except RenderError as e:
         raise CommandError(str(e)) from None
+    except OSError as e:           # `graph` writes one file: name -o/--output, not a folder option it lacks
+        reason = e.strerror or str(e)
+        raise CommandError(f"cannot write {args.output!r} ({reason}): choose a writable path with -o/--output") \
+            from None
     print(f"wrote {path}")
     return 0
 
