@@ -646,6 +646,13 @@ class _Builder:
                 lanes.add(None)
         return lanes
 
+    def _initial_states(self, k: int, role: str, lanes) -> str:
+        """``"h₀"``, or ``"h₀ = c₀"`` when leaf ``k`` (one zeros tensor) starts several states of its lanes."""
+        states = [st for lane in lanes for st in _lane_states(lane[0])]
+        also = [st for st in dict.fromkeys(states) if st != role and any(
+            self.g.scope[i].get("gate") == st for i, _, _ in self.g.users_v[k])]
+        return " = ".join(f"{st}₀" for st in [role, *also])
+
     def _place_leaves(self) -> list:
         g, d = self.g, self.d
         rep_v = [None] * len(g.leaves)
@@ -680,7 +687,7 @@ class _Builder:
                     lanes = {self.lane[i] for i, _, _ in g.users_v[k]}
                     key = ("io", role, tuple(sorted(lanes, key=str)), grp)
                     rid = self._id("g", key)
-                    label = ("x_t" if role == "x" else f"{role}₀") + f"\n{shape}"
+                    label = ("x_t" if role == "x" else self._initial_states(k, role, lanes)) + f"\n{shape}"
                     rep_v[k] = d.node(rid, label, self._group_cluster(grp), fillcolor=COLORS["io"], shape="ellipse")
                     continue
                 label = ("x" if role == "x" else f"{role}₀" if role else kind) + f"\n{shape}"
@@ -689,10 +696,7 @@ class _Builder:
             else:
                 grp, t, lane = home
                 if role and role != "x":          # one zeros tensor may start several states: name them all
-                    states = _lane_states(lane[0])
-                    also = [st for st in states[1:] if st != role and any(
-                        g.scope[i].get("gate") == st for i, _, _ in g.users_v[k])]
-                    role = " = ".join(f"{st}₀" for st in [role, *also])[:-1]
+                    role = self._initial_states(k, role, {lane})[:-1]
                 label = (f"x{_sub(t + 1)}" if role == "x" else f"{role}₀" if role else kind) + f"\n{shape}"
                 table = self._ids.get(("g", ("cell", grp, t)))
                 if role and self.tables and self.view == "unrolled" and table in self.rows:
