@@ -169,9 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=_positive, default=1, help="stacked layers. Default: 1")
     p.add_argument("--bidirectional", action="store_true", help="add a reverse direction")
     p.add_argument("--view", choices=("unrolled", "rolled"), default="unrolled", help="Default: unrolled")
-    p.add_argument("--detail", choices=("op", "gate", "cell"), default="gate", help="Default: gate")
-    p.add_argument("--format", choices=("svg", "png", "pdf"), default=None,
-                   help="Default: from the output file's extension, else svg")
+    p.add_argument("--detail", choices=("op", "gate", "cell"), default="gate",
+                   help="op: every primitive op; gate: each step one table with a row per gate, in the cell's "
+                        "order; cell: each step one row per state (h, c). Default: gate")
+    p.add_argument("--format", choices=("svg", "png", "pdf", "jpg", "dot"), default=None,
+                   help="Default: from the output file's suffix (.svg .png .pdf .jpg; .dot/.gv write the DOT "
+                        "text, no Graphviz needed); a format that contradicts the suffix is an error")
+    p.add_argument("--max-steps", type=int, default=12,
+                   help="past this many steps draw the first and last ones with an ellipsis between; 0 draws "
+                        "every step. Default: 12")
     p.add_argument("-o", "--output", default="graph.svg", help="file to write. Default: graph.svg")
 
     # -- explore (issue 15): the interactive page ------------------------------------------------------
@@ -302,17 +308,27 @@ def _gradflow_figure(res: dict, out: str) -> str:
 
 
 def cmd_graph(args) -> int:
-    from ..viz import graph_command
+    from ..viz import RenderError, format_for, graph_command
+    try:
+        fmt = format_for(args.output, args.format)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    if args.max_steps < 0:
+        raise CommandError(f"--max-steps: expected an int >= 0 (0: every step), got {args.max_steps}")
     folder = os.path.dirname(args.output)
-    if folder:
-        from .experiments import ensure_folder
-        ensure_folder(folder)
-    fmt = args.format
-    if fmt is None:
-        ext = os.path.splitext(args.output)[1].lstrip(".").lower()
-        fmt = ext if ext in ("svg", "png", "pdf") else "svg"
-    path = graph_command(cell=args.cell, steps=args.steps, layers=args.layers, bidirectional=args.bidirectional,
-                         view=args.view, detail=args.detail, format=fmt, out=args.output)
+    try:
+        if folder:
+            from .experiments import ensure_folder
+            ensure_folder(folder)
+        path = graph_command(cell=args.cell, steps=args.steps, layers=args.layers, bidirectional=args.bidirectional,
+                             view=args.view, detail=args.detail, format=fmt, out=args.output,
+                             max_steps=args.max_steps or None)
+    except RenderError as e:
+        raise CommandError(str(e)) from None
+    except OSError as e:           # `graph` writes one file: name -o/--output, not a folder option it lacks
+        reason = e.strerror or str(e)
+        raise CommandError(f"cannot write {args.output!r} ({reason}): choose a writable path with -o/--output") \
+            from None
     print(f"wrote {path}")
     return 0
 

@@ -8,8 +8,7 @@
 
 from .dot import DETAILS, VIEWS, to_dot
 from .explorer import Explorer, explorer
-from .render import GraphvizNotFoundError, dot_binary, draw_graph, graph_command, render
+from .render import GraphvizNotFoundError, RenderError, dot_binary, draw_graph, format_for, graph_command, render
 
-__all__ = ["DETAILS", "GraphvizNotFoundError", "VIEWS", "dot_binary", "draw_graph", "graph_command", "render",
-           "to_dot"]
-__all__ += ["Explorer", "explorer"]
+__all__ = ["DETAILS", "Explorer", "GraphvizNotFoundError", "RenderError", "VIEWS", "dot_binary", "draw_graph",
+           "explorer", "format_for", "graph_command", "render", "to_dot"]
