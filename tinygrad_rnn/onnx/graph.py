@@ -604,6 +604,11 @@ class TracedTensor:
             n = n * d
         return self.reshape(*self.dims[:s], n, *self.dims[e + 1:])
 
+    def unflatten(self, dim: int, sizes) -> "TracedTensor":
+        self.real.unflatten(dim, sizes)                 # the real argument checks
+        d = _norm(dim, self.ndim)
+        return self.reshape(*self.dims[:d], *sizes, *self.dims[d + 1:])
+
     def permute(self, *dims) -> "TracedTensor":
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
@@ -769,6 +774,16 @@ def full_like_shape(g: Graph, size, fill, dtype, device=None):
     return TracedTensor(g, name, out, size)
 
 
+def _plain_item(it):
+    """An index item for the real op, sizes as plain ints (the trace's patched ``Tensor.__getitem__`` then
+    passes it straight through)."""
+    if isinstance(it, Dim):
+        return builtins.int(it)
+    if isinstance(it, slice):
+        return slice(*(builtins.int(b) if isinstance(b, Dim) else b for b in (it.start, it.stop, it.step)))
+    return it
+
+
 def getitem(x: TracedTensor, index) -> TracedTensor:
     """``x[index]`` for ints, slices (step > 0), ``None`` and ``...``; or one integer tensor (rows)."""
     g = x.g
@@ -783,7 +798,7 @@ def getitem(x: TracedTensor, index) -> TracedTensor:
     for it in items:
         if not (it is None or it is Ellipsis or isinstance(it, slice) or _is_int(it)):
             raise _unsupported(f"indexing with {type(it).__name__}")
-    out = x.real[tuple(real(i) for i in items)]
+    out = x.real[tuple(_plain_item(i) for i in items)]
     n_axes = sum(1 for it in items if it is not None and it is not Ellipsis)
     if Ellipsis in items:
         k = items.index(Ellipsis)
