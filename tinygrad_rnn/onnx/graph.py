@@ -90,6 +90,15 @@ class Graph:
             self._consts[key] = self.initializer(arr, name)
         return self._consts[key]
 
+    def scalar(self, value, dtype) -> str:
+        """A 0-d constant (``const`` stores at least 1-D: fine for broadcasting, not for ``Range``)."""
+        key = ("scalar", np.dtype(dtype).str, value)
+        if key not in self._consts:
+            name = self.fresh("scalar")
+            self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+            self._consts[key] = name
+        return self._consts[key]
+
     def ints(self, values) -> str:
         """A 1-D int64 constant (axes, starts, shapes)."""
         return self.const(np.asarray([builtins.int(v) for v in values], dtype=np.int64), name="ints")

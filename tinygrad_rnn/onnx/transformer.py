@@ -58,7 +58,7 @@ def layer_norm(g: Graph, input, normalized_shape, weight=None, bias=None, eps: f
         if p is None:
             return g.const(np.full(shape, fill, dtype=dt), name="layer_norm_scale")
         return g.cast(p.name if isinstance(p, TracedTensor) else g.const(p), p.dtype, dt)
-    if g.opset >= 17:
+    if g.opset >= 17 and not (weight is None and any(isinstance(n, Dim) for n in x.dims[x.ndim - k:])):
         ins = [x.name, param(weight, 1.0)] + ([param(bias, 0.0)] if bias is not None else [])
         name = g.node("LayerNormalization", ins, axis=-k, epsilon=float(eps))
     else:
@@ -133,8 +133,8 @@ def _bool_bias(g: Graph, mask, allowed: bool, dtype) -> TracedTensor:
 def _causal_bias(g: Graph, L, S, like: Tensor) -> TracedTensor:
     """The (L, S) causal bias (0 where key j ≤ query i, -inf above), from ``Range`` so it follows dynamic sizes."""
     def scalar(n):
-        return g.squeeze(n.onnx(), [0]) if isinstance(n, Dim) else g.const(np.int64(n))
-    zero, one = g.const(np.int64(0)), g.const(np.int64(1))
+        return g.squeeze(n.onnx(), [0]) if isinstance(n, Dim) else g.scalar(int(n), np.int64)
+    zero, one = g.scalar(0, np.int64), g.scalar(1, np.int64)
     rows = g.unsqueeze(g.node("Range", [zero, scalar(L), one]), [1])
     cols = g.unsqueeze(g.node("Range", [zero, scalar(S), one]), [0])
     allowed = TracedTensor(g, g.node("LessOrEqual", [cols, rows]), F._causal_mask(int(L), int(S), like), (L, S))
