@@ -571,9 +571,16 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
             initializers) are supported.
 
     Supported:
-        - modules: ``Linear``, ``Embedding`` (no ``max_norm``), ``Dropout`` (identity: eval mode),
-          ``Identity``, ``Tanh``, ``Sigmoid``, ``ReLU``, ``Softmax``, ``LogSoftmax``, ``Sequential`` /
-          ``ModuleList`` / ``ModuleDict``, and ``RNN`` (tanh/relu), ``LSTM``, ``GRU`` with any
+        - modules: ``Linear``, ``LazyLinear`` (materialised by the trace if not yet: then a ``Linear``),
+          ``Embedding`` (no ``max_norm``), ``Dropout`` (identity: eval mode), ``Identity``, ``Tanh``,
+          ``Sigmoid``, ``ReLU``, ``GELU`` (``Gelu`` from opset 20, ``Erf``/``Tanh`` below), ``SiLU``,
+          ``Softmax``, ``LogSoftmax``, ``LayerNorm`` (``LayerNormalization`` from opset 17, decomposed
+          below), ``Flatten``, ``Unflatten``, ``Sequential`` / ``ModuleList`` / ``ModuleDict``,
+          ``MultiheadAttention`` (``batch_first`` either way, ``kdim``/``vdim``, bool or float
+          ``key_padding_mask`` and 2-D/3-D ``attn_mask``, ``need_weights``, ``average_attn_weights``,
+          unbatched input; not ``add_bias_kv``/``add_zero_attn``), ``TransformerEncoderLayer`` (post- or
+          pre-norm, relu/gelu or a module activation) and ``TransformerEncoder`` (eval mode: no dropout),
+          and ``RNN`` (tanh/relu), ``LSTM``, ``GRU`` with any
           ``num_layers``, ``bidirectional``, ``batch_first``, ``bias``, optional ``hx`` and ``lengths=``
           (ONNX's ``sequence_lens``; pass the lengths as an input tensor for a dynamic batch), batched
           or unbatched input (not a ``PackedSequence``), ``RNNCell``/``LSTMCell``/``GRUCell``
@@ -586,7 +593,8 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
           ``log``, ``sqrt``, ``abs``, ``neg``, ``softmax``, ``log_softmax``, ``sum``, ``mean``,
           ``amax``, ``max``, ``argmax``, ``view``/``reshape``, ``flatten``, ``permute``,
           ``transpose``, ``t``, ``squeeze``, ``unsqueeze``, ``split``, ``chunk``, ``unbind``,
-          ``narrow``, ``expand``/``expand_as``, ``repeat``, ``clamp``, ``maximum``/``minimum``, ``data``,
+          ``narrow``, ``unflatten``, ``expand``/``expand_as``, ``repeat``, ``clamp``, ``maximum``/``minimum``,
+          ``data``,
           indexing with ints, slices (step > 0), ``None``, ``...`` or one integer tensor, ``contiguous``,
           ``detach``,
           ``float``/``long``/``to(dtype)``, ``size()``/``shape``, ``new_zeros``/``new_ones``,
@@ -595,7 +603,12 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
         - functions: ``tr.cat``/``stack``/``where``/``zeros``/``ones``/``full``/``zeros_like``/``ones_like``/
           ``softmax``/``log_softmax``, the ``tr.*`` spellings of the methods above, and
           ``F.linear``/``embedding``/``dropout``/``relu``/``tanh``/``sigmoid``/``softmax``/
-          ``log_softmax``.
+          ``log_softmax``/``layer_norm``/``gelu``/``silu``/``scaled_dot_product_attention`` (bool or float
+          ``attn_mask``, ``is_causal`` (a causal mask that follows dynamic lengths), ``scale``,
+          ``enable_gqa``; ``dropout_p=0`` only). Attention with a mask gives a query row whose keys are
+          all masked zero weights, as this project's attention does (``need_weights=True``: NaN, as PyTorch).
+        - indexing a tensor (a buffer such as a positional-encoding table, a parameter) with a slice
+          bound by a dynamic size (``self.pe[:x.size(0)]``) or with a traced index tensor.
         Any other tensor method raises :class:`UnsupportedOperatorError`; reading values in Python
         (``bool``, ``item``) raises :class:`OnnxExporterError`.
 
