@@ -588,6 +588,39 @@ def test_transformer_encoder_with_masks(norm_first, activation, batch_first, dev
     assert_runs_like(layer, sess, (x,), {"input_0": x})
 
 
+@pytest.mark.parametrize("norm_first,batch_first", [(False, False), (True, True)])
+def test_transformer_encoder_decoder_with_masks(norm_first, batch_first, device, tmp_path):
+    tr.manual_seed(27)
+    model = nn.Transformer(8, 2, num_encoder_layers=1, num_decoder_layers=2, dim_feedforward=16,
+                           activation="gelu", batch_first=batch_first, norm_first=norm_first).to(device)
+
+    def inputs(B, S, T):
+        src = tr.randn(*((B, S, 8) if batch_first else (S, B, 8)), device=device)
+        tgt = tr.randn(*((B, T, 8) if batch_first else (T, B, 8)), device=device)
+        tgt_mask = nn.Transformer.generate_square_subsequent_mask(T, device=device)        # float: -inf above
+        src_pad = tr.zeros(B, S, device=device)
+        src_pad[0, S - 1:] = float("-inf")                           # float masks throughout (one kind)
+        return src, tgt, tgt_mask, src_pad
+    b, t = (0, 1) if batch_first else (1, 0)
+    names = ["src", "tgt", "tgt_mask", "src_pad"]
+
+    class Seq2Seq(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.t = model
+
+        def forward(self, src, tgt, tgt_mask, src_pad):
+            return self.t(src, tgt, tgt_mask=tgt_mask, src_key_padding_mask=src_pad,
+                          memory_key_padding_mask=src_pad)
+    wrapped = Seq2Seq()
+    sess = export_and_load(wrapped, inputs(2, 4, 3), tmp_path, input_names=names,
+                           dynamic_axes={"src": {b: "batch", t: "S"}, "tgt": {b: "batch", t: "T"},
+                                         "tgt_mask": {0: "T", 1: "T"}, "src_pad": {0: "batch", 1: "S"}})
+    for B, S, T in [(2, 4, 3), (3, 6, 5)]:
+        args = inputs(B, S, T)
+        assert_runs_like(wrapped, sess, args, dict(zip(names, args)))
+
+
 def test_lazy_linear_is_exported_as_a_linear(device, tmp_path):
     tr.manual_seed(25)
     model = nn.Sequential(nn.LazyLinear(6), nn.ReLU(), nn.LazyLinear(2)).to(device)
@@ -618,8 +651,6 @@ def test_transformer_pieces_that_cannot_be_exported(tmp_path):
         tr.onnx.export(Wrap(nn.Identity(), lambda y: F.scaled_dot_product_attention(y, y, y, dropout_p=0.1)), x, f)
     with pytest.raises(ValueError, match="normalized_shape"):       # the real argument checks run first
         tr.onnx.export(Wrap(nn.Identity(), lambda y: F.layer_norm(y, (5,))), x, f)
-    with pytest.raises(tr.onnx.UnsupportedOperatorError, match="TransformerDecoderLayer"):
-        tr.onnx.export(Wrap(nn.Identity(), lambda y, d=nn.TransformerDecoderLayer(4, 2, 8): d(y, y)), x, f)
     assert not (tmp_path / "m.onnx").exists()
 
 

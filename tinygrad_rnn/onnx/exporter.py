@@ -22,7 +22,8 @@ from ..nn.module import Module
 from ..nn.normalization import LayerNorm
 from ..nn.recurrent.cells import GRUCell, LSTMCell, RNNCell
 from ..nn.recurrent.layers import GRU, LSTM, RNN, RNNBase
-from ..nn.transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
+from ..nn.transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
+                              TransformerEncoder, TransformerEncoderLayer)
 from ..nn.utils.rnn import PackedSequence, _lengths_array
 from ..tensor import Tensor
 from . import transformer as tf
@@ -310,6 +311,12 @@ def _convert_module(g: Graph, m: Module, path: str, args, kwargs):
         return tf.encoder_layer(g, m, path, args, kwargs)
     if t is TransformerEncoder:
         return tf.encoder(g, m, path, args, kwargs)
+    if t is TransformerDecoderLayer:
+        return tf.decoder_layer(g, m, path, args, kwargs)
+    if t is TransformerDecoder:
+        return tf.decoder(g, m, path, args, kwargs)
+    if t is Transformer:
+        return tf.transformer(g, m, path, args, kwargs)
     x = args[0] if args else kwargs.get("input")
     supported = t in (Linear, Embedding, Dropout, Identity, Tanh, Sigmoid, ReLU, Softmax, LogSoftmax, LayerNorm,
                       GELU, SiLU, Flatten, Unflatten, LazyLinear) or \
@@ -355,7 +362,8 @@ def _convert_module(g: Graph, m: Module, path: str, args, kwargs):
 SUPPORTED_MODULES = ("Linear", "LazyLinear", "Embedding", "Dropout", "Identity", "Tanh", "Sigmoid", "ReLU", "GELU",
                      "SiLU", "Softmax", "LogSoftmax", "LayerNorm", "Flatten", "Unflatten", "RNN", "LSTM", "GRU",
                      "RNNCell", "LSTMCell", "GRUCell", "BahdanauAttention", "LuongAttention", "MultiheadAttention",
-                     "TransformerEncoderLayer", "TransformerEncoder", "Sequential", "ModuleList", "ModuleDict")
+                     "TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer",
+                     "TransformerDecoder", "Transformer", "Sequential", "ModuleList", "ModuleDict")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -579,9 +587,10 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
           ``MultiheadAttention`` (``batch_first`` either way, ``kdim``/``vdim``, bool or float
           ``key_padding_mask`` and 2-D/3-D ``attn_mask``, ``need_weights``, ``average_attn_weights``,
           unbatched input; not ``add_bias_kv``/``add_zero_attn``), ``TransformerEncoderLayer`` (post- or
-          pre-norm, relu/gelu or a module activation) and ``TransformerEncoder`` (eval mode: no dropout),
-          and ``RNN`` (tanh/relu), ``LSTM``, ``GRU`` with any
-          ``num_layers``, ``bidirectional``, ``batch_first``, ``bias``, optional ``hx`` and ``lengths=``
+          pre-norm, relu/gelu or a module activation), ``TransformerEncoder``, ``TransformerDecoderLayer``,
+          ``TransformerDecoder`` and ``Transformer`` (eval mode: no dropout),
+          and ``RNN`` (tanh/relu), ``LSTM``, ``GRU`` with any ``num_layers``, ``bidirectional``,
+          ``batch_first``, ``bias``, optional ``hx`` and ``lengths=``
           (ONNX's ``sequence_lens``; pass the lengths as an input tensor for a dynamic batch), batched
           or unbatched input (not a ``PackedSequence``), ``RNNCell``/``LSTMCell``/``GRUCell``
           (one step: a Python loop over steps is unrolled), ``BahdanauAttention`` and

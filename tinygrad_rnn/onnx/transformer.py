@@ -296,3 +296,68 @@ def encoder(g: Graph, m, path: str, args, kwargs):
     for layer in m.layers:
         out = layer(out, src_mask=mask, is_causal=is_causal, src_key_padding_mask=kpm)
     return out if m.norm is None else m.norm(out)
+
+
+def decoder_layer(g: Graph, m, path: str, args, kwargs):
+    """``nn.TransformerDecoderLayer.forward`` (post-norm or ``norm_first``) on traced values (eval mode)."""
+    names = ("tgt", "memory", "tgt_mask", "memory_mask", "tgt_key_padding_mask", "memory_key_padding_mask",
+             "tgt_is_causal", "memory_is_causal")
+    given = _given(names, args, kwargs)
+    m.forward(**{n: real(v) for n, v in given.items()})                # the real argument checks
+    mem = _lift(g, given["memory"])
+
+    def sa(y):
+        y = m.self_attn(y, y, y, attn_mask=given.get("tgt_mask"), key_padding_mask=given.get("tgt_key_padding_mask"),
+                        is_causal=given.get("tgt_is_causal", False), need_weights=False)[0]
+        return m.dropout1(y)
+
+    def mha(y):
+        y = m.multihead_attn(y, mem, mem, attn_mask=given.get("memory_mask"),
+                             key_padding_mask=given.get("memory_key_padding_mask"),
+                             is_causal=given.get("memory_is_causal", False), need_weights=False)[0]
+        return m.dropout2(y)
+
+    def ff(y):
+        return m.dropout3(m.linear2(m.dropout(_activation(m.activation, m.linear1(y)))))
+    x = _lift(g, given["tgt"])
+    if m.norm_first:
+        x = x + sa(m.norm1(x))
+        x = x + mha(m.norm2(x))
+        return x + ff(m.norm3(x))
+    x = m.norm1(x + sa(x))
+    x = m.norm2(x + mha(x))
+    return m.norm3(x + ff(x))
+
+
+def decoder(g: Graph, m, path: str, args, kwargs):
+    """``nn.TransformerDecoder.forward``: every layer against ``memory`` with the same masks, then ``norm``."""
+    from ..nn.transformer import _detect_is_causal_mask, _seq_len
+    names = ("tgt", "memory", "tgt_mask", "memory_mask", "tgt_key_padding_mask", "memory_key_padding_mask",
+             "tgt_is_causal", "memory_is_causal")
+    given = _given(names, args, kwargs)
+    m.forward(**{n: real(v) for n, v in given.items()})                # the real argument checks
+    tgt, mem = _lift(g, given["tgt"]), _lift(g, given["memory"])
+    bf = getattr(getattr(m.layers[0], "self_attn", None), "batch_first", False) if m.num_layers else False
+    tgt_is_causal = _detect_is_causal_mask(real(given.get("tgt_mask")), given.get("tgt_is_causal"),
+                                           _seq_len(tgt.real, bf))
+    out = tgt
+    for layer in m.layers:
+        out = layer(out, mem, tgt_mask=given.get("tgt_mask"), memory_mask=given.get("memory_mask"),
+                    tgt_key_padding_mask=given.get("tgt_key_padding_mask"),
+                    memory_key_padding_mask=given.get("memory_key_padding_mask"), tgt_is_causal=tgt_is_causal,
+                    memory_is_causal=given.get("memory_is_causal", False))
+    return out if m.norm is None else m.norm(out)
+
+
+def transformer(g: Graph, m, path: str, args, kwargs):
+    """``nn.Transformer.forward``: ``encoder`` over ``src``, then ``decoder`` over ``tgt`` against that memory."""
+    names = ("src", "tgt", "src_mask", "tgt_mask", "memory_mask", "src_key_padding_mask", "tgt_key_padding_mask",
+             "memory_key_padding_mask", "src_is_causal", "tgt_is_causal", "memory_is_causal")
+    given = _given(names, args, kwargs)
+    m.forward(**{n: real(v) for n, v in given.items()})                # the real argument checks
+    memory = m.encoder(_lift(g, given["src"]), mask=given.get("src_mask"),
+                       src_key_padding_mask=given.get("src_key_padding_mask"), is_causal=given.get("src_is_causal"))
+    return m.decoder(_lift(g, given["tgt"]), memory, tgt_mask=given.get("tgt_mask"),
+                     memory_mask=given.get("memory_mask"), tgt_key_padding_mask=given.get("tgt_key_padding_mask"),
+                     memory_key_padding_mask=given.get("memory_key_padding_mask"),
+                     tgt_is_causal=given.get("tgt_is_causal"), memory_is_causal=given.get("memory_is_causal", False))
