@@ -1,5 +1,5 @@
-"""Converters for the Transformer's pieces: LayerNorm, GELU, SiLU, Flatten/Unflatten, MultiheadAttention,
-TransformerEncoderLayer/TransformerEncoder, and ``F.layer_norm``/``gelu``/``silu``/``scaled_dot_product_attention``.
+"""Converters for the Transformer's pieces: LayerNorm, GELU, SiLU, MultiheadAttention, the encoder and decoder
+layers and stacks, ``Transformer``, and ``F.layer_norm``/``gelu``/``silu``/``scaled_dot_product_attention``.
 
 Each converter first runs the real op (its argument checks, its answer), then writes the ONNX nodes
 that compute the same numbers:
@@ -124,10 +124,13 @@ def _bool_bias(g: Graph, mask, allowed: bool, dtype) -> TracedTensor:
     """A bool mask as an additive float one: 0 where attention is allowed, -inf elsewhere. ``allowed``:
     True marks allowed positions (``F.scaled_dot_product_attention``) or forbidden ones (``nn`` layers)."""
     mask = _lift(g, mask)
-    forbidden = mask.real.logical_not() if allowed else mask.real
-    out = _canonical_mask(forbidden, "attn_mask", dtype)
-    inf = -np.inf
-    return where(g, mask, 0.0 if allowed else inf, inf if allowed else 0.0, out)
+    key = ("bool_bias", mask.name, allowed, np.dtype(dtype).str)       # once per mask: the layers share it
+    if key not in g._consts:
+        forbidden = mask.real.logical_not() if allowed else mask.real
+        out = _canonical_mask(forbidden, "attn_mask", dtype)
+        inf = -np.inf
+        g._consts[key] = where(g, mask, 0.0 if allowed else inf, inf if allowed else 0.0, out)
+    return g._consts[key]
 
 
 def _causal_bias(g: Graph, L, S, like: Tensor) -> TracedTensor:
