@@ -117,3 +117,15 @@ def test_malformed_safetensors_files(tmp_path):
             tr.load(tmp_path / f"{name}.safetensors")
     with pytest.raises(ValueError, match="not a readable safetensors file"):
         tr.load(io.BytesIO(cases["lying-shape"]))
+
+
+@pytest.mark.cpu_only   # host-side file parsing
+def test_bfloat16_is_refused_also_when_ml_dtypes_is_loaded(tmp_path):
+    # ml_dtypes (which onnx imports) teaches NumPy a bfloat16 that safetensors then reads: still refused
+    torch = require("torch")
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    from safetensors.torch import save_file
+    assert np.dtype(ml_dtypes.bfloat16).kind == "V"
+    save_file({"b": torch.ones(2, dtype=torch.bfloat16)}, tmp_path / "bf16.safetensors")
+    with pytest.raises(ValueError, match="'b' has dtype bfloat16"):
+        tr.load(tmp_path / "bf16.safetensors")

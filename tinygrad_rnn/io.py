@@ -349,6 +349,10 @@ def _load_safetensors(data: bytes | str, source: str, device_for) -> dict:
         arrays = st.load(data) if isinstance(data, bytes) else st.load_file(data)
     except Exception as e:   # SafetensorError, unsupported dtypes (bf16), truncated or foreign bytes
         raise ValueError(f"tr.load: {source} is not a readable safetensors file ({type(e).__name__}: {e})") from None
+    for k, a in arrays.items():     # bfloat16 and other extension dtypes: ml_dtypes (onnx imports it)
+        if a.dtype.kind not in "biuf":  # lets safetensors read them, as NumPy void-kind arrays
+            raise ValueError(f"tr.load: {source} is not a readable safetensors file for this project: {k!r} "
+                             f"has dtype {a.dtype} (only NumPy's bool, integer and float dtypes)")
     dev = device_for("cpu")
     out = {}
     for k, a in arrays.items():
