@@ -101,7 +101,7 @@ def _check(mode, x, h0, c0, weights, lengths):
     proj = len(weights[0]) == 5
     if proj and kind.proj_cell is None:
         raise ValueError(f"weights: mode {mode!r} has no projection (w_hr); only a kind with a proj_cell has")
-    H = c0.shape[2] if proj else P                      # with a projection, c has H features and h has P
+    H = weights[0][1].shape[0] // kind.num_gates if proj else P     # with a projection h has P features
     if c0 is not None and tuple(c0.shape) != (D, h0.shape[1], H):
         raise ValueError(f"c0: expected shape {(D, h0.shape[1], H)}, got {tuple(c0.shape)}")
     GH = kind.num_gates * H
