@@ -146,7 +146,8 @@ def test_proj_load_torch_state_dict_and_back(tmp_path, device):
             np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=0, atol=1e-12)
     back = torch.nn.LSTM(3, 6, num_layers=2, bidirectional=True, batch_first=True, proj_size=4, dtype=torch.float64)
     back.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in ours.state_dict().items()})
-    np.testing.assert_allclose(back(torch.from_numpy(x))[0].detach().numpy(), want.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(back(torch.from_numpy(x))[0].detach().numpy(), want.detach().numpy(), rtol=0,
+                               atol=1e-12)
 
 
 def test_proj_names_shapes_repr_like_torch(device):
@@ -237,8 +238,8 @@ def test_proj_cell_step(device):
     z = x @ cell.weight_ih.t() + cell.bias_ih + h @ cell.weight_hh.t() + cell.bias_hh
     i, f, g, o = z[:, :5].sigmoid(), z[:, 5:10].sigmoid(), z[:, 10:15].tanh(), z[:, 15:].sigmoid()
     want_c = f * c + i * g
-    np.testing.assert_allclose(c1.numpy(), want_c.numpy(), atol=1e-14)
-    np.testing.assert_allclose(h1.numpy(), ((o * want_c.tanh()) @ cell.weight_hr.t()).numpy(), atol=1e-14)
+    np.testing.assert_allclose(c1.numpy(), want_c.numpy(), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(h1.numpy(), ((o * want_c.tanh()) @ cell.weight_hr.t()).numpy(), rtol=0, atol=1e-14)
     assert cell(x)[0].shape == (4, 2) and cell(x)[1].shape == (4, 5) and cell(x[0])[0].shape == (2,)
     assert [n for n, _ in cell.named_parameters()] == ["weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"]
     assert "proj_size" not in repr(plain) and repr(cell) == "LSTMPCell(3, 5, proj_size=2)"
