@@ -299,3 +299,20 @@ def test_proj_fused_kernel_checks():
     from tinygrad_rnn.nn.recurrent.cuda import RawLoop
     with pytest.raises(ValueError, match="'raw' loop has no projection"):
         fused.forward(np, "lstm", x, h0, c0, [w], loop=RawLoop(None))
+
+
+def test_proj_state_grads_fused_equal_unrolled(device):
+    """record_state_grads: the per-step dL/dh_t (P features) and dL/dc_t (H) agree on both paths, with lengths."""
+    tr.manual_seed(0)
+    m = tr.nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2, dtype=tr.float64, device=device)
+    x = tr.randn(4, 2, 3, dtype=tr.float64, device=device)
+    recs = []
+    for unroll in (False, True):
+        with tr.analysis.record_state_grads() as rec:
+            out, (h_n, c_n) = m(x, unroll=unroll, lengths=[4, 2])
+            ((out * out).sum() + c_n.sum()).backward()
+        recs.append(rec)
+    for a, b in zip(recs[0].layers, recs[1].layers):
+        for name, size in (("h", 2), ("c", 5)):
+            assert a.grads(name).shape == (4, 2, 2, size)
+            np.testing.assert_allclose(a.grads(name), b.grads(name), rtol=0, atol=1e-12, err_msg=f"{a.layer} {name}")

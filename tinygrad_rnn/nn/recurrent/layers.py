@@ -199,7 +199,8 @@ class Recurrent(Module):
 
     A *cell* follows PyTorch's cell modules: a ``Module`` subclass built as
     ``cell(input_size, hidden_size, bias=bias, **cell_kwargs)`` (one instance per layer and
-    direction; layer ``k > 0`` gets ``D * hidden_size`` inputs), whose ``forward(input, hx=None)`` takes
+    direction; layer ``k > 0`` gets ``D * hidden_size`` inputs, ``D * proj_size`` for a cell with a
+    non-zero ``proj_size`` attribute such as ``LSTMPCell``), whose ``forward(input, hx=None)`` takes
     ``input (B, I)`` and a state and returns the new state: a Tensor ``(B, H)``, or a tuple whose first
     element is the output ``h`` (as ``LSTMCell`` returns ``(h, c)``); ``hx=None`` means the zero state.
     It computes the same as this loop (one layer, forward direction)::
