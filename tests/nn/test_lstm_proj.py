@@ -11,7 +11,8 @@ import pytest
 import tinygrad_rnn as tr
 from conftest import fixture_module
 from tests.conftest import require
-from tinygrad_rnn.nn.recurrent import fused
+from test_cuda_loops import HostOps, host_library  # noqa: F401  (the host build of the CUDA kernels)
+from tinygrad_rnn.nn.recurrent import cuda, fused
 from tinygrad_rnn.nn.recurrent.layers import run_layers
 
 fx = fixture_module("make_rnn_fixtures")
@@ -215,14 +216,13 @@ def test_proj_gradcheck(unroll, device):
 
 
 def test_proj_path_taken(device):
-    """On the CPU one FusedRNN node per layer (with has_proj); on CUDA the projected layers run unrolled."""
+    """One FusedRNN node per layer (with has_proj), as without a projection; unroll=True has none."""
     m = tr.nn.LSTM(2, 4, num_layers=2, bidirectional=True, proj_size=3, device=device)
     out, _ = m(tr.randn(5, 2, 2, device=device))
     nodes = [n for n in tr.autograd.graph_nodes(out) if n.name == "FusedRNN"]
-    if str(device).startswith("cuda"):
-        assert nodes == []
-    else:
-        assert len(nodes) == 2 and all(n.has_proj for n in nodes)
+    assert len(nodes) == 2 and all(n.has_proj for n in nodes)
+    assert not any(n.name == "FusedRNN" for n in tr.autograd.graph_nodes(m(tr.randn(5, 2, 2, device=device),
+                                                                          unroll=True)[0]))
     plain = [n for n in tr.autograd.graph_nodes(tr.nn.LSTM(2, 4, device=device)(tr.randn(5, 2, 2, device=device))[0])
              if n.name == "FusedRNN"]
     assert len(plain) == 1 and not plain[0].has_proj
@@ -296,9 +296,43 @@ def test_proj_fused_kernel_checks():
         fused.forward(np, "lstm", x, h0, h0, [w])
     with pytest.raises(ValueError, match="mode 'gru' has no projection"):
         fused.forward(np, "gru", x, h0, None, [(np.zeros((3 * H, I)), np.zeros((3 * H, R)), None, None, w[4])])
-    from tinygrad_rnn.nn.recurrent.cuda import RawLoop
-    with pytest.raises(ValueError, match="'raw' loop has no projection"):
-        fused.forward(np, "lstm", x, h0, c0, [w], loop=RawLoop(None))
+
+    class NoProjection(fused.NumpyLoop):
+        name = "no-proj"
+        supports_proj = False
+
+    with pytest.raises(ValueError, match="'no-proj' loop has no projection"):
+        fused.forward(np, "lstm", x, h0, c0, [w], loop=NoProjection())
+
+
+def _proj_layer_case(D, bias, T=6, B=4, I=3, H=5, R=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x, h0, c0 = rng.standard_normal((T, B, I)), rng.standard_normal((D, B, R)), rng.standard_normal((D, B, H))
+    weights = [(rng.uniform(-0.7, 0.7, (4 * H, I)), rng.uniform(-0.7, 0.7, (4 * H, R)),
+                rng.uniform(-0.5, 0.5, 4 * H) if bias else None, rng.uniform(-0.5, 0.5, 4 * H) if bias else None,
+                rng.uniform(-0.7, 0.7, (R, H))) for _ in range(D)]
+    ups = (rng.standard_normal((T, B, D * R)), rng.standard_normal((D, B, R)), rng.standard_normal((D, B, H)))
+    return x, h0, c0, weights, ups
+
+
+@pytest.mark.cpu_only      # the host build of the CUDA kernels (test_cuda_loops.py); on a GPU the parity tests run them
+@pytest.mark.parametrize("D,bias,lengths", [(D, bias, L) for D in (1, 2) for bias in (True, False)
+                                            for L in (None, (3, 6, 1, 5))])
+def test_proj_raw_cuda_loop_compiled_for_the_host_matches_numpy(host_library, D, bias, lengths):  # noqa: F811
+    """The raw CUDA loop with a projection (two GEMMs and one kernel per step each way) = the NumPy loop."""
+    x, h0, c0, weights, ups = _proj_layer_case(D, bias, seed=D + 2 * bias)
+    L = None if lengths is None else np.array(lengths)
+    ops = HostOps(host_library)
+    results = []
+    for loop in (None, cuda.RawLoop(ops)):
+        out, hn, cn, cache = fused.forward(np, "lstm", x, h0, c0, weights, L, loop=loop)
+        dx, dh0, dc0, dws, taps = fused.backward(np, cache, *ups, tap=True)
+        grads = [g for dw in dws for g in dw if g is not None]
+        results.append([out, hn, cn, dx, dh0, dc0, taps["h"], taps["c"]] + grads)
+    T = x.shape[0]
+    assert ops.launches.count("gemm") == 4 * T and len(ops.launches) == 6 * T    # three launches per step each way
+    for k, (a, b) in enumerate(zip(*results)):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-13, err_msg=f"item {k}")
 
 
 def test_proj_state_grads_fused_equal_unrolled(device):

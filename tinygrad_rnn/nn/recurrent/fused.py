@@ -261,8 +261,7 @@ def forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: boo
         loop = loop_for(device_of(x), x.dtype)
     proj = len(weights[0]) == 5
     if proj and not getattr(loop, "supports_proj", False):
-        raise ValueError(f"loop: the {loop.name!r} loop has no projection (w_hr); the layers run an LSTM with "
-                         "proj_size on CUDA unrolled")
+        raise ValueError(f"loop: the {loop.name!r} loop has no projection (w_hr, an LSTM with proj_size)")
     kind = REGISTRY[mode]
     kern = kind.fused
     T, B, I = x.shape

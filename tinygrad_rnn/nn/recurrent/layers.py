@@ -80,7 +80,7 @@ def run_layers(mode, x: Tensor, h0, c0, weights, lengths=None, dropout_p: float 
 
     Returns:
         ``out (T, B, D*H)``, ``h_n (L*D, B, H)``, ``c_n`` (LSTM, else None); ``P`` for ``H`` in out and h_n
-        with a projection (on CUDA a projected layer runs unrolled: the raw loops have no projection).
+        with a projection.
     """
     kind = mode if isinstance(mode, CellKind) else get_kind(mode)
     state0 = (h0,) if c0 is None else (h0, c0)
@@ -109,9 +109,7 @@ def _run_stack(kind, cell_class, x, state0, weights, step_fn, lengths, dropout_p
     for k in range(L):
         s0 = None if state0 is None else tuple(s[k * D:(k + 1) * D] for s in state0)
         with scope(name=scope_name, layer=k):
-            # The raw CUDA loops have no projection (w_hr): an LSTM with proj_size runs unrolled there.
-            projected = kind is not None and len(weights[k][0]) == 5
-            if unroll or kind is None or (projected and str(x.device).startswith("cuda")):
+            if unroll or kind is None:
                 x, s_n, is_tuple = _unrolled_layer(x, s0, [step_fn(k, d) for d in range(D)], lengths, k, kind,
                                                    cell_class, kind_name)
             else:
@@ -622,8 +620,8 @@ class LSTM(RNNBase):
     (``output`` ``(L, N, D * P)``), ``c`` keeps ``hidden_size``; ``weight_hh_l[k]`` is
     ``(4*hidden_size, P)``, ``weight_ih_l[k]`` for ``k > 0`` is ``(4*hidden_size, D*P)``, and each layer and
     direction has ``weight_hr_l[k]`` ``(P, hidden_size)`` (after its biases, so a torch LSTMP
-    ``state_dict`` loads as it is). Fused on the CPU (one more GEMM per step each way, and one for
-    ``dW_hr``); on CUDA a projected layer runs unrolled (the raw CUDA loops have no projection).
+    ``state_dict`` loads as it is). The fused path adds one GEMM per step each way (``W_hr m_t``,
+    ``W_hrᵀ dh_t``) and one for ``dW_hr`` over all steps, on the CPU and in the raw CUDA loops.
 
     Example::
 
