@@ -350,3 +350,18 @@ def test_proj_state_grads_fused_equal_unrolled(device):
         for name, size in (("h", 2), ("c", 5)):
             assert a.grads(name).shape == (4, 2, 2, size)
             np.testing.assert_allclose(a.grads(name), b.grads(name), rtol=0, atol=1e-12, err_msg=f"{a.layer} {name}")
+
+
+def test_recurrent_over_lstmp_cell_is_the_lstm_kind(device):
+    """Recurrent(LSTMPCell, ..., proj_size=P) is the registered LSTM kind (fused) and equals nn.LSTM(proj_size=P)."""
+    tr.manual_seed(2)
+    lstm = tr.nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2, dtype=tr.float64, device=device)
+    layer = tr.nn.Recurrent(tr.nn.recurrent.LSTMPCell, 3, 5, num_layers=2, bidirectional=True, proj_size=2,
+                            dtype=tr.float64, device=device)
+    assert layer.kind_name == "lstm" and list(layer.state_dict()) == list(lstm.state_dict())
+    layer.load_state_dict(lstm.state_dict())
+    x = tr.randn(4, 3, 3, dtype=tr.float64, device=device)
+    (a, (ah, ac)), (b, (bh, bc)) = lstm(x, lengths=[4, 1, 3]), layer(x, lengths=[4, 1, 3])
+    for u, v in ((a, b), (ah, bh), (ac, bc)):
+        np.testing.assert_array_equal(u.numpy(), v.numpy())
+    assert any(n.name == "FusedRNN" for n in tr.autograd.graph_nodes(b))
