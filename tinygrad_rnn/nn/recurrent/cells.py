@@ -44,14 +44,17 @@ def rnn_cell(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | No
 
 
 def lstm_cell(x: Tensor, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None = None,
-              b_hh: Tensor | None = None) -> tuple[Tensor, Tensor]:
+              b_hh: Tensor | None = None, w_hr: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """One LSTM step (gate order i, f, g, o)::
 
         i = σ(W_ii x + b_ii + W_hi h + b_hi)        f = σ(W_if x + b_if + W_hf h + b_hf)
         g = tanh(W_ig x + b_ig + W_hg h + b_hg)     o = σ(W_io x + b_io + W_ho h + b_ho)
         c' = f * c + i * g                          h' = o * tanh(c')
+
+    With a projection ``w_hr`` ``(P, H)`` (PyTorch's LSTM with ``proj_size=P``): ``h' = W_hr (o * tanh(c'))``,
+    so ``h`` has ``P`` features and ``c`` keeps ``H`` (``w_hh`` is then ``(4H, P)``).
     """
-    H = h.shape[-1]
+    H = c.shape[-1]
     with scope(gate="proj"):
         z = _affine(x, w_ih, b_ih) + _affine(h, w_hh, b_hh)       # the four gates' pre-activations
     with scope(gate="i"):
@@ -66,6 +69,8 @@ def lstm_cell(x: Tensor, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih:
         c_new = f * c + i * g
     with scope(gate="h"):
         h_new = o * c_new.tanh()
+        if w_hr is not None:
+            h_new = h_new @ w_hr.t()                              # the projection, h' = W_hr m
     return h_new, c_new
 
 
@@ -100,6 +105,19 @@ def check_positive_int(value, arg: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{arg}: expected a positive int, got {value!r}")
     return value
+
+
+def check_proj_size(proj_size, hidden_size: int, allow_zero: bool = True) -> int:
+    """``proj_size``: an int in ``[0, hidden_size)`` (0: no projection; PyTorch's rule and message)."""
+    if isinstance(proj_size, bool) or not isinstance(proj_size, int):
+        raise TypeError(f"proj_size: expected an int, got {type(proj_size).__name__}")
+    if proj_size < (0 if allow_zero else 1):
+        zero = " or zero to disable projections" if allow_zero else ""
+        raise ValueError(f"proj_size should be a positive integer{zero}, got {proj_size}")
+    if proj_size >= hidden_size:
+        raise ValueError(f"proj_size has to be smaller than hidden_size, got proj_size={proj_size} and "
+                         f"hidden_size={hidden_size}")
+    return proj_size
 
 
 def check_nonlinearity(nonlinearity) -> str:
@@ -311,3 +329,70 @@ class GRUCell(_CellBase):
         if hx is not None:
             self._check_state(hx, input, batched, "hx")
         return gru_cell(input, h, *self._weights())
+
+
+class LSTMPCell(_CellBase):
+    r"""An LSTM cell with a projected output: the step that ``tr.nn.LSTM(..., proj_size=P)`` runs in each
+    layer and direction (PyTorch has no public cell for it: ``torch.nn.LSTMCell`` has no ``proj_size``).
+
+    .. math::
+        i, f, g, o = \sigma, \sigma, \tanh, \sigma(W_{ih} x + b_{ih} + W_{hh} h + b_{hh})
+        c' = f * c + i * g                  h' = W_{hr} (o * \tanh(c'))
+
+    Args:
+        input_size, hidden_size, bias, dtype, device: as :class:`LSTMCell`.
+        proj_size: ``P``, the features of ``h`` (``1 <= P < hidden_size``); ``c`` keeps ``hidden_size``.
+
+    Shape:
+        - input: ``(N, H_in)`` or ``(H_in,)``; ``(h_0, c_0)``: ``(N, P)`` and ``(N, hidden_size)`` (or
+          unbatched), zeros if omitted.
+        - output: ``(h_1, c_1)``, shaped as ``(h_0, c_0)``.
+
+    Attributes:
+        weight_ih: ``(4*hidden_size, input_size)``; weight_hh: ``(4*hidden_size, P)``;
+        bias_ih, bias_hh: ``(4*hidden_size,)``; weight_hr: ``(P, hidden_size)`` (registered last, as
+        PyTorch's ``weight_hr_l{k}``). All initialised from U(-√k, √k), k = 1/hidden_size, in that order.
+    """
+
+    _gates = 4
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, proj_size: int,
+                 dtype=None, device=None) -> None:
+        Module.__init__(self)
+        self.input_size = check_positive_int(input_size, "input_size")
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size")
+        self.proj_size = check_proj_size(proj_size, hidden_size, allow_zero=False)
+        self.bias = bool(bias)
+        G = 4 * hidden_size
+        fk = factory_kwargs(dtype, device)
+        self.weight_ih = Parameter(empty(G, input_size, **fk))
+        self.weight_hh = Parameter(empty(G, proj_size, **fk))
+        if bias:
+            self.bias_ih = Parameter(empty(G, **fk))
+            self.bias_hh = Parameter(empty(G, **fk))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.weight_hr = Parameter(empty(proj_size, hidden_size, **fk))
+        self.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", proj_size={self.proj_size}"
+
+    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        batched = self._check_input(input)
+        batch = (input.shape[0],) if batched else ()
+        if hx is None:
+            h, c = input.new_zeros(*batch, self.proj_size), input.new_zeros(*batch, self.hidden_size)
+        else:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(f"hx: expected a tuple (h_0, c_0) of two Tensors, got {type(hx).__name__}")
+            h, c = hx
+            for name, t, size in (("hx[0] (h_0)", h, self.proj_size), ("hx[1] (c_0)", c, self.hidden_size)):
+                if not isinstance(t, Tensor):
+                    raise TypeError(f"{name}: expected a Tensor, got {type(t).__name__}")
+                if tuple(t.shape) != (*batch, size):
+                    raise ValueError(f"{name}: expected shape {(*batch, size)} for input of shape "
+                                     f"{tuple(input.shape)}, got {tuple(t.shape)}")
+                check_input_dtype(t, self.weight_ih, name)
+        return lstm_cell(input, h, c, *self._weights(), self.weight_hr)

@@ -136,6 +136,7 @@ class RawLoop:
 
     name = "raw"
     needs_recurrent_bias = True             # the kernels read b_hn; zeros when the layer has no bias
+    supports_proj = True                    # the projected output h' = W_hr m (LSTM with proj_size)
 
     def __init__(self, ops) -> None:
         self.ops = ops
@@ -144,42 +145,64 @@ class RawLoop:
     def project(xp, w_aug, x_aug, gates) -> None:
         gates.transpose(1, 0, 2, 3)[...] = xp.matmul(w_aug, x_aug)    # CuPy: no strided ``out=``, one copy
 
-    def forward(self, xp, kern, gates, w_hh_s, hs, bufs, b_rec, L, inact, partial) -> None:
+    def forward(self, xp, kern, gates, w_hh_s, hs, bufs, b_rec, L, inact, partial, proj=None) -> None:
         """Per step: ``rec (D, GH, B) = w_hh_s (D, GH, H) @ hs[s] (D, H, B)`` as one batched GEMM (row-major
         ``C = A B`` is column-major ``C^T = B^T A^T``), then the kind's kernel writes ``hs[s+1]`` (and its
-        own buffers) and the activations into ``gates[s]``."""
+        own buffers) and the activations into ``gates[s]``.
+
+        ``proj``: None, or ``(w_hr (D, P, H), ms (T+1, D, H, B))`` (``hs`` is then ``(T+1, D, P, B)``): the
+        kernel writes ``m = o * tanh(c)`` into ``ms[s+1]``, a second GEMM ``hs[s+1] = w_hr @ ms[s+1]``, and
+        on steps with padding the finished columns of ``hs[s+1]`` are copied from ``hs[s]``."""
         ops = self.ops
         T, D, GH, B = gates.shape
-        H = hs.shape[2]
-        n = D * H * B
+        P = hs.shape[2]
+        out = hs if proj is None else proj[1]               # where the kind's kernel writes its h
+        H = out.shape[2]
+        n, n_h = D * H * B, D * P * B
         rec = xp.empty((D, GH, B), dtype=gates.dtype)
         step = _step_args(xp, L, T, D, H, B)
         ops.begin()
         for s in range(T):
-            ops.gemm(False, B, GH, H, hs, s * n, B, H * B, w_hh_s, 0, H, GH * H, 0.0, rec, 0, B, GH * B, D)
-            kern.raw_forward(ops, s, n, gates, rec, hs, bufs, b_rec, step(s))
+            ops.gemm(False, B, GH, P, hs, s * n_h, B, P * B, w_hh_s, 0, P, GH * P, 0.0, rec, 0, B, GH * B, D)
+            kern.raw_forward(ops, s, n, gates, rec, out, bufs, b_rec, step(s))
+            if proj is not None:                            # hs[s+1] (P, B) = w_hr (P, H) @ ms[s+1] (H, B)
+                ops.gemm(False, B, P, H, out, (s + 1) * n, B, H * B, proj[0], 0, H, P * H, 0.0, hs, (s + 1) * n_h,
+                         B, P * B, D)
+                if partial[s]:
+                    xp.copyto(hs[s + 1], hs[s], where=inact[s])
 
     def backward(self, xp, kern, c, dHx, d_extra, need_dn: bool, tap: bool):
         """BPTT over all steps: returns ``(dz (T, D, GH, B), dn, extra_taps, extra_first, dh0)``.
 
-        ``dHx (T+1, D, H, B)`` holds in ``dHx[1:]`` the gradients from the outputs; on return ``dHx[s+1]``
-        is the total gradient w.r.t. the state step ``s`` outputs and ``dHx[0]`` the one w.r.t. ``h0``.
+        ``dHx (T+1, D, H, B)`` (``P`` for ``H`` with a projection) holds in ``dHx[1:]`` the gradients from
+        the outputs; on return ``dHx[s+1]`` is the total gradient w.r.t. the state step ``s`` outputs and
+        ``dHx[0]`` the one w.r.t. ``h0``.
         Per step one kernel (gate gradients; direct paths added to ``dHx[s]``) and one GEMM
         ``dHx[s] += w_hh^T dz[s]``, column-major ``(B, H) += dz[s]^T (B, GH) @ w_hh (GH, H)``.
         """
         ops = self.ops
         T, D, H, B = c.T, c.D, c.H, c.B
+        P = c.P
         GH = c.w_hh.shape[1]
-        n = D * H * B
+        n, n_h = D * H * B, D * P * B
         dt = dHx.dtype
         dHx[0] = 0
         dz = xp.empty((T, D, GH, B), dtype=dt)
         st = kern.raw_backward_prepare(xp, T, D, H, B, dt, d_extra, tap)
         step = _step_args(xp, c.lengths, T, D, H, B)
+        # With a projection the kernel reads dm = w_hr^T dh (dM[s+1], one more GEMM per step) instead of dh;
+        # what it adds to dM[s] at padded columns is overwritten there, so the h gradient passes through
+        # padding here (dHx[s] += dHx[s+1] on finished columns).
+        dM = dHx if c.w_hr is None else xp.empty((T + 1, D, H, B), dtype=dt)
         ops.begin()
         for s in range(T - 1, -1, -1):
-            kern.raw_backward(ops, s, n, dHx, c, dz, st, step(s))
-            ops.gemm(True, B, H, GH, dz, s * D * GH * B, B, GH * B, c.w_hh, 0, H, GH * H, 1.0, dHx, s * n, B, H * B,
-                     D)
+            if c.w_hr is not None:                          # dM[s+1] (H, B) = w_hr^T (H, P) @ dHx[s+1] (P, B)
+                ops.gemm(True, B, H, P, dHx, (s + 1) * n_h, B, P * B, c.w_hr, 0, H, P * H, 0.0, dM, (s + 1) * n,
+                         B, H * B, D)
+            kern.raw_backward(ops, s, n, dM, c, dz, st, step(s))
+            if c.w_hr is not None and c.partial[s]:
+                dHx[s] += dHx[s + 1] * c.inact[s]
+            ops.gemm(True, B, P, GH, dz, s * D * GH * B, B, GH * B, c.w_hh, 0, P, GH * P, 1.0, dHx, s * n_h, B,
+                     P * B, D)
         dn, extra_taps, extra_first = kern.raw_backward_finish(st)
         return dz, dn, extra_taps, extra_first, dHx[0]

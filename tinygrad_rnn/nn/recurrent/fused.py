@@ -87,21 +87,31 @@ def _check(mode, x, h0, c0, weights, lengths):
     T, B, I = x.shape
     if h0.ndim != 3 or h0.shape[0] not in (1, 2) or h0.shape[1] != B:
         raise ValueError(f"h0: expected shape (D, {B}, H) with D in (1, 2), got {tuple(h0.shape)}")
-    D, _, H = h0.shape
-    two = len(REGISTRY[mode].states) == 2
+    D, _, P = h0.shape
+    kind = REGISTRY[mode]
+    two = len(kind.states) == 2
     if two != (c0 is not None):
         raise ValueError(f"c0: expected an array for a kind with a second state (mode 'lstm') and None otherwise, "
                          f"got {type(c0).__name__} for mode {mode!r}")
-    if c0 is not None and tuple(c0.shape) != tuple(h0.shape):
-        raise ValueError(f"c0: expected shape {tuple(h0.shape)}, got {tuple(c0.shape)}")
     if len(weights) != D:
         raise ValueError(f"weights: expected one tuple per direction ({D}), got {len(weights)}")
-    GH = REGISTRY[mode].num_gates * H
-    for d, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
+    if any(len(w) not in (4, 5) for w in weights) or len({len(w) for w in weights}) != 1:
+        raise ValueError(f"weights: expected per direction (w_ih, w_hh, b_ih, b_hh) or (..., w_hr), the same "
+                         f"for every direction, got lengths {[len(w) for w in weights]}")
+    proj = len(weights[0]) == 5
+    if proj and kind.proj_cell is None:
+        raise ValueError(f"weights: mode {mode!r} has no projection (w_hr); only a kind with a proj_cell has")
+    H = weights[0][1].shape[0] // kind.num_gates if proj else P     # with a projection h has P features
+    if c0 is not None and tuple(c0.shape) != (D, h0.shape[1], H):
+        raise ValueError(f"c0: expected shape {(D, h0.shape[1], H)}, got {tuple(c0.shape)}")
+    GH = kind.num_gates * H
+    for d, (w_ih, w_hh, b_ih, b_hh, *w_hr) in enumerate(weights):
         if tuple(w_ih.shape) != (GH, I):
             raise ValueError(f"weights[{d}][0] (w_ih): expected shape {(GH, I)}, got {tuple(w_ih.shape)}")
-        if tuple(w_hh.shape) != (GH, H):
-            raise ValueError(f"weights[{d}][1] (w_hh): expected shape {(GH, H)}, got {tuple(w_hh.shape)}")
+        if tuple(w_hh.shape) != (GH, P):
+            raise ValueError(f"weights[{d}][1] (w_hh): expected shape {(GH, P)}, got {tuple(w_hh.shape)}")
+        if w_hr and tuple(w_hr[0].shape) != (P, H):
+            raise ValueError(f"weights[{d}][4] (w_hr): expected shape {(P, H)}, got {tuple(w_hr[0].shape)}")
         for k, b in ((2, b_ih), (3, b_hh)):
             if b is not None and tuple(b.shape) != (GH,):
                 raise ValueError(f"weights[{d}][{k}] (bias): expected shape {(GH,)}, got {tuple(b.shape)}")
@@ -109,6 +119,7 @@ def _check(mode, x, h0, c0, weights, lengths):
             raise ValueError("weights: either every direction has both biases or none has")
     if T == 0:
         raise ValueError("x: expected at least one time step, got T = 0")
+    return H, P
 
 
 def _masks(xp, lengths, T: int, B: int, D: int, dtype):
@@ -155,20 +166,26 @@ class NumpyLoop:
 
     name = "numpy"
     needs_recurrent_bias = False            # None stands for a zero recurrent bias
+    supports_proj = True                    # the projected output h' = W_hr m (LSTM with proj_size)
 
     @staticmethod
     def project(xp, w_aug, x_aug, gates) -> None:
         xp.matmul(w_aug, x_aug, out=gates.transpose(1, 0, 2, 3))
 
     @staticmethod
-    def forward(xp, kern, gates, w_hh_s, hs, bufs, b_rec, L, inact, partial) -> None:
+    def forward(xp, kern, gates, w_hh_s, hs, bufs, b_rec, L, inact, partial, proj=None) -> None:
+        """``proj``: None, or ``(w_hr (D, P, H), ms (T+1, D, H, B))``: the kernel writes its output
+        ``m = o * tanh(c)`` into ``ms[s+1]`` and the state is ``hs[s+1] = W_hr m`` (one more GEMM per step)."""
         T, D, GH, B = gates.shape
-        H = hs.shape[2]
+        out = hs if proj is None else proj[1]                # where the kind's step writes its h
+        H = out.shape[2]
         tmp = kern.workspace(xp, D, H, B, gates.dtype)
         rec = xp.empty((D, GH, B), dtype=gates.dtype)        # W_hh h, one batched GEMM per step
         for s in range(T):
             xp.matmul(w_hh_s, hs[s], out=rec)
-            kern.forward_step(xp, s, gates[s], rec, hs, bufs, b_rec, tmp, inact[s] if partial[s] else None)
+            kern.forward_step(xp, s, gates[s], rec, out, bufs, b_rec, tmp, inact[s] if partial[s] else None)
+            if proj is not None:
+                xp.matmul(proj[0], out[s + 1], out=hs[s + 1])   # h = W_hr m
             if partial[s]:                                   # finished sequences keep their state
                 xp.copyto(hs[s + 1], hs[s], where=inact[s])
 
@@ -178,12 +195,19 @@ class NumpyLoop:
         st = kern.bptt_prepare(xp, c, d_extra, tap)
         K = st["K"]
         dH = dHx[1:]
-        w_hh_t = c.w_hh.transpose(0, 2, 1)                     # (D, H, GH): dh_prev = W_hh^T dz
-        rec = xp.empty((c.D, c.H, c.B), dtype=dH.dtype)
+        w_hh_t = c.w_hh.transpose(0, 2, 1)                     # (D, P, GH): dh_prev = W_hh^T dz
+        rec = xp.empty((c.D, c.P, c.B), dtype=dH.dtype)
+        if c.w_hr is not None:                                 # dm = W_hr^T dh: the kind's step sees dm
+            w_hr_t = c.w_hr.transpose(0, 2, 1)                 # (D, H, P)
+            dm = xp.empty((c.D, c.H, c.B), dtype=dH.dtype)
         dh0 = None
         for s in range(c.T - 1, -1, -1):
             dh = dH[s]
-            kern.bptt_step(xp, s, dh, st)                      # K[s] becomes dz (hidden side) in place
+            if c.w_hr is None:
+                kern.bptt_step(xp, s, dh, st)                  # K[s] becomes dz (hidden side) in place
+            else:
+                xp.matmul(w_hr_t, dh, out=dm)
+                kern.bptt_step(xp, s, dm, st)
             xp.matmul(w_hh_t, K[s], out=rec)                    # W_hh^T dz
             kern.bptt_carry(xp, s, dh, rec, st, c)              # the direct paths into the previous state
             if s > 0:
@@ -219,7 +243,9 @@ def forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: boo
         x: ``(T, B, I)`` inputs, time-major.
         h0: ``(D, B, H)`` initial states, D = 1 or 2 directions; c0 the same for LSTM, else None.
         weights: per direction ``(w_ih (G*H, I), w_hh (G*H, H), b_ih (G*H,) | None, b_hh | None)``,
-            PyTorch layout and gate order (G = 1 / 4 / 3 for RNN / LSTM / GRU).
+            PyTorch layout and gate order (G = 1 / 4 / 3 for RNN / LSTM / GRU); for the LSTM with a
+            projection, ``(..., w_hr (P, H))``: then ``h0``, ``h_n`` and ``out`` have ``P`` features
+            (``w_hh`` is ``(4H, P)``) and ``c0``, ``c_n`` keep ``H``, ``h' = W_hr (o * tanh(c'))``.
         lengths: None, or ``(B,)`` ints in 1..T (any order) for right-padded input. Outputs past a
             sequence's end are zero; ``h_n``/``c_n`` are each sequence's state at its own last step;
             the reverse direction reads each sequence backward from its own last step.
@@ -230,13 +256,16 @@ def forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: boo
         ``out (T, B, D*H)`` (forward direction in ``[..., :H]``, reverse in ``[..., H:]``),
         ``h_n (D, B, H)``, ``c_n (D, B, H)`` or ``None``, and the cache (an :class:`RNNCache`).
     """
-    _check(mode, x, h0, c0, weights, lengths)
+    H, P = _check(mode, x, h0, c0, weights, lengths)
     if loop is None:
         loop = loop_for(device_of(x), x.dtype)
+    proj = len(weights[0]) == 5
+    if proj and not getattr(loop, "supports_proj", False):
+        raise ValueError(f"loop: the {loop.name!r} loop has no projection (w_hr, an LSTM with proj_size)")
     kind = REGISTRY[mode]
     kern = kind.fused
     T, B, I = x.shape
-    D, _, H = h0.shape
+    D = h0.shape[0]
     GH = kind.num_gates * H
     dt = x.dtype
     has_bias = weights[0][2] is not None
@@ -256,7 +285,7 @@ def forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: boo
     inside = [kind.gate_rows(g, H) for g in kind.recurrent_bias_gates]       # b_hh rows kept in the recurrence
     b_rec = None
     if has_bias:
-        for d, (_, _, b_ih, b_hh) in enumerate(weights):
+        for d, (_, _, b_ih, b_hh, *_) in enumerate(weights):
             bias = w_aug[d, 0, :, I]
             xp.add(bias, b_ih, out=bias)
             folded = b_hh.copy()
@@ -280,14 +309,20 @@ def forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: boo
     loop.project(xp, w_aug, x_aug, gates)
     del x_aug
 
-    hs = xp.empty((T + 1, D, H, B), dtype=dt)              # hs[0] = h0, hs[s+1] = state after step s
+    hs = xp.empty((T + 1, D, P, B), dtype=dt)              # hs[0] = h0, hs[s+1] = state after step s
     hs[0] = h0.transpose(0, 2, 1)
     bufs = kern.buffers(xp, T, D, H, B, dt, [] if c0 is None else [c0])
-    loop.forward(xp, kern, gates, w_hh_s, hs, bufs, b_rec, L, inact, partial)
+    w_hr = ms = None
+    if proj:                                                # ms[s+1] = o*tanh(c) of step s, before W_hr
+        w_hr = xp.stack([w[4] for w in weights])            # (D, P, H)
+        ms = xp.empty((T + 1, D, H, B), dtype=dt)
+        loop.forward(xp, kern, gates, w_hh_s, hs, bufs, b_rec, L, inact, partial, proj=(w_hr, ms))
+    else:
+        loop.forward(xp, kern, gates, w_hh_s, hs, bufs, b_rec, L, inact, partial)
 
     # Outputs in PyTorch's layout, time order, padded rows zero.
-    out = xp.empty((T, B, D * H), dtype=dt)
-    out4 = out.reshape(T, B, D, H)
+    out = xp.empty((T, B, D * P), dtype=dt)
+    out4 = out.reshape(T, B, D, P)
     out4[:, :, 0] = hs[1:, 0].transpose(0, 2, 1)
     if D == 2:
         out4[:, :, 1] = hs[:0:-1, 1].transpose(0, 2, 1)
@@ -299,9 +334,9 @@ def forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: boo
 
     cache = None
     if training_cache:
-        cache = RNNCache(mode=mode, T=T, B=B, I=I, D=D, H=H, x=x, w_ih=w_ih, w_hh=w_hh, has_bias=has_bias,
-                         act=act, inact=inact, partial=partial, lengths=L, hs=hs, gates=gates, bufs=bufs,
-                         loop=loop, n_extra=len(finals))
+        cache = RNNCache(mode=mode, T=T, B=B, I=I, D=D, H=H, P=P, x=x, w_ih=w_ih, w_hh=w_hh, w_hr=w_hr, ms=ms,
+                         has_bias=has_bias, act=act, inact=inact, partial=partial, lengths=L, hs=hs, gates=gates,
+                         bufs=bufs, loop=loop, n_extra=len(finals))
     return out, h_n, c_n, cache
 
 
@@ -321,23 +356,24 @@ def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, 
 
     Returns:
         ``dx (T, B, I)``, ``dh0 (D, B, H)``, ``dc0`` (LSTM, else None), per direction
-        ``(dw_ih, dw_hh, db_ih, db_hh)`` (biases None when the layer has none), and with ``tap`` a dict
+        ``(dw_ih, dw_hh, db_ih, db_hh)`` (biases None when the layer has none; ``(..., dw_hr)`` with a
+        projection, ``dw_hr = Σ_t dh_t m_tᵀ`` over the steps inside the sequences), and with ``tap`` a dict
         state name -> ``(T, D, B, H)`` in **time order** (``[t, 1]`` is the reverse direction at time
         ``t``): the total gradient w.r.t. the state step ``t`` outputs (from ``out[t]``, from the step
         that reads it next, from ``d_hn``/``d_cn`` at the last step), zero at padded steps; else None.
     """
     c = cache
     kind = REGISTRY[c.mode]
-    T, B, I, D, H = c.T, c.B, c.I, c.D, c.H
+    T, B, I, D, H, P = c.T, c.B, c.I, c.D, c.H, c.P
     GH = kind.num_gates * H
     dt = c.hs.dtype
     act, hs = c.act, c.hs
 
     # dH[s]: gradient w.r.t. the state output at step s; starts as d_out, the loop adds the rest.
     # dHx[0] receives the gradient w.r.t. h0 (raw CUDA loop; the NumPy loop returns it).
-    dHx = xp.empty((T + 1, D, H, B), dtype=dt)
+    dHx = xp.empty((T + 1, D, P, B), dtype=dt)
     dH = dHx[1:]
-    _to_proc(xp, d_out.reshape(T, B, D, H).transpose(0, 2, 3, 1), dH)
+    _to_proc(xp, d_out.reshape(T, B, D, P).transpose(0, 2, 3, 1), dH)
     if act is not None:
         dH *= act
     if d_hn is not None:
@@ -353,7 +389,7 @@ def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, 
 
     # Gradients of the parameters and inputs: one GEMM each over all steps (time order, (D, GH, T*B)).
     dx = None
-    dws = [(None, None, None, None) for _ in range(D)]
+    dws = [(None,) * (4 if c.w_hr is None else 5) for _ in range(D)]
     if need_dx or need_dw:
         dz = xp.empty((D, GH, T, B), dtype=dt)
         dz[0] = K[:, 0].transpose(1, 0, 2)
@@ -362,11 +398,11 @@ def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, 
         dz2 = dz.reshape(D, GH, T * B)
         dw_hh = db_hh = None
         if need_dw:
-            hprev = xp.empty((D, H, T, B), dtype=dt)            # time order, (H, T*B) per direction
+            hprev = xp.empty((D, P, T, B), dtype=dt)            # time order, (P, T*B) per direction
             hprev[0] = hs[:T, 0].transpose(1, 0, 2)
             if D == 2:
                 hprev[1] = hs[T - 1::-1, 1].transpose(1, 0, 2)
-            dw_hh = xp.matmul(dz2, hprev.reshape(D, H, T * B).transpose(0, 2, 1))     # (D, GH, H)
+            dw_hh = xp.matmul(dz2, hprev.reshape(D, P, T * B).transpose(0, 2, 1))     # (D, GH, P)
             db_hh = dz2.sum(axis=2) if c.has_bias else None
         if dn is not None:                                      # input side of n: dn_pre, not r*dn_pre
             (a, b), = [kind.gate_rows(g, H) for g in kind.recurrent_bias_gates]
@@ -383,6 +419,11 @@ def backward(xp, cache: RNNCache, d_out, d_hn, d_cn=None, need_dx: bool = True, 
             dws = [(dw_ih[d * GH:(d + 1) * GH], dw_hh[d],
                     None if db_ih is None else db_ih[d * GH:(d + 1) * GH],
                     None if db_hh is None else db_hh[d]) for d in range(D)]
+            if c.w_hr is not None:                              # dW_hr = Σ_s dh_s m_sᵀ: one GEMM over all steps
+                dh_in = dH if act is None else dH * act         # padded steps' h is a copy, not W_hr m
+                dw_hr = xp.matmul(dh_in.transpose(1, 2, 0, 3).reshape(D, P, T * B),
+                                  c.ms[1:].transpose(1, 0, 3, 2).reshape(D, T * B, H))   # (D, P, H)
+                dws = [dw + (dw_hr[d],) for d, dw in enumerate(dws)]
 
     taps = None
     if tap:
@@ -429,7 +470,7 @@ class FusedRNN(Function):
 
     @staticmethod
     def forward(ctx, *arrays, mode: str, lengths=None, num_directions: int = 1, has_bias: bool = True,
-                layer: int = 0, loop=None):
+                layer: int = 0, loop=None, has_proj: bool = False):
         modes = fused_modes()
         if mode not in modes:
             raise ValueError(f"mode: expected one of {modes}, got {mode!r}")
@@ -437,18 +478,23 @@ class FusedRNN(Function):
         x, h0 = arrays[0], arrays[1]
         k = 1 + len(kind.states)
         c0 = arrays[2] if k == 3 else None
-        per = 4 if has_bias else 2
+        per = (4 if has_bias else 2) + bool(has_proj)
         flat = arrays[k:]
         if len(flat) != per * num_directions:
             raise ValueError(f"FusedRNN: expected {per * num_directions} weight tensors "
-                             f"({num_directions} direction(s), has_bias={has_bias}), got {len(flat)}")
+                             f"({num_directions} direction(s), has_bias={has_bias}, has_proj={has_proj}), "
+                             f"got {len(flat)}")
         if h0.shape[0] != num_directions:
             raise ValueError(f"h0: expected {num_directions} direction(s) in dim 0, got shape {tuple(h0.shape)}")
-        weights = [tuple(flat[d * per:(d + 1) * per]) + ((None, None) if not has_bias else ())
-                   for d in range(num_directions)]
+
+        def direction(ws):              # (w_ih, w_hh, b_ih, b_hh[, w_hr]) with None biases without bias
+            ws = tuple(ws)
+            return (ws[:2] + ((None, None) if not has_bias else ws[2:4]) + ((ws[-1],) if has_proj else ()))
+        weights = [direction(flat[d * per:(d + 1) * per]) for d in range(num_directions)]
         training = hasattr(ctx, "needs_input_grad")
         out, h_n, c_n, cache = forward(ctx.xp, mode, x, h0, c0, weights, lengths, training_cache=training, loop=loop)
         ctx.kind, ctx.layer, ctx.num_directions, ctx.has_bias = mode, layer, num_directions, has_bias
+        ctx.has_proj = bool(has_proj)
         ctx.state_names = kind.states
         ctx.record = None
         if training:
@@ -471,5 +517,5 @@ class FusedRNN(Function):
             ctx.record._full.update(taps)
         grads = [dx, dh0] + ([dc0] if ctx.n_state == 3 else [])
         for dw in dws:
-            grads += list(dw if cache.has_bias else dw[:2])
+            grads += list(dw[:4] if cache.has_bias else dw[:2]) + list(dw[4:])
         return tuple(g if n else None for g, n in zip(grads, need))

@@ -31,7 +31,7 @@ from ...tensor import Tensor, cat, dropout, stack, tensor, where, zeros
 from ..module import Module
 from ..utils.rnn import PackedSequence, _lengths_array, pad_packed_sequence
 from . import recording
-from .cells import check_input_dtype, check_nonlinearity, check_positive_int
+from .cells import check_input_dtype, check_nonlinearity, check_positive_int, check_proj_size
 from .fused import FusedRNN, loop_for
 from .kinds import CellKind, get_kind, kind_of
 
@@ -72,13 +72,15 @@ def run_layers(mode, x: Tensor, h0, c0, weights, lengths=None, dropout_p: float 
     Args:
         mode: a registered kind's name (``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"``, ``"gru"``) or the kind.
         x: ``(T, B, I)``. h0, c0: ``(L*D, B, H)`` (c0 only for a kind with a second state, else None).
-        weights: per layer, per direction, ``(w_ih, w_hh, b_ih, b_hh)`` (biases may be None).
+        weights: per layer, per direction, ``(w_ih, w_hh, b_ih, b_hh)`` (biases may be None), or for the
+            LSTM with a projection ``(w_ih, w_hh, b_ih, b_hh, w_hr)`` (then h0 is ``(L*D, B, P)``).
         lengths: None or a ``(B,)`` NumPy int array (each 1..T), already checked.
         dropout_p, training, generator: dropout on the outputs of every layer but the last.
         unroll: True for the step-by-step cell equations, False for one fused node per layer.
 
     Returns:
-        ``out (T, B, D*H)``, ``h_n (L*D, B, H)``, ``c_n`` (LSTM, else None).
+        ``out (T, B, D*H)``, ``h_n (L*D, B, H)``, ``c_n`` (LSTM, else None); ``P`` for ``H`` in out and h_n
+        with a projection.
     """
     kind = mode if isinstance(mode, CellKind) else get_kind(mode)
     state0 = (h0,) if c0 is None else (h0, c0)
@@ -122,13 +124,16 @@ def _run_stack(kind, cell_class, x, state0, weights, step_fn, lengths, dropout_p
 def _fused_layer(kind: CellKind, x, s0, layer_weights, lengths, layer: int):
     """One layer, both directions, as one FusedRNN node."""
     D = len(layer_weights)
+    has_proj = len(layer_weights[0]) == 5                   # (w_ih, w_hh, b_ih, b_hh, w_hr): LSTM with proj_size
     if s0 is None:
-        z = zeros(D, x.shape[1], layer_weights[0][1].shape[1], dtype=x.dtype, device=x.device)
-        s0 = (z,) * len(kind.states)
+        P = layer_weights[0][1].shape[1]                    # h: w_hh's columns; other states: hidden_size
+        H = layer_weights[0][1].shape[0] // kind.num_gates
+        s0 = tuple(zeros(D, x.shape[1], P if i == 0 else H, dtype=x.dtype, device=x.device)
+                   for i in range(len(kind.states)))
     has_bias = layer_weights[0][2] is not None
-    flat = [w for ws in layer_weights for w in (ws if has_bias else ws[:2])]
+    flat = [w for ws in layer_weights for w in (ws[:4] if has_bias else ws[:2]) + tuple(ws[4:])]
     outs = FusedRNN.apply(x, *s0, *flat, mode=kind.name, lengths=lengths, num_directions=D, has_bias=has_bias,
-                          layer=layer, loop=loop_for(x.device, x.dtype))
+                          layer=layer, loop=loop_for(x.device, x.dtype), has_proj=has_proj)
     return outs[0], tuple(outs[1:])
 
 
@@ -192,7 +197,8 @@ class Recurrent(Module):
 
     A *cell* follows PyTorch's cell modules: a ``Module`` subclass built as
     ``cell(input_size, hidden_size, bias=bias, **cell_kwargs)`` (one instance per layer and
-    direction; layer ``k > 0`` gets ``D * hidden_size`` inputs), whose ``forward(input, hx=None)`` takes
+    direction; layer ``k > 0`` gets ``D * hidden_size`` inputs, ``D * proj_size`` for a cell with a
+    non-zero ``proj_size`` attribute such as ``LSTMPCell``), whose ``forward(input, hx=None)`` takes
     ``input (B, I)`` and a state and returns the new state: a Tensor ``(B, H)``, or a tuple whose first
     element is the output ``h`` (as ``LSTMCell`` returns ``(h, c)``); ``hx=None`` means the zero state.
     It computes the same as this loop (one layer, forward direction)::
@@ -261,11 +267,13 @@ class Recurrent(Module):
         self.bidirectional = bool(bidirectional)
         D = 2 if bidirectional else 1
         cells, self._param_map, self._all_weights, self._flat_weights_names = [], [], [], []
+        out_size = hidden_size
         for k in range(num_layers):
-            layer_in = input_size if k == 0 else hidden_size * D
+            layer_in = input_size if k == 0 else out_size * D
             row = []
             for d in range(D):
                 c = cell(layer_in, hidden_size, bias=bias, **cell_kwargs)
+                out_size = getattr(c, "proj_size", 0) or hidden_size     # a projected cell outputs proj_size
                 sfx = f"_l{k}" + ("_reverse" if d == 1 else "")
                 names = []
                 for pname, p in c.named_parameters():
@@ -282,6 +290,9 @@ class Recurrent(Module):
                 row.append(c)
             cells.append(row)
         object.__setattr__(self, "_cells", cells)
+        # Features of each state element (h, c, ...) of a registered kind: h has the cell's output size.
+        n = len(self.kind.states) if self.kind is not None else 0
+        self._state_sizes = tuple(out_size if i == 0 else hidden_size for i in range(n))
 
     @property
     def kind(self):
@@ -373,8 +384,9 @@ class Recurrent(Module):
             for d in range(D):
                 sfx = f"_l{k}" + ("_reverse" if d else "")
                 get = self._parameters.get
-                row.append((get("weight_ih" + sfx), get("weight_hh" + sfx), get("bias_ih" + sfx),
-                            get("bias_hh" + sfx)))
+                ws = (get("weight_ih" + sfx), get("weight_hh" + sfx), get("bias_ih" + sfx), get("bias_hh" + sfx))
+                w_hr = get("weight_hr" + sfx)
+                row.append(ws if w_hr is None else ws + (w_hr,))
             out.append(row)
         return out
 
@@ -407,13 +419,13 @@ class Recurrent(Module):
         if kind is not None and len(kind.states) == 1:
             if not isinstance(hx, Tensor):
                 raise TypeError(f"hx: {who} expects a Tensor h_0, got {type(hx).__name__}")
-            return (self._check_state(hx, "hx", batched, B, x_shape, self.hidden_size),)
+            return (self._check_state(hx, "hx", batched, B, x_shape, self._state_sizes[0]),)
         if kind is not None:
             n = len(kind.states)
             if not isinstance(hx, (tuple, list)) or len(hx) != n:
                 names = ", ".join(f"{s}_0" for s in kind.states)
                 raise TypeError(f"hx: {who} expects a tuple ({names}) of {n} Tensors, got {type(hx).__name__}")
-            return tuple(self._check_state(h, f"hx[{i}] ({s}_0)", batched, B, x_shape, self.hidden_size)
+            return tuple(self._check_state(h, f"hx[{i}] ({s}_0)", batched, B, x_shape, self._state_sizes[i])
                          for i, (h, s) in enumerate(zip(hx, kind.states)))
         if isinstance(hx, Tensor):
             return (self._check_state(hx, "hx", batched, B, x_shape, None),)
@@ -494,13 +506,21 @@ class RNNBase(Recurrent):
     kind's cell, with PyTorch's layer signature and attributes (``mode``, ``all_weights``, ...)."""
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
                  dtype=None, device=None) -> None:
         kind = get_kind(mode)
-        super().__init__(kind.cell, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         dtype=dtype, device=device, **kind.cell_kwargs)
+        check_positive_int(hidden_size, "hidden_size")
+        check_proj_size(proj_size, hidden_size)
+        cell, kw = kind.cell, dict(kind.cell_kwargs)
+        if proj_size > 0:
+            if kind.proj_cell is None:
+                raise ValueError(f"proj_size argument is only supported for LSTM, not RNN or GRU (mode {mode!r}, "
+                                 f"proj_size={proj_size})")
+            cell, kw["proj_size"] = kind.proj_cell, proj_size
+        super().__init__(cell, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         dtype=dtype, device=device, **kw)
         self.mode = mode
-        self.proj_size = 0
+        self.proj_size = proj_size
 
     def reset_parameters(self) -> None:
         """Every parameter ~ U(-1/√H, 1/√H), drawn in registration order (as PyTorch)."""
@@ -510,7 +530,8 @@ class RNNBase(Recurrent):
                 w.uniform_(-stdv, stdv)
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}" + self._repr_options()
+        proj = f", proj_size={self.proj_size}" if self.proj_size else ""
+        return f"{self.input_size}, {self.hidden_size}{proj}" + self._repr_options()
 
 
 def _pack_like(padded: Tensor, like: PackedSequence) -> PackedSequence:
@@ -599,17 +620,27 @@ class LSTM(RNNBase):
                 out.append(h)
             return stack(out), (h, c)
     {shapes}
+    With ``proj_size = P > 0`` (PyTorch's LSTM with projections, LSTMP) the output is projected,
+    ``h_t = W_hr (o_t * tanh(c_t))``: ``h`` (so ``h_0``, ``h_n`` and ``output``) has ``P`` features
+    (``output`` ``(L, N, D * P)``), ``c`` keeps ``hidden_size``; ``weight_hh_l[k]`` is
+    ``(4*hidden_size, P)``, ``weight_ih_l[k]`` for ``k > 0`` is ``(4*hidden_size, D*P)``, and each layer and
+    direction has ``weight_hr_l[k]`` ``(P, hidden_size)`` (after its biases, so a torch LSTMP
+    ``state_dict`` loads as it is). The fused path adds one GEMM per step each way (``W_hr m_t``,
+    ``W_hrᵀ dh_t``) and one for ``dW_hr`` over all steps, on the CPU and in the raw CUDA loops.
+
     Example::
 
         >>> lstm = tr.nn.LSTM(10, 20, num_layers=2, bidirectional=True)
         >>> output, (h_n, c_n) = lstm(tr.randn(5, 3, 10))       # output (5, 3, 40), h_n (4, 3, 20)
+        >>> lstmp = tr.nn.LSTM(10, 20, proj_size=8)
+        >>> output, (h_n, c_n) = lstmp(tr.randn(5, 3, 10))      # output (5, 3, 8), c_n (1, 3, 20)
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
                  dtype=None, device=None) -> None:
         super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         dtype=dtype, device=device)
+                         proj_size, dtype=dtype, device=device)
 
 
 class GRU(RNNBase):
@@ -653,5 +684,6 @@ def _fill_doc(cls, **kw) -> None:
 
 _fill_doc(RNN, state="hx (h_0)", state_n="h_n", G="",
           extra_arg='\n        nonlinearity: ``"tanh"`` or ``"relu"``. Default: ``"tanh"``.')
-_fill_doc(LSTM, state="hx = (h_0, c_0)", state_n="(h_n, c_n)", G="4", extra_arg="")
+_fill_doc(LSTM, state="hx = (h_0, c_0)", state_n="(h_n, c_n)", G="4",
+          extra_arg="\n        proj_size: if ``> 0``, project ``h`` to this many features (LSTMP, below). Default: 0.")
 _fill_doc(GRU, state="hx (h_0)", state_n="h_n", G="3", extra_arg="")

@@ -44,6 +44,9 @@ class CellKind:
             of the raw CUDA loop (``raw_forward``, ``raw_backward_prepare``, ``raw_backward``,
             ``raw_backward_finish``) and its kernels' C++ source ``CUDA_SOURCE`` (see ``fused.py``,
             ``cuda.py`` and ``lstm.py`` for an example).
+        proj_cell: the cell class of the kind with a projected output ``h' = W_hr h`` (PyTorch's LSTM with
+            ``proj_size``: ``LSTMPCell``, built with ``proj_size=P``), or ``None``. Its fused kernel must
+            write ``h`` of a step without reading the previous ``h`` (the loop projects after the step).
     """
 
     name: str
@@ -58,6 +61,7 @@ class CellKind:
     cell_fn: Callable
     recurrent_bias_gates: tuple = ()
     fused: object = None
+    proj_cell: type | None = None
 
     @property
     def num_gates(self) -> int:
@@ -74,10 +78,11 @@ class CellKind:
 
     def matches(self, cell: type, cell_kwargs: dict) -> bool:
         """Whether ``cell(…, **cell_kwargs)`` is this kind (the exact class: a subclass may change forward)."""
-        if cell is not self.cell:
+        projected = self.proj_cell is not None and cell is self.proj_cell
+        if cell is not self.cell and not projected:
             return False
         params = inspect.signature(cell).parameters
-        given = {k: v for k, v in cell_kwargs.items() if k not in ("dtype", "device")}
+        given = {k: v for k, v in cell_kwargs.items() if k not in ("dtype", "device") + (("proj_size",) * projected)}
         for k, v in self.cell_kwargs.items():
             if given.pop(k, params[k].default) != v:
                 return False

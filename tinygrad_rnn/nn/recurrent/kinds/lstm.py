@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cells import LSTMCell, lstm_cell
+from ..cells import LSTMCell, LSTMPCell, lstm_cell
 from . import CellKind, register
 
 
@@ -177,4 +177,4 @@ LSTM = register(CellKind(
     states=("h", "c"), scope="lstm", title="LSTM",
     gate_labels={"proj": "W·x + W·h + b", "i": "i  input gate σ", "f": "f  forget gate σ",
                  "g": "g  candidate tanh", "o": "o  output gate σ", "c": "c' = f·c + i·g", "h": "h' = o·tanh(c')"},
-    cell_fn=lstm_cell, fused=LSTMKernel()))
+    cell_fn=lstm_cell, fused=LSTMKernel(), proj_cell=LSTMPCell))
