@@ -394,7 +394,8 @@ SEQ2SEQ_NAMES = {"short_tf": "5–10 tokens, attention, teacher forcing",
 def block_seq2seq() -> str:
     d = load("seq2seq_reversal.json")
     if d is None:
-        return "_Not run yet: `python examples/seq2seq_reversal.py` writes docs/results/seq2seq_reversal.json._"
+        return ("_Not run yet: `python examples/seq2seq_reversal.py --out docs/results` writes "
+                "docs/results/seq2seq_reversal.json._")
     seeds = [str(s) for s in d["seeds"]]
     rows = []
     for name in d["settings"]:

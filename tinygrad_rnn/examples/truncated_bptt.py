@@ -164,7 +164,8 @@ def main(argv=None) -> int:
         print(f"{'carried state' if r['carry'] else 'reset each chunk'}: held-out {r['valid_bpc_carried']:.3f} bpc "
               f"read with carried state, {r['valid_bpc_reset']:.3f} with resets; graph of a chunk's loss: "
               f"{r['graph_nodes_first_chunk']} nodes at the first chunk, {r['graph_nodes_last_chunk']} at the last")
-    result = {"text": "every word of the list written twice: 'word word\\n'", "chunk": args.chunk, "batch": args.batch, "steps": args.steps, "hidden": args.hidden, "lr": args.lr,
+    result = {"text": "every word of the list written twice: 'word word\\n'",
+              "chunk": args.chunk, "batch": args.batch, "steps": args.steps, "hidden": args.hidden, "lr": args.lr,
               "seed": args.seed, "device": args.device, "error_without_detach": message, "runs": runs}
     with open(os.path.join(args.out, "truncated_bptt.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)
