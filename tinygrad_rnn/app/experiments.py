@@ -546,6 +546,51 @@ def trace_example(s: TaskSettings, model: SequenceModel, T: int, seed: int, devi
     return out
 
 
+VOLATILE_KEYS = frozenset({"seconds", "load_average_start", "load_average_end", "total_wall_time_s", "platform",
+                           "python", "machine", "cpu_count", "blas_threads_env"})
+"""Keys of the results files that describe the run (time, machine), not the computation."""
+
+
+def compare_results(committed, fresh, rtol: float = 0.0, atol: float = 0.0, where: str = "") -> list:
+    """Differences between two results objects (parsed JSON), as ``"path: committed -> fresh"`` lines.
+
+    Keys in :data:`VOLATILE_KEYS` are ignored. Integers, strings, booleans, ``None``, keys and list
+    lengths must match exactly; floats must match exactly when ``rtol == atol == 0`` (the same machine
+    and code give bit-identical numbers), else within ``|a − b| <= atol + rtol·|a|`` (another CPU or BLAS
+    may sum in another order). NaN equals NaN.
+    """
+    diffs = []
+    if isinstance(committed, dict) and isinstance(fresh, dict):
+        keys = [k for k in committed if k not in VOLATILE_KEYS]
+        extra = sorted(set(fresh) - set(committed) - VOLATILE_KEYS)
+        if extra:
+            diffs.append(f"{where or '.'}: new keys {extra}")
+        for k in keys:
+            if k not in fresh:
+                diffs.append(f"{where}/{k}: missing")
+            else:
+                diffs += compare_results(committed[k], fresh[k], rtol, atol, f"{where}/{k}")
+        return diffs
+    if isinstance(committed, list) and isinstance(fresh, list):
+        if len(committed) != len(fresh):
+            return [f"{where}: length {len(committed)} -> {len(fresh)}"]
+        for i, (a, b) in enumerate(zip(committed, fresh)):
+            diffs += compare_results(a, b, rtol, atol, f"{where}[{i}]")
+        return diffs
+    numbers = (int, float)
+    if (isinstance(committed, float) or isinstance(fresh, float)) and isinstance(committed, numbers) \
+            and isinstance(fresh, numbers) and not isinstance(committed, bool) and not isinstance(fresh, bool):
+        a, b = float(committed), float(fresh)
+        if math.isnan(a) and math.isnan(b):
+            return []
+        if a == b or abs(a - b) <= atol + rtol * abs(a):
+            return []
+        return [f"{where}: {committed!r} -> {fresh!r}"]
+    if type(committed) is not type(fresh) or committed != fresh:
+        return [f"{where}: {committed!r} -> {fresh!r}"]
+    return []
+
+
 def settings_with(s: TaskSettings, **overrides) -> TaskSettings:
     """``s`` with the given fields replaced (``None`` values ignored); lengths/cells become tuples."""
     kw = {k: v for k, v in overrides.items() if v is not None}
