@@ -446,7 +446,9 @@ def block_truncated_bptt() -> str:
     rows = [["carried, detached" if r["carry"] else "reset every chunk", f"{r['valid_bpc_carried']:.3f}",
              f"{r['valid_bpc_reset']:.3f}", f"{r['graph_nodes_first_chunk']} / {r['graph_nodes_last_chunk']}"]
             for r in d["runs"]]
-    return (f"Chunks of k={d['chunk']} characters, {d['batch']} streams, {d['steps']} chunks, H={d['hidden']}:\n\n"
+    text = "every word written twice, " if "twice" in d.get("text", "") else ""
+    return (f"Chunks of k={d['chunk']} characters ({text}{d['batch']} streams), {d['steps']} chunks, "
+            f"H={d['hidden']}:\n\n"
             + _md_table(["state between chunks (training)", "held-out bpc, read with carried state",
                          "held-out bpc, read with resets", "graph nodes, first / last chunk"], rows))
 
