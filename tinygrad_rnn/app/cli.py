@@ -163,7 +163,8 @@ def _sweep_args(p: argparse.ArgumentParser, task: str) -> None:
         p.add_argument("--K", type=_positive, default=None, help=f"number of symbols (chance 1/K). Default: {s.K}")
     p.add_argument("--test-size", type=_positive, default=None,
                    help=f"held-out sequences for the final metric. Default: {s.test_size}")
-    p.add_argument("--quick", action="store_true", help="a tiny sweep (seconds), for checking the setup")
+    p.add_argument("--quick", action="store_true",
+                   help="a tiny sweep, for checking the setup (measured: 5-63 s on 2 shared cores at load 5-18)")
     _common(p, f"out/{task}")
 
 
@@ -181,8 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "problem over a sweep of T with fixed, stated settings and 3 seeds; print success "
                                    "rates, final metrics and ‖∂L/∂h_1‖; write plots, a hidden-state heatmap, the "
                                    "vanilla RNN's gradient flow against its Jacobians and the unrolled graph of a "
-                                   "short LSTM. About 5-10 minutes on 2 CPU cores; --quick takes seconds.")
-    p.add_argument("--quick", action="store_true", help="tiny settings (under a minute), for checking the setup")
+                                   "short LSTM. Measured on 2 shared CPU cores: the full "
+                                   "demo's memory sweep alone took 7 min at a load average of 3-10 (the adding sweep "
+                                   "takes longer); --quick took 1 min at load 5 and 4 min at load 11-18.")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny settings, for checking the setup (about 1 min on 2 cores at load 5)")
     _common(p, "demo_out")
 
     for task, text in (("memory", "recall the symbol of step 1 at step T, past distractors"),
