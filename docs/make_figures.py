@@ -323,10 +323,6 @@ def _settings_line(d) -> str:
 
 def block_demo_runtime() -> str:
     d = load("demo", "demo.json")
-    if d.get("seconds") is None:            # pieces run in parallel: no single run time to state
-        return (f"These results were assembled from runs made in parallel on {d['cpu_count']} shared CPU cores "
-                f"({d['assembled']}); their training took {d['training_seconds_sum'] / 60:.0f} min of run time "
-                f"in all, on a machine whose 1-minute load average was {d['load_average_during']}.")
     load_txt = ""
     if d.get("load_average_start") is not None:
         load_txt = (f"; 1-minute load average {d['load_average_start']:.1f} at the start and "
