@@ -181,8 +181,8 @@ def test_a_broken_pipe_is_a_quiet_exit(tmp_path):
 
 def test_gradflow_takes_cells(tmp_path, capsys, device):
     out = tmp_path / "gf"
-    assert cli.main(["gradflow", "--T", "6", "--hidden", "3", "--radii", "0.5,1.5", "--cells", "RNN,lstm,mgu_cell:MGUCell",
-                     "--no-plots", "--device", device, "--out", str(out)]) == 0
+    assert cli.main(["gradflow", "--T", "6", "--hidden", "3", "--radii", "0.5,1.5",
+                     "--cells", "RNN,lstm,mgu_cell:MGUCell", "--no-plots", "--device", device, "--out", str(out)]) == 0
     res = json.loads((out / "gradflow.json").read_text())
     assert res["cells"] == ["rnn", "lstm", "mgu_cell:MGUCell"]
     assert [(r["cell"], r["rho"]) for r in res["rows"]] == [(c, p) for c in res["cells"] for p in (0.5, 1.5)]
