@@ -173,8 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tinygrad-rnn",
         description="Recurrent networks from scratch: train, measure and draw RNN, GRU and LSTM.",
         epilog="Run `tinygrad-rnn COMMAND --help` for a command's options.")
-    from .. import __version__
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    version = getattr(sys.modules.get(__package__.rpartition(".")[0]), "__version__", "unknown")   # no upward import
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("demo", help="why vanilla RNNs forget and gated cells remember (tables + pictures)",
