@@ -18,7 +18,7 @@ $(VENV)/.torch: $(VENV)/.installed
 	$(BIN)/python -m pip install -q $(TORCH)
 	touch $@
 
-.PHONY: demo test lint gpu-test system-deps
+.PHONY: demo test lint gpu-test system-deps results results-quick check-results
 # Graphviz's `dot` draws the graph pictures and a word list feeds the char-LM example: installed with
 # apt-get when they are missing and this runs as root on Debian/Ubuntu; elsewhere a hint is printed
 # (without them the demo writes DOT text instead of SVG, and those tests skip). Chromium runs the
@@ -35,6 +35,18 @@ demo: system-deps $(VENV)/.installed
 
 test: system-deps $(VENV)/.torch
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Every committed result, figure and generated number of docs/ from the current code (docs/make_figures.py;
+# long: see docs/performance.md for the measured time). results-quick: the quick versions in
+# docs/results/quick/; check-results (CI) reruns those and compares them with the committed ones.
+results: system-deps $(VENV)/.installed
+	$(BIN)/python docs/make_figures.py
+
+results-quick: system-deps $(VENV)/.installed
+	$(BIN)/python docs/make_figures.py --quick
+
+check-results: system-deps $(VENV)/.installed
+	$(BIN)/python docs/make_figures.py --check-quick
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check tinygrad_rnn tests examples bench docs

@@ -2,7 +2,16 @@
 
     python docs/make_figures.py              # run everything (about 30 min on 2 CPU cores), then fill the pages
     python docs/make_figures.py --reuse      # keep results already in docs/results/, redo the rest and the pages
-    python docs/make_figures.py --pages      # only rewrite the generated blocks of docs/*.md from the results
+    python docs/make_figures.py --pages      # only redraw the figures and rewrite the generated blocks from the results
+    python docs/make_figures.py --quick      # the quick versions (demo --quick, examples --quick) -> results/quick/
+    python docs/make_figures.py --check-quick [--exact]   # rerun the quick versions, compare with results/quick/
+
+``make results`` runs the first (every committed result and figure); ``make results-quick`` the quick
+versions; CI runs ``make check-results`` (``--check-quick``), which fails when the current code no longer
+reproduces the committed quick results. The comparison is exact for everything that is not a float
+(success counts, settings, lengths, graph sizes, sampled text) and for floats within a relative 1e-3
+(absolute 1e-6): CI's CPU and BLAS may sum in another order than the machine that committed them.
+``--exact`` compares floats bit for bit, which holds on the machine that wrote them.
 
 What it runs (each writes JSON into ``docs/results/``; figures go next to the JSON or into
 ``docs/figures/``):
@@ -48,6 +57,7 @@ from tinygrad_rnn.app.experiments import CELL_NAMES, format_gradflow_table, form
 RESULTS = os.path.join(DOCS, "results")
 FIGURES = os.path.join(DOCS, "figures")
 EXAMPLES = ("char_lm", "forecasting", "bidirectional", "clipping", "truncated_bptt")
+QUICK = os.path.join(RESULTS, "quick")
 
 
 def res(*parts) -> str:
@@ -90,12 +100,61 @@ def run_forget_bias() -> None:
                  "--no-progress"])
 
 
-def run_examples() -> None:
-    out = res("examples")
+def run_examples(out: str | None = None, quick: bool = False) -> None:
+    out = out or res("examples")
     for name in EXAMPLES:
-        print(f"\n$ python examples/{name}.py --out {os.path.relpath(out, ROOT)}", flush=True)
-        subprocess.run([sys.executable, os.path.join(ROOT, "examples", f"{name}.py"), "--out", out, "--no-progress"],
-                       check=True, env=dict(os.environ, PYTHONPATH=ROOT))
+        flags = ["--quick"] if quick else []
+        print(f"\n$ python examples/{name}.py {' '.join(flags)} --out {os.path.relpath(out, ROOT)}", flush=True)
+        subprocess.run([sys.executable, os.path.join(ROOT, "examples", f"{name}.py"), *flags, "--out", out,
+                        "--no-progress"], check=True, env=dict(os.environ, PYTHONPATH=ROOT))
+
+
+def run_quick(out: str) -> None:
+    """The quick versions: ``demo --quick`` (numbers only) and every example with ``--quick``."""
+    run_cli(["demo", "--quick", "--no-plots", "--no-progress", "--out", os.path.join(out, "demo")])
+    run_examples(os.path.join(out, "examples"), quick=True)
+
+
+def quick_json_files(folder: str) -> list:
+    """The JSON files under ``folder``, relative paths, sorted."""
+    found = []
+    for base, _, files in os.walk(folder):
+        found += [os.path.relpath(os.path.join(base, f), folder) for f in files if f.endswith(".json")]
+    return sorted(found)
+
+
+def check_quick(exact: bool) -> int:
+    """Rerun the quick versions into a temporary folder and compare with the committed ``results/quick``."""
+    import tempfile
+
+    from tinygrad_rnn.app.experiments import compare_results
+    committed = quick_json_files(QUICK)
+    if not committed:
+        raise SystemExit(f"make_figures: no committed quick results in {QUICK}: run `make results-quick` first")
+    rtol, atol = (0.0, 0.0) if exact else (1e-3, 1e-6)
+    with tempfile.TemporaryDirectory(prefix="quick_results_") as tmp:
+        run_quick(tmp)
+        fresh = quick_json_files(tmp)
+        problems = [f"{name}: not written by the quick run" for name in committed if name not in fresh]
+        problems += [f"{name}: written by the quick run but not committed" for name in fresh if name not in committed]
+        for name in committed:
+            if name in fresh:
+                with open(os.path.join(QUICK, name), encoding="utf-8") as f:
+                    a = json.load(f)
+                with open(os.path.join(tmp, name), encoding="utf-8") as f:
+                    b = json.load(f)
+                problems += [f"{name}{d}" for d in compare_results(a, b, rtol=rtol, atol=atol)]
+    mode = "bit for bit" if exact else f"floats within rtol {rtol:g}, atol {atol:g}; the rest exactly"
+    if problems:
+        print(f"\nquick results differ from the committed docs/results/quick ({mode}): {len(problems)} "
+              f"differences, first ones:", file=sys.stderr)
+        for line in problems[:20]:
+            print(f"  {line}", file=sys.stderr)
+        print("If the change is intended, run `make results-quick` (and `make results`) and commit the results.",
+              file=sys.stderr)
+        return 1
+    print(f"\nquick results reproduce the committed ones ({len(committed)} files, {mode})")
+    return 0
 
 
 def run_unfolding() -> None:
@@ -192,13 +251,18 @@ def figures() -> None:
     from tinygrad_rnn.app import plots
     os.makedirs(FIGURES, exist_ok=True)
     from tinygrad_rnn.app.experiments import Sweep
-    for folder, task in (("demo", "memory"), ("demo", "adding"), ("adding_T100", "adding")):
+    for folder, task in (("demo", "memory"), ("demo", "adding"), ("adding_T100", "adding"),
+                         (os.path.join("forget_bias", "none"), "memory"), (os.path.join("forget_bias", "1"), "memory"),
+                         (os.path.join("forget_bias", "3"), "memory")):
         d = load(folder, f"{task}.json")
         if d:                                           # redrawn from the JSON (the runs drew them too)
             cli.sweep_figures(Sweep(_settings(d), runs=d["runs"]), res(folder))
     gf = load("demo", "gradflow.json")
     if gf:
         cli._gradflow_figure(gf, res("demo"))
+    traces, mem = load("demo", "hidden_traces.json"), load("demo", "memory.json")
+    if traces and mem:
+        cli.hidden_states_figure(traces, max(mem["settings"]["lengths"]), res("demo"))
     jac = load("jacobians.json")
     if jac:
         curves, styles = {}, {}
@@ -211,8 +275,11 @@ def figures() -> None:
                                  title=f"at initialisation, T={jac['T']}, H={jac['hidden_size']}, loss ½‖h_T‖²")
     deep = load("deep.json")
     if deep:
-        plots.grad_norms_vs_step({f"LSTM layer {k + 1} ‖∂L/∂h_t‖": v for k, v in enumerate(deep["h"])},
+        layer_colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
+        names = [f"layer {k + 1}{' (top)' if k == len(deep['h']) - 1 else ''} ‖∂L/∂h_t‖" for k in range(len(deep["h"]))]
+        plots.grad_norms_vs_step(dict(zip(names, deep["h"])),
                                  os.path.join(FIGURES, "deep_layers.png"),
+                                 styles={n: {"color": layer_colors[k % 5]} for k, n in enumerate(names)},
                                  title=f"{deep['layers']}-layer LSTM at initialisation, T={deep['T']}")
     t100 = load("adding_T100", "adding.json")
     if t100:
@@ -379,7 +446,9 @@ def block_truncated_bptt() -> str:
     rows = [["carried, detached" if r["carry"] else "reset every chunk", f"{r['valid_bpc_carried']:.3f}",
              f"{r['valid_bpc_reset']:.3f}", f"{r['graph_nodes_first_chunk']} / {r['graph_nodes_last_chunk']}"]
             for r in d["runs"]]
-    return (f"Chunks of k={d['chunk']} characters, {d['batch']} streams, {d['steps']} chunks, H={d['hidden']}:\n\n"
+    text = "every word written twice, " if "twice" in d.get("text", "") else ""
+    return (f"Chunks of k={d['chunk']} characters ({text}{d['batch']} streams), {d['steps']} chunks, "
+            f"H={d['hidden']}:\n\n"
             + _md_table(["state between chunks (training)", "held-out bpc, read with carried state",
                          "held-out bpc, read with resets", "graph nodes, first / last chunk"], rows))
 
@@ -394,7 +463,8 @@ SEQ2SEQ_NAMES = {"short_tf": "5–10 tokens, attention, teacher forcing",
 def block_seq2seq() -> str:
     d = load("seq2seq_reversal.json")
     if d is None:
-        return "_Not run yet: `python examples/seq2seq_reversal.py` writes docs/results/seq2seq_reversal.json._"
+        return ("_Not run yet: `python examples/seq2seq_reversal.py --out docs/results` writes "
+                "docs/results/seq2seq_reversal.json._")
     seeds = [str(s) for s in d["seeds"]]
     rows = []
     for name in d["settings"]:
@@ -459,8 +529,23 @@ def main(argv=None) -> int:
     p.add_argument("--reuse", action="store_true", help="skip runs whose results already exist")
     p.add_argument("--pages", action="store_true", help="only figures from results and the generated blocks")
     p.add_argument("--only", nargs="+", choices=tuple(RUNS), help="run only these")
+    p.add_argument("--quick", action="store_true", help="only the quick versions, into results/quick/")
+    p.add_argument("--check-quick", action="store_true",
+                   help="rerun the quick versions and compare them with the committed results/quick/")
+    p.add_argument("--exact", action="store_true", help="with --check-quick: floats bit for bit")
     args = p.parse_args(argv)
     os.makedirs(RESULTS, exist_ok=True)
+    if args.check_quick:
+        return check_quick(args.exact)
+    if args.quick:
+        import shutil
+        shutil.rmtree(QUICK, ignore_errors=True)
+        run_quick(QUICK)
+        for base, _, files in os.walk(QUICK):          # only the numbers are committed and compared
+            for f in files:
+                if not f.endswith(".json"):
+                    os.remove(os.path.join(base, f))
+        return 0
     if not args.pages:
         for name, (fn, marker) in RUNS.items():
             if args.only and name not in args.only:

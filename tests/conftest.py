@@ -58,10 +58,38 @@ def device(request) -> str:
     return request.param
 
 
+CUDA_ABSENT = "CUDA is not available (needs CuPy and an NVIDIA GPU)"
+
+
 def pytest_collection_modifyitems(config, items):
-    """`-m gpu` runs collect the cpu_only tests too; skip them there with a reason."""
+    """`-m gpu` runs collect the cpu_only tests too; skip them there with a reason.
+
+    Any other run on a machine without a usable GPU deselects the ``device="cuda"`` twins (reported in
+    one line at the end) instead of printing an unexplained ``s`` for each; ``--collect-only`` keeps
+    them, so listing the suite shows every test (tests/test_collection_parity.py relies on that).
+    """
     markexpr = config.getoption("-m") or ""
-    if "gpu" in markexpr and "not gpu" not in markexpr:
+    gpu_run = "gpu" in markexpr and "not gpu" not in markexpr
+    if gpu_run:
         for item in items:
             if item.get_closest_marker("cpu_only"):
                 item.add_marker(pytest.mark.skip(reason="CPU-only check"))
+    elif not config.option.collectonly and not tr.cuda_is_available():
+        keep, twins = [], []
+        for item in items:
+            spec = getattr(item, "callspec", None)
+            (twins if spec is not None and spec.params.get("device") == "cuda" else keep).append(item)
+        if twins:
+            config.hook.pytest_deselected(items=twins)
+            items[:] = keep
+            config.stash[_TWINS] = len(twins)
+
+
+_TWINS = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    n = config.stash.get(_TWINS, 0)
+    if n:
+        terminalreporter.write_line(f"{n} cuda twins deselected: {CUDA_ABSENT}; they run where a GPU is "
+                                    f"(make gpu-test)")

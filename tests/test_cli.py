@@ -38,9 +38,37 @@ def test_help_of_every_command(command, capsys):
 
 
 @pytest.mark.cpu_only          # argparse help text: host-side, nothing computed
-def test_no_command_prints_help(capsys):
-    assert cli.main([]) == 0
-    assert "demo" in capsys.readouterr().out
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert cli.main([]) == 2
+    captured = capsys.readouterr()
+    assert "demo" in captured.err and "usage: tinygrad-rnn" in captured.err and captured.out == ""
+
+
+@pytest.mark.cpu_only          # argparse version action: host-side, nothing computed
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tinygrad-rnn {tr.__version__}"
+
+
+@pytest.mark.cpu_only          # argparse usage errors: raised before anything is computed
+@pytest.mark.parametrize("argv, words", [
+    (["adding", "--lr", "-1"], ["--lr", "positive", "-1"]),
+    (["memory", "--lr", "0"], ["--lr", "positive"]),
+    (["adding", "--clip", "-0.5"], ["--clip", ">= 0"]),
+    (["gradflow", "--T", "1"], ["--T", ">= 2", "got 1"]),
+    (["gradflow", "--radii", "0.5,-1"], ["--radii", "positive"]),
+    (["gradflow", "--cells", "cnn"], ["--cells", "cnn"]),
+    (["train"], ["char_lm", "seq2seq_reversal", "choose an example"]),
+])
+def test_bad_arguments_are_one_line_usage_errors(argv, words, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"tinygrad-rnn {argv[0]}: error: "), err
+    assert all(w in err[0] for w in words), err
 
 
 @pytest.mark.cpu_only      # CLI subprocess + Graphviz/matplotlib (cuda: test_demo_quick_on_cuda_gives_the_cpu_tables)
@@ -127,6 +155,117 @@ def test_unwritable_output_folder_is_one_line(tmp_path):
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "output folder" in lines[0] and "--out" in lines[0]
+
+
+@pytest.mark.cpu_only          # a file-system error message, nothing device-dependent
+def test_out_naming_an_existing_file_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert cli.main(["gradflow", "--T", "3", "--hidden", "2", "--no-plots", "--out", str(blocker)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "existing file, not a folder" in err[0] and "--out" in err[0], err
+    assert "File exists" not in err[0] and blocker.read_text() == "x"
+
+
+@pytest.mark.cpu_only          # CLI subprocess whose reader goes away: process plumbing, nothing computed
+def test_a_broken_pipe_is_a_quiet_exit(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "tinygrad_rnn", "gradflow", "--T", "3", "--hidden", "2",
+                             "--no-plots", "--out", str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT, env=env)
+    proc.stdout.close()                         # like `| head -0`: every write finds the pipe closed
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=240) == cli.BROKEN_PIPE
+    assert err == ""
+
+
+def test_gradflow_takes_cells(tmp_path, capsys, device):
+    out = tmp_path / "gf"
+    assert cli.main(["gradflow", "--T", "6", "--hidden", "3", "--radii", "0.5,1.5",
+                     "--cells", "RNN,lstm,mgu_cell:MGUCell", "--no-plots", "--device", device, "--out", str(out)]) == 0
+    res = json.loads((out / "gradflow.json").read_text())
+    assert res["cells"] == ["rnn", "lstm", "mgu_cell:MGUCell"]
+    assert [(r["cell"], r["rho"]) for r in res["rows"]] == [(c, p) for c in res["cells"] for p in (0.5, 1.5)]
+    for r in res["rows"]:
+        assert len(r["grad_norms"]) == 6 and r["grad_norms"][-1] > 0
+        bound = r["jacobian_bound"]                          # ‖∂L/∂h_t‖ <= ‖∂L/∂h_T‖ ∏ σ_max(J_k)
+        assert all(g <= b * (1 + 1e-9) for g, b in zip(r["grad_norms"], bound))
+        assert (r["weight_bound"] is None) == (r["cell"] != "rnn")
+    text = capsys.readouterr().out
+    assert "| LSTM | 0.50 |" in text and "| MGUCell | 1.50 |" in text
+
+
+@pytest.mark.cpu_only      # CLI subprocess with matplotlib, tqdm and Graphviz hidden: host-side tool checks
+def test_demo_without_optional_tools_finishes_with_numbers_and_dot_text(tmp_path):
+    hide = tmp_path / "hide"
+    for pkg in ("matplotlib", "tqdm"):
+        (hide / pkg).mkdir(parents=True)
+        (hide / pkg / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    out = tmp_path / "demo"
+    proc = run_cli("demo", "--quick", "--out", str(out),
+                   env={"PATH": str(tmp_path), "PYTHONPATH": os.pathsep.join([str(hide), ROOT])})
+    assert proc.returncode == 0, proc.stderr
+    notes = [line for line in proc.stderr.splitlines() if line.startswith("tinygrad-rnn: note:")]
+    assert len(notes) == 3, proc.stderr
+    assert "matplotlib" in notes[0] and "Graphviz" in notes[1] and "tqdm" in notes[2]
+    assert proc.stderr.index("tinygrad-rnn: note:") < proc.stderr.index("steps (")    # before the work
+    assert "memory LSTM T=15" in proc.stderr and "100%" in proc.stderr               # plain progress lines
+    assert (out / "lstm_unrolled.dot").read_text().startswith("digraph")
+    assert (out / "summary.md").stat().st_size > 0 and not list(out.glob("*.png"))
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.cpu_only          # compares parsed JSON objects: host-side, nothing computed
+def test_compare_results_exact_tolerant_and_volatile():
+    from tinygrad_rnn.app.experiments import compare_results
+    a = {"runs": [{"metric": 0.5, "success": True, "seconds": 3.0, "T": 5}], "name": "x", "v": float("nan")}
+    assert compare_results(a, json.loads(json.dumps(a))) == []
+    b = {"runs": [{"metric": 0.5 + 1e-9, "success": True, "seconds": 9.0, "T": 5}], "name": "x", "v": float("nan")}
+    assert compare_results(a, b) == ["/runs[0]/metric: 0.5 -> 0.500000001"]     # exact: the last digit counts
+    assert compare_results(a, b, rtol=1e-6) == []                                # seconds never count
+    c = {"runs": [{"metric": 0.5, "success": False, "seconds": 3.0, "T": 6}, {}], "name": "x", "v": 1.0}
+    assert compare_results(a, c, rtol=1.0) == ["/runs: length 1 -> 2", "/v: nan -> 1.0"]
+    c["runs"] = c["runs"][:1]
+    assert compare_results(a, c, rtol=1.0) == ["/runs[0]/success: True -> False", "/runs[0]/T: 5 -> 6",
+                                               "/v: nan -> 1.0"]
+    assert compare_results({"k": 1}, {"k": 1.0}) == []
+    assert compare_results({"k": 1}, {"k": 1, "new": 2}) == [".: new keys ['new']"]
+
+
+@pytest.mark.cpu_only          # the plain-line progress stand-in: host-side printing
+def test_progress_is_plain_lines_without_tqdm(capsys, monkeypatch):
+    from tinygrad_rnn.app import experiments
+    monkeypatch.setitem(sys.modules, "tqdm", None)                 # `import tqdm` raises ImportError
+    assert not experiments.have_tqdm()
+    bar = experiments.progress_bar(20, "memory", True)
+    bar.interval = 0.0
+    bar.set_description("memory LSTM T=5")
+    for _ in range(20):
+        bar.update()
+    bar.close()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 10 and lines[-1].startswith("  memory LSTM T=5: 20/20 steps (100%)")
+    assert experiments.progress_bar(20, "memory", False).__class__.__name__ == "_NoBar"
+
+
+@pytest.mark.cpu_only          # matplotlib figure contents: host-side drawing of given numbers
+def test_metric_plot_single_length_and_success_fill(tmp_path, monkeypatch):
+    require("matplotlib")
+    from tinygrad_rnn.app import plots
+    figs = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figs.append(fig) or path)
+    runs = [{"task": "adding", "cell": "lstm", "T": 30, "metric": m, "success": ok}
+            for m, ok in ((0.004, True), (0.008, False), (0.2, False))]
+    plots.metric_vs_length(runs, str(tmp_path / "a.png"), "adding")
+    ax = figs[0].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["30"]
+    lo, hi = ax.get_xlim()
+    assert lo < 0 < hi and hi - lo < 2                              # one column, not a range of T values
+    assert all(abs(x) < 0.3 for coll in ax.collections for x, _ in coll.get_offsets())
+    filled = [len(c.get_offsets()) for c in ax.collections if c.get_facecolor().size and c.get_facecolor()[0][3] > 0]
+    assert 1 in filled                                              # the one solved seed is filled
+    assert all("0.01" not in t.get_text() for t in ax.get_legend().get_texts())    # no "solved" MSE line
+    assert "after training" in ax.get_title() and "final metric" not in ax.get_title()
 
 
 @pytest.mark.cpu_only          # CLI subprocess without Graphviz: a host-side error message

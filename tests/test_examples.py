@@ -63,17 +63,19 @@ def test_char_lm_without_the_word_list_says_what_to_install(tmp_path):
 
 
 def test_seq2seq_reversal_smoke(tmp_path):
-    """The committed experiment script end to end, with a tiny budget (the real run is in docs/results)."""
+    """The committed experiment script end to end, with a tiny budget (the real run is in docs/results),
+    run from another folder without --out: it writes under ./out/examples, never into docs/."""
     require("matplotlib")
-    out = tmp_path / "r.json"
+    out = tmp_path / "out" / "examples"
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, "examples", "seq2seq_reversal.py"), "--quick", "--seeds", "0",
          "--steps-short", "5", "--steps-long", "5", "--test-size", "20", "--eval-every", "0", "--hidden", "16",
-         "--embed", "8", "--batch", "8", "--out", str(out), "--plot", str(tmp_path / "attention.png")],
-        capture_output=True, text=True, cwd=ROOT, timeout=240,
+         "--embed", "8", "--batch", "8"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=240,
         env=dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1"))
     assert proc.returncode == 0, proc.stderr
-    data = json.loads(out.read_text())
+    data = json.loads((out / "seq2seq_reversal.json").read_text())
     assert set(data["summary"]) >= {"short_tf", "short_ss", "long_attn", "long_bottleneck"}
     assert data["seeds"] == [0] and data["quick"] is True
-    assert (tmp_path / "attention.png").stat().st_size > 0
+    assert (out / "seq2seq_reversal_attention.png").stat().st_size > 0
+    assert not (tmp_path / "docs").exists()

@@ -31,6 +31,13 @@ class CommandError(Exception):
     """A failure with a plain one-line reason (printed without a traceback)."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: ``PROG: error: WHAT (see `PROG --help`)``, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 # --------------------------------------------------------------------------------------------------
 # argument helpers
 
@@ -47,9 +54,12 @@ def _ints(text: str) -> list:
 
 def _floats(text: str) -> list:
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or not all(0 < v < float("inf") for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive numbers, got {text!r}")
+    return values
 
 
 def _graph_cells() -> tuple:
@@ -82,6 +92,37 @@ def _forget_bias(text: str):
         raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
 
 
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return v
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 (0 = off), got {text}")
+    return v
+
+
+def _length(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}") from None
+    if v < 2:
+        raise argparse.ArgumentTypeError(f"expected a sequence length >= 2 (the gradient is compared between "
+                                         f"steps), got {v}")
+    return v
+
+
 def _positive(text: str) -> int:
     try:
         v = int(text)
@@ -112,34 +153,41 @@ def _sweep_args(p: argparse.ArgumentParser, task: str) -> None:
                         "Default: rnn,gru,lstm")
     p.add_argument("--seeds", type=_positive, default=None, help=f"seeds per cell and T. Default: {s.seeds}")
     p.add_argument("--steps", type=_positive, default=None, help=f"Adam steps per run. Default: {s.steps}")
-    p.add_argument("--lr", type=float, default=None, help=f"learning rate. Default: {s.lr:g}")
+    p.add_argument("--lr", type=_positive_float, default=None, help=f"learning rate (> 0). Default: {s.lr:g}")
     p.add_argument("--hidden", type=_positive, default=None, help=f"hidden size. Default: {s.hidden_size}")
     p.add_argument("--batch", type=_positive, default=None, help=f"batch size. Default: {s.batch_size}")
-    p.add_argument("--clip", type=float, default=None, help=f"max gradient norm, 0 = off. Default: {s.clip:g}")
+    p.add_argument("--clip", type=_nonnegative_float, default=None,
+                   help=f"max gradient norm, 0 = off. Default: {s.clip:g}")
     p.add_argument("--forget-bias", type=_forget_bias, default=None,
                    help=f"LSTM forget-gate bias at init, or 'none' for PyTorch's default. Default: {s.forget_bias}")
     if task == "memory":
         p.add_argument("--K", type=_positive, default=None, help=f"number of symbols (chance 1/K). Default: {s.K}")
     p.add_argument("--test-size", type=_positive, default=None,
                    help=f"held-out sequences for the final metric. Default: {s.test_size}")
-    p.add_argument("--quick", action="store_true", help="a tiny sweep (seconds), for checking the setup")
+    p.add_argument("--quick", action="store_true",
+                   help="a tiny sweep, for checking the setup (measured: 5-63 s on 2 shared cores at load 5-18)")
     _common(p, f"out/{task}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tinygrad-rnn",
         description="Recurrent networks from scratch: train, measure and draw RNN, GRU and LSTM.",
         epilog="Run `tinygrad-rnn COMMAND --help` for a command's options.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    version = getattr(sys.modules.get(__package__.rpartition(".")[0]), "__version__", "unknown")   # no upward import
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("demo", help="why vanilla RNNs forget and gated cells remember (tables + pictures)",
                        description="Train RNN, GRU and LSTM (equal hidden size) on the memory task and the adding "
                                    "problem over a sweep of T with fixed, stated settings and 3 seeds; print success "
                                    "rates, final metrics and ‖∂L/∂h_1‖; write plots, a hidden-state heatmap, the "
                                    "vanilla RNN's gradient flow against its Jacobians and the unrolled graph of a "
-                                   "short LSTM. About 5-10 minutes on 2 CPU cores; --quick takes seconds.")
-    p.add_argument("--quick", action="store_true", help="tiny settings (under a minute), for checking the setup")
+                                   "short LSTM. Measured on 2 shared CPU cores: the full "
+                                   "demo's memory sweep alone took 7 min at a load average of 3-10 (the adding sweep "
+                                   "takes longer); --quick took 1 min at load 5 and 4 min at load 11-18.")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny settings, for checking the setup (about 1 min on 2 cores at load 5)")
     _common(p, "demo_out")
 
     for task, text in (("memory", "recall the symbol of step 1 at step T, past distractors"),
@@ -155,10 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
                                    "gradflow.json and gradflow.png.")
     p.add_argument("--radii", type=_floats, default=[0.5, 0.9, 1.0, 1.1, 1.5],
                    help="values of ρ(W_hh), comma-separated. Default: 0.5,0.9,1.0,1.1,1.5")
-    p.add_argument("--T", type=_positive, default=60, help="sequence length. Default: 60")
+    p.add_argument("--T", type=_length, default=60, help="sequence length (>= 2). Default: 60")
+    p.add_argument("--cells", type=_cells, default=["rnn"],
+                   help="cells to measure: rnn, gru, lstm and module:Class (a cell class, e.g. mypkg.cells:MyCell); "
+                        "every H×H block of a cell's weight_hh is set to ρ·Q. Default: rnn")
     p.add_argument("--hidden", type=_positive, default=32, help="hidden size. Default: 32")
     p.add_argument("--nonlinearity", choices=("tanh", "relu"), default="tanh", help="Default: tanh")
-    p.add_argument("--input-scale", type=float, default=0.01, help="std of the random inputs. Default: 0.01")
+    p.add_argument("--input-scale", type=_positive_float, default=0.01,
+                   help="std of the random inputs. Default: 0.01")
     _common(p, "out/gradflow")
 
     p = sub.add_parser("graph", help="draw the computation graph of a small recurrent layer",
@@ -197,8 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run one of the example scripts that ship with the package; "
                                    "arguments after the name go to the example (try `train char_lm --help`).",
                        add_help=True)
-    p.add_argument("example", choices=EXAMPLES, help="which example")
+    p.add_argument("example", nargs="?", choices=EXAMPLES, help=f"which example: {', '.join(EXAMPLES)}")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the example")
+    parser.subcommands = sub.choices          # name -> subparser (for usage errors found after parsing)
     return parser
 
 
@@ -245,7 +298,13 @@ def run_sweep(settings, out: str, seed: int, device: str, progress: bool, keep_m
 
 
 def sweep_figures(sweep, out: str) -> list:
-    """metric-vs-T and gradient-norm-vs-step figures of a sweep; returns the paths."""
+    """metric-vs-T and gradient-norm-vs-step figures of a sweep; returns the paths.
+
+    The gradient figure shows ``‖∂L/∂h_t‖ / ‖∂L/∂h_T‖`` (median over seeds): how much of the gradient
+    at the last step reaches step t. After training the loss, and with it every absolute norm, is
+    close to zero, so absolute norms would read as "vanishing" for a model that simply fits; the JSON
+    keeps the absolute values (``grad_norms_init``, ``grad_norms_final``).
+    """
     import numpy as np
 
     from . import plots
@@ -259,13 +318,41 @@ def sweep_figures(sweep, out: str) -> list:
             continue
         for key, label, ls in (("grad_norms_init", "at init", "--"), ("grad_norms_final", "trained", "-")):
             arr = np.array([r[key] for r in rs], dtype=np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rel = arr / arr[:, -1:]                       # relative to ‖∂L/∂h_T‖ of the same run
+            rel[~np.isfinite(rel)] = np.nan
             name = f"{cell.upper()} {label}"
-            curves[name] = np.median(arr, axis=0)            # zeros (float32 underflow) show as gaps
+            curves[name] = np.nanmedian(rel, axis=0) if np.isfinite(rel).any() else rel[0]
             styles[name] = {"ls": ls}
+    n = f"{s.seeds} seed{'s' if s.seeds != 1 else ''}"
     paths.append(plots.grad_norms_vs_step(
-        curves, os.path.join(out, f"gradnorm_{s.task}.png"), styles=styles,
-        title=f"{s.task}, T={T}: ‖∂L/∂h_t‖ (median over {s.seeds} seeds)"))
+        curves, os.path.join(out, f"gradnorm_{s.task}.png"), styles=styles, ylabel="‖∂L/∂h_t‖ / ‖∂L/∂h_T‖",
+        title=f"{s.task}, T={T}: share of the last step's gradient reaching step t\n"
+              f"(median over {n}; at initialisation and after training)"))
     return paths
+
+
+def hidden_states_figure(traces: dict, T: int, out: str) -> str:
+    """The demo's heatmaps: every cell's ``h_t``, the LSTM's ``c_t`` and forget gate, one test sequence;
+    the cue (step 1) and the recall (step T) are marked."""
+    import numpy as np
+
+    from . import plots
+    from .experiments import CELL_NAMES
+    panels, ranges = {}, {}
+    for cell, tr_ in traces.items():
+        label = f"{CELL_NAMES[cell]} hidden state h_t (tanh: −1..1)"
+        panels[label], ranges[label] = np.array(tr_["h"]), (-1.0, 1.0)
+    if "lstm" in traces:
+        c = np.array(traces["lstm"]["c"])
+        panels["LSTM cell state c_t (unbounded)"] = c
+        if "f" in traces["lstm"]:
+            label = "LSTM forget gate f_t (sigmoid: 0..1, 1 = keep)"
+            panels[label], ranges[label] = np.array(traces["lstm"]["f"]), (0.0, 1.0)
+    return plots.hidden_heatmaps(
+        panels, os.path.join(out, "hidden_states.png"), ranges=ranges,
+        marks={1: "cue: the symbol to remember", T: "recall: the answer is read"},
+        title=f"memory task, T={T}: states of the trained models on one test sequence")
 
 
 def cmd_sweep(args, task: str) -> int:
@@ -273,8 +360,9 @@ def cmd_sweep(args, task: str) -> int:
     device = _device(args.device)
     out = ensure_folder(args.out)
     settings = _settings_from(args, task)
+    tools = check_optional_tools(plots=not args.no_plots, graph=False, progress=not args.no_progress)
     sweep = run_sweep(settings, out, args.seed, device, not args.no_progress)
-    for p in ([] if args.no_plots else sweep_figures(sweep, out)):
+    for p in (sweep_figures(sweep, out) if tools.get("matplotlib") else []):
         print(f"  wrote {p}")
     return 0
 
@@ -283,28 +371,39 @@ def cmd_gradflow(args) -> int:
     from .experiments import ensure_folder, format_gradflow_table, gradflow_experiment, write_json
     device = _device(args.device)
     out = ensure_folder(args.out)
+    tools = check_optional_tools(plots=not args.no_plots, graph=False, progress=False)
     res = gradflow_experiment(tuple(args.radii), T=args.T, hidden_size=args.hidden, nonlinearity=args.nonlinearity,
-                              input_scale=args.input_scale, seed=args.seed, device=device)
+                              input_scale=args.input_scale, seed=args.seed, device=device, cells=tuple(args.cells))
     write_json(os.path.join(out, "gradflow.json"), res)
-    print(f"vanilla RNN ({args.nonlinearity}), W_hh = ρ·Q, T={args.T}, H={args.hidden}, loss ½‖h_T‖²")
+    if args.cells == ["rnn"]:
+        print(f"vanilla RNN ({args.nonlinearity}), W_hh = ρ·Q, T={args.T}, H={args.hidden}, loss ½‖h_T‖²")
+    else:
+        from .experiments import CELL_NAMES
+        print(f"{', '.join(CELL_NAMES[c] for c in args.cells)}: every H×H block of W_hh = ρ·Q, biases 0, "
+              f"T={args.T}, H={args.hidden}, loss ½‖h_T‖²")
     print(format_gradflow_table(res))
-    if not args.no_plots:
+    if tools.get("matplotlib"):
         print(f"  wrote {_gradflow_figure(res, out)}")
     return 0
 
 
 def _gradflow_figure(res: dict, out: str) -> str:
     from . import plots
+    from .experiments import CELL_NAMES
     curves, styles = {}, {}
-    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+    cells = res.get("cells", ["rnn"])
+    one = list(cells) == ["rnn"]
     for i, r in enumerate(res["rows"]):
         c = colors[i % len(colors)]
-        curves[f"ρ={r['rho']:g} measured"] = r["grad_norms"]
-        styles[f"ρ={r['rho']:g} measured"] = {"color": c, "lw": 2}
-        curves[f"ρ={r['rho']:g} bound ∏σ_max(J)"] = r["jacobian_bound"]
-        styles[f"ρ={r['rho']:g} bound ∏σ_max(J)"] = {"color": c, "ls": "--", "lw": 1}
+        who = f"ρ={r['rho']:g}" if one else f"{CELL_NAMES[r.get('cell', 'rnn')]}, ρ={r['rho']:g}"
+        curves[f"{who} measured"] = r["grad_norms"]
+        styles[f"{who} measured"] = {"color": c, "lw": 2}
+        curves[f"{who} bound ∏σ_max(J)"] = r["jacobian_bound"]
+        styles[f"{who} bound ∏σ_max(J)"] = {"color": c, "ls": "--", "lw": 1}
+    what = "vanilla RNN" if one else ", ".join(CELL_NAMES[c] for c in cells)
     return plots.grad_norms_vs_step(curves, os.path.join(out, "gradflow.png"), styles=styles,
-                                    title=f"vanilla RNN, T={res['T']}: ‖∂L/∂h_t‖ and the Jacobian bound")
+                                    title=f"{what}, T={res['T']}: ‖∂L/∂h_t‖ and the Jacobian bound")
 
 
 def cmd_graph(args) -> int:
@@ -381,13 +480,13 @@ def cmd_explore(args) -> int:
 
 def cmd_demo(args) -> int:
     """The memory sweep, the adding sweep, the vanilla RNN's gradient flow, pictures and a summary."""
-    import numpy as np
 
     from .experiments import (DEMO_ADDING, DEMO_MEMORY, QUICK_ADDING, QUICK_MEMORY, ensure_folder,
                               format_gradflow_table, gradflow_experiment, trace_example, write_json)
     device = _device(args.device)
     out = ensure_folder(args.out)
     progress = not args.no_progress
+    tools = check_optional_tools(plots=not args.no_plots, graph=not args.no_plots, progress=progress)
     t_start = time.perf_counter()
     load_start = _loadavg()
     mem_s, add_s = (QUICK_MEMORY, QUICK_ADDING) if args.quick else (DEMO_MEMORY, DEMO_ADDING)
@@ -399,20 +498,13 @@ def cmd_demo(args) -> int:
                     keep_models=lambda cell, T, k: T == T_mem and k == 0)
     add = run_sweep(add_s, out, args.seed, device, progress)
 
-    plots_on = not args.no_plots
+    plots_on = bool(tools.get("matplotlib"))
     written = sweep_figures(mem, out) + sweep_figures(add, out) if plots_on else []
     traces = {cell: trace_example(mem_s, mem.models[(cell, T_mem, 0)], T_mem, args.seed, device)
               for cell in mem_s.cells if (cell, T_mem, 0) in mem.models}
     write_json(os.path.join(out, "hidden_traces.json"), traces)
-    panels = {f"{cell.upper()} h_t": np.array(tr_["h"]) for cell, tr_ in traces.items()}
-    if "lstm" in traces:
-        panels["LSTM c_t"] = np.array(traces["lstm"]["c"])
-        panels["LSTM forget gate f_t"] = np.array(traces["lstm"]["f"])
     if plots_on:
-        from . import plots
-        written.append(plots.hidden_heatmaps(
-            panels, os.path.join(out, "hidden_states.png"),
-            title=f"memory task, T={T_mem}: hidden states of the trained models on one test sequence"))
+        written.append(hidden_states_figure(traces, T_mem, out))
 
     print("\n== gradient flow of a vanilla RNN (W_hh = ρ·Q, Q orthogonal) ==", flush=True)
     gf = gradflow_experiment(T=30 if args.quick else 60, seed=args.seed, device=device)
@@ -430,10 +522,13 @@ def cmd_demo(args) -> int:
     print()
     for p in written:
         print(f"  wrote {p}")
-    if plots_on:    # the graph comes last: without Graphviz everything above is already on disk
-        from ..viz import graph_command
-        path = graph_command(cell="lstm", steps=4, detail="gate", out=os.path.join(out, "lstm_unrolled.svg"))
-        print(f"  wrote {path}")
+    if not args.no_plots:    # the graph comes last; without Graphviz it is written as DOT text
+        from ..viz import GraphvizNotFoundError, graph_command
+        try:
+            path = graph_command(cell="lstm", steps=4, detail="gate", out=os.path.join(out, "lstm_unrolled.svg"))
+            print(f"  wrote {path}")
+        except GraphvizNotFoundError as e:
+            print(f"  wrote {e.dot_path} (DOT text: Graphviz `dot` is not installed; `dot -Tsvg` draws it)")
     print(f"demo finished in {seconds:.0f} s (device {device})")
     return 0
 
@@ -473,11 +568,12 @@ def _demo_summary(mem, add, gf, seconds: float, device: str, args) -> str:
 def _reason(e: BaseException) -> str | None:
     """A one-line reason for failures that are not bugs, else None (a traceback is more useful)."""
     from ..backend import DeviceError
+    from .experiments import OutputFolderError
     try:
         from ..viz import GraphvizNotFoundError
     except ImportError:              # pragma: no cover
         GraphvizNotFoundError = ()
-    if isinstance(e, CommandError):
+    if isinstance(e, (CommandError, OutputFolderError)):
         return str(e)
     if isinstance(e, GraphvizNotFoundError):
         return str(e)
@@ -485,6 +581,8 @@ def _reason(e: BaseException) -> str | None:
         return str(e)
     if isinstance(e, ImportError):
         return f"{e} (a missing optional package: pip install 'tinygrad-rnn[examples]')"
+    if isinstance(e, (FileExistsError, NotADirectoryError)) and getattr(e, "filename", None):
+        return f"{e.filename} is an existing file, not a folder: choose another --out"
     if isinstance(e, OSError):
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""
         return f"{e.strerror or e}{where}: choose a writable folder with --out, or free some disk space"
@@ -528,18 +626,70 @@ def limit_blas_threads(n: int = 1) -> bool:
     return False
 
 
+BROKEN_PIPE = 141          # 128 + SIGPIPE: what a shell reports for a program whose reader went away
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):     # no real file descriptor (e.g. captured in tests)
+        pass
+
+
+def check_optional_tools(plots: bool, graph: bool, progress: bool) -> dict:
+    """Which optional tools are usable, checked before any work; one line on stderr for each missing one.
+
+    ``plots``: matplotlib (pictures); ``graph``: Graphviz's ``dot`` (the graph as SVG, else DOT text);
+    ``progress``: tqdm (bars, else plain progress lines). Returns ``{"matplotlib", "dot", "tqdm"}`` →
+    bool for the tools asked about.
+    """
+    found = {}
+    if plots:
+        try:
+            import matplotlib  # noqa: F401
+            found["matplotlib"] = True
+        except ImportError:
+            found["matplotlib"] = False
+            print("tinygrad-rnn: note: matplotlib is not installed, so the numbers are written without plots "
+                  "(pip install 'tinygrad-rnn[viz]')", file=sys.stderr, flush=True)
+    if graph:
+        from ..viz import dot_binary
+        found["dot"] = dot_binary() is not None
+        if not found["dot"]:
+            print("tinygrad-rnn: note: Graphviz `dot` is not installed, so the graph is written as DOT text "
+                  "(.dot) instead of SVG (apt-get install graphviz / brew install graphviz)", file=sys.stderr,
+                  flush=True)
+    if progress:
+        from .experiments import have_tqdm
+        found["tqdm"] = have_tqdm()
+        if not found["tqdm"]:
+            print("tinygrad-rnn: note: tqdm is not installed, so progress is printed as plain lines "
+                  "(pip install tqdm)", file=sys.stderr, flush=True)
+    return found
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        parser.print_help(sys.stderr)
+        return 2
+    if args.command == "train" and args.example is None:
+        parser.subcommands["train"].error(f"choose an example: {', '.join(EXAMPLES)} "
+                                          f"(e.g. tinygrad-rnn train char_lm --quick)")
     limit_blas_threads(1)
     handlers = {"demo": cmd_demo, "memory": lambda a: cmd_sweep(a, "memory"),
                 "adding": lambda a: cmd_sweep(a, "adding"), "gradflow": cmd_gradflow, "graph": cmd_graph,
                 "train": cmd_train, "explore": cmd_explore}
     try:
-        return handlers[args.command](args)
+        code = handlers[args.command](args)
+        sys.stdout.flush()                   # a closed pipe shows here rather than at the interpreter's exit
+        return code
+    except BrokenPipeError:                  # e.g. `tinygrad-rnn train clipping | head -1`: not an error
+        _quiet_stdout()
+        return BROKEN_PIPE
     except KeyboardInterrupt:
         print("tinygrad-rnn: interrupted; results written so far are kept", file=sys.stderr)
         return 130

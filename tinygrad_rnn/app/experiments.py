@@ -94,14 +94,54 @@ class _NoBar:
         pass
 
 
+class _LineBar(_NoBar):
+    """Progress as plain lines on stderr (without tqdm): one line per tenth of the work, at most one
+    every ``interval`` seconds, and one at the end."""
+
+    def __init__(self, total: int, desc: str, interval: float = 10.0) -> None:
+        self.total, self.desc, self.interval = max(1, int(total)), desc, interval
+        self.n, self.postfix, self.t0 = 0, "", time.perf_counter()
+        self.last_t, self.last_tenth = self.t0, 0
+
+    def set_description(self, desc: str) -> None:
+        self.desc = desc
+
+    def set_postfix_str(self, s: str) -> None:
+        self.postfix = s
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        tenth = min(10, 10 * self.n // self.total)
+        now = time.perf_counter()
+        if tenth > self.last_tenth and (now - self.last_t >= self.interval or self.n >= self.total):
+            self.last_tenth, self.last_t = tenth, now
+            self._line()
+
+    def _line(self) -> None:
+        elapsed = time.perf_counter() - self.t0
+        extra = f", {self.postfix}" if self.postfix else ""
+        print(f"  {self.desc}: {self.n}/{self.total} steps ({self.n / self.total:.0%}), {elapsed:.0f} s{extra}",
+              file=sys.stderr, flush=True)
+
+
+def have_tqdm() -> bool:
+    """Whether tqdm is importable (progress bars); without it progress is printed as plain lines."""
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def progress_bar(total: int, desc: str, enabled: bool = True):
-    """A tqdm progress bar on stderr, or a silent stand-in without tqdm or when ``enabled`` is false."""
+    """A tqdm progress bar on stderr; plain progress lines without tqdm; a silent stand-in when
+    ``enabled`` is false."""
     if not enabled:
         return _NoBar()
     try:
         from tqdm import tqdm
     except ImportError:
-        return _NoBar()
+        return _LineBar(total, desc)
     return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True, mininterval=0.5)
 
 
@@ -290,19 +330,29 @@ def write_json(path: str, obj) -> None:
     os.replace(tmp, path)
 
 
+class OutputFolderError(OSError):
+    """The output folder cannot be used; the message says why and what to do."""
+
+
 def ensure_folder(path: str) -> str:
-    """Create ``path`` and check it is writable; raise ``OSError`` with a plain reason otherwise."""
+    """Create ``path`` and check it is writable; raise :class:`OutputFolderError` (an ``OSError``) with
+    a plain reason otherwise."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise OutputFolderError(f"the output folder {path!r} is an existing file, not a folder: choose another "
+                                f"--out")
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
-        raise OSError(f"cannot create the output folder {path!r} ({e.strerror or e})") from e
+        raise OutputFolderError(f"cannot create the output folder {path!r} ({e.strerror or e}): choose a "
+                                f"writable folder with --out") from e
     probe = os.path.join(path, f".write_test{os.getpid()}")
     try:
         with open(probe, "w") as f:
             f.write("")
         os.remove(probe)
     except OSError as e:
-        raise OSError(f"the output folder {path!r} is not writable ({e.strerror or e})") from e
+        raise OutputFolderError(f"the output folder {path!r} is not writable ({e.strerror or e}): choose "
+                                f"another --out") from e
     return path
 
 
@@ -385,10 +435,37 @@ def orthogonal(n: int, seed: int) -> np.ndarray:
     return q * np.sign(np.diag(r))
 
 
+def _gradflow_layer(cell: str, hidden_size: int, nonlinearity: str, rho: float, seed: int, device):
+    """A one-layer recurrent layer of ``cell`` (H → H, float64) with every ``H × H`` block of
+    ``weight_hh_l0`` set to ``ρ·Q`` (the same orthogonal Q) and all biases zero."""
+    cell_cls, kw = resolve_cell(cell)
+    if "nonlinearity" in kw:
+        kw["nonlinearity"] = nonlinearity
+    layer = nn.Recurrent(cell_cls, hidden_size, hidden_size, dtype="float64", device=device, **kw)
+    params = dict(layer.named_parameters())
+    w = params.get("weight_hh_l0")
+    H = hidden_size
+    if w is None or w.ndim != 2 or w.shape[1] != H or w.shape[0] % H:
+        raise ValueError(f"cells: gradflow sets the recurrent weights to ρ·Q, so the cell {cell!r} needs a "
+                         f"weight_hh of shape (k·{H}, {H}); got "
+                         f"{None if w is None else tuple(w.shape)}")
+    q = rho * orthogonal(H, seed + 1)
+    with no_grad():
+        w.copy_(tensor(np.concatenate([q] * (w.shape[0] // H)), dtype="float64", device=device))
+        for name, p in params.items():
+            if name.startswith("bias"):
+                p.zero_()
+    return layer
+
+
 def gradflow_experiment(radii=(0.5, 0.9, 1.0, 1.1, 1.5), T: int = 60, hidden_size: int = 32,
                         nonlinearity: str = "tanh", input_scale: float = 0.01, seed: int = 0,
-                        device="cpu") -> dict:
+                        device="cpu", cells=("rnn",)) -> dict:
     """``‖∂L/∂h_t‖`` of a vanilla RNN with ``W_hh = ρ·Q`` (Q orthogonal, so σ_max = ρ(W_hh) = ρ).
+
+    ``cells``: the cells to measure (``"rnn"``, ``"gru"``, ``"lstm"`` or ``"module:Class"``); a gated
+    cell gets ``ρ·Q`` in every gate's block of ``weight_hh`` and its bounds come from its step
+    Jacobians only (``σ_max(W_hh)`` bounds the vanilla RNN alone). ``nonlinearity`` applies to ``"rnn"``.
 
     Biases zero, one input sequence ``x ~ N(0, input_scale²)`` (small inputs keep tanh near its linear
     regime until a growing state saturates it), loss ``L = ½‖h_T‖²``. For every ρ: the measured
@@ -397,41 +474,57 @@ def gradflow_experiment(radii=(0.5, 0.9, 1.0, 1.1, 1.5), T: int = 60, hidden_siz
     predicted per-step rates are the geometric means of ``‖∂L/∂h_{t}‖ / ‖∂L/∂h_{t+1}‖`` and of
     ``σ_max(J_k)``.
     """
+    if isinstance(T, bool) or not isinstance(T, int) or T < 2:
+        raise ValueError(f"T: gradient flow compares steps, so it needs a sequence length >= 2, got {T!r}")
+    if isinstance(cells, str):
+        cells = (cells,)
+    cells = tuple(cells)
+    if not cells:
+        raise ValueError("cells: expected at least one cell, got none")
     manual_seed(seed)
     rng = np.random.Generator(np.random.PCG64(seed))
     x_np = (input_scale * rng.standard_normal((T, 1, hidden_size))).astype(np.float64)
+    layers = {(cell, rho): _gradflow_layer(cell, hidden_size, nonlinearity, rho, seed, device)
+              for cell in cells for rho in radii}          # built (and checked) before anything is measured
     rows = []
-    for rho in radii:
-        rnn = nn.RNN(hidden_size, hidden_size, nonlinearity=nonlinearity, dtype="float64", device=device)
-        with no_grad():
-            rnn.weight_hh_l0.copy_(tensor(rho * orthogonal(hidden_size, seed + 1), dtype="float64", device=device))
-            rnn.bias_ih_l0.zero_()
-            rnn.bias_hh_l0.zero_()
+    for (cell, rho), layer in layers.items():
         x = tensor(x_np, device=device)
-        flow = grad_norms_through_time(rnn, x, lambda o: 0.5 * (o[0][-1] ** 2).sum())
-        spec = jacobian_spectrum(rnn, x)
+        flow = grad_norms_through_time(layer, x, lambda o: 0.5 * (o[0][-1] ** 2).sum())
+        spec = jacobian_spectrum(layer, x)
         g = flow.h[0, 0]
         sig = spec.step[:, 0, 0]                                  # σ_max(J_t)
         jac_bound = g[-1] * np.concatenate([np.cumprod(sig[:0:-1])[::-1], [1.0]])
-        w_bound = g[-1] * spec.bound()
+        w_bound = g[-1] * spec.bound() if spec.sigma_max is not None else None
         with np.errstate(divide="ignore", invalid="ignore"):
             measured = float(np.exp(np.mean(np.log(g[:-1] / g[1:]))))
-        rows.append({"rho": float(rho), "spectral_radius": spec.spectral_radius, "sigma_max": spec.sigma_max,
-                     "grad_norms": g.tolist(), "jacobian_bound": jac_bound.tolist(), "weight_bound": w_bound.tolist(),
+        rows.append({"cell": cell, "rho": float(rho), "spectral_radius": spec.spectral_radius,
+                     "sigma_max": spec.sigma_max, "grad_norms": g.tolist(), "jacobian_bound": jac_bound.tolist(),
+                     "weight_bound": None if w_bound is None else w_bound.tolist(),
                      "product_sigma": (g[-1] * spec.to_end[:, 0, 0]).tolist(),
                      "rate_measured": measured, "rate_jacobians": float(np.exp(np.mean(np.log(sig[1:])))),
                      "ratio_first_last": float(g[0] / g[-1])})
     return {"T": T, "hidden_size": hidden_size, "nonlinearity": nonlinearity, "input_scale": input_scale,
-            "seed": seed, "rows": rows}
+            "seed": seed, "cells": list(cells), "rows": rows}
 
 
 def format_gradflow_table(result: dict) -> str:
-    lines = ["| ρ(W_hh) = σ_max(W_hh) | measured rate ‖∂L/∂h_t‖/‖∂L/∂h_t+1‖ | mean σ_max(J_t) (geometric) | "
+    """The gradient-flow table; with any cell other than the vanilla RNN a cell column comes first and
+    ρ is the scale of every gate's ``W_hh`` block."""
+    cells = result.get("cells", ["rnn"])
+    if list(cells) == ["rnn"]:
+        lines = ["| ρ(W_hh) = σ_max(W_hh) | measured rate ‖∂L/∂h_t‖/‖∂L/∂h_t+1‖ | mean σ_max(J_t) (geometric) | "
+                 "‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ |",
+                 "| ---: | ---: | ---: | ---: |"]
+        for r in result["rows"]:
+            lines.append(f"| {r['spectral_radius']:.2f} | {r['rate_measured']:.3f} | {r['rate_jacobians']:.3f} | "
+                         f"{r['ratio_first_last']:.2e} |")
+        return "\n".join(lines)
+    lines = ["| cell | ρ (each W_hh block = ρ·Q) | measured rate ‖∂L/∂h_t‖/‖∂L/∂h_t+1‖ | mean σ_max(J_t) (geometric) | "
              "‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ |",
-             "| ---: | ---: | ---: | ---: |"]
+             "| --- | ---: | ---: | ---: | ---: |"]
     for r in result["rows"]:
-        lines.append(f"| {r['spectral_radius']:.2f} | {r['rate_measured']:.3f} | {r['rate_jacobians']:.3f} | "
-                     f"{r['ratio_first_last']:.2e} |")
+        lines.append(f"| {CELL_NAMES[r.get('cell', 'rnn')]} | {r['rho']:.2f} | {r['rate_measured']:.3f} | "
+                     f"{r['rate_jacobians']:.3f} | {r['ratio_first_last']:.2e} |")
     return "\n".join(lines)
 
 
@@ -451,6 +544,51 @@ def trace_example(s: TaskSettings, model: SequenceModel, T: int, seed: int, devi
     if tr_.c is not None:
         out["c"] = tr_.c[0, 0, :, 0].tolist()
     return out
+
+
+VOLATILE_KEYS = frozenset({"seconds", "load_average_start", "load_average_end", "total_wall_time_s", "platform",
+                           "python", "machine", "cpu_count", "blas_threads_env"})
+"""Keys of the results files that describe the run (time, machine), not the computation."""
+
+
+def compare_results(committed, fresh, rtol: float = 0.0, atol: float = 0.0, where: str = "") -> list:
+    """Differences between two results objects (parsed JSON), as ``"path: committed -> fresh"`` lines.
+
+    Keys in :data:`VOLATILE_KEYS` are ignored. Integers, strings, booleans, ``None``, keys and list
+    lengths must match exactly; floats must match exactly when ``rtol == atol == 0`` (the same machine
+    and code give bit-identical numbers), else within ``|a − b| <= atol + rtol·|a|`` (another CPU or BLAS
+    may sum in another order). NaN equals NaN.
+    """
+    diffs = []
+    if isinstance(committed, dict) and isinstance(fresh, dict):
+        keys = [k for k in committed if k not in VOLATILE_KEYS]
+        extra = sorted(set(fresh) - set(committed) - VOLATILE_KEYS)
+        if extra:
+            diffs.append(f"{where or '.'}: new keys {extra}")
+        for k in keys:
+            if k not in fresh:
+                diffs.append(f"{where}/{k}: missing")
+            else:
+                diffs += compare_results(committed[k], fresh[k], rtol, atol, f"{where}/{k}")
+        return diffs
+    if isinstance(committed, list) and isinstance(fresh, list):
+        if len(committed) != len(fresh):
+            return [f"{where}: length {len(committed)} -> {len(fresh)}"]
+        for i, (a, b) in enumerate(zip(committed, fresh)):
+            diffs += compare_results(a, b, rtol, atol, f"{where}[{i}]")
+        return diffs
+    numbers = (int, float)
+    if (isinstance(committed, float) or isinstance(fresh, float)) and isinstance(committed, numbers) \
+            and isinstance(fresh, numbers) and not isinstance(committed, bool) and not isinstance(fresh, bool):
+        a, b = float(committed), float(fresh)
+        if math.isnan(a) and math.isnan(b):
+            return []
+        if a == b or abs(a - b) <= atol + rtol * abs(a):
+            return []
+        return [f"{where}: {committed!r} -> {fresh!r}"]
+    if type(committed) is not type(fresh) or committed != fresh:
+        return [f"{where}: {committed!r} -> {fresh!r}"]
+    return []
 
 
 def settings_with(s: TaskSettings, **overrides) -> TaskSettings:

@@ -38,38 +38,56 @@ def _save(fig, path: str) -> str:
 
 
 def metric_vs_length(runs: list, path: str, task: str, title: str | None = None) -> str:
-    """Final test metric against sequence length, one line (median) and dots (seeds) per cell.
+    """Test metric after training against sequence length: one line (median over seeds) and one dot
+    per seed for each cell; a filled dot is a run that met the task's success rule, a hollow one did not.
 
-    ``runs``: result records with keys ``task, cell, T, metric, success``. Memory: accuracy with the
-    chance level 1/K dashed; adding: MSE (log scale) with the mean predictor's 1/6 and the 0.01
-    success threshold dashed.
+    ``runs``: result records with keys ``task, cell, T, metric, success``. The lengths are evenly spaced
+    categories on the x-axis (one tick per T that was run, so a single T is one column, not a range).
+    Memory: accuracy, with the chance level 1/K and the 95 % success threshold dashed. Adding: MSE (log
+    scale) with the mean predictor's 1/6 dashed; success needs MSE < 0.01 *and* ≥ 90 % of the test
+    sequences within 0.04, so it is shown by the dots' fill, not by a line.
     """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     runs = [r for r in runs if r["task"] == task]
-    for cell in ("rnn", "gru", "lstm"):
+    Ts = sorted({r["T"] for r in runs})
+    pos = {T: i for i, T in enumerate(Ts)}
+    cells = list(dict.fromkeys(r["cell"] for r in runs))
+    width = 0.5 / max(1, len(cells))
+    for j, cell in enumerate(cells):
         rs = [r for r in runs if r["cell"] == cell]
-        if not rs:
-            continue
-        Ts = sorted({r["T"] for r in rs})
-        med = [np.median([r["metric"] for r in rs if r["T"] == T]) for T in Ts]
-        ax.plot(Ts, med, "-o", color=COLORS[cell], label=NAMES[cell], lw=2)
-        jitter = {"rnn": -0.6, "gru": 0.0, "lstm": 0.6}[cell]
-        ax.scatter([r["T"] + jitter for r in rs], [r["metric"] for r in rs], color=COLORS[cell], alpha=0.35, s=14)
+        color = COLORS.get(cell, f"C{j + 3}")
+        cell_Ts = sorted({r["T"] for r in rs})
+        med = [np.median([r["metric"] for r in rs if r["T"] == T]) for T in cell_Ts]
+        shift = (j - (len(cells) - 1) / 2) * width
+        ax.plot([pos[T] + shift for T in cell_Ts], med, "-o", color=color, label=f"{NAMES.get(cell, cell)} (median)",
+                lw=2, ms=4)
+        for ok in (True, False):
+            sel = [r for r in rs if bool(r["success"]) == ok]
+            if sel:
+                ax.scatter([pos[r["T"]] + shift for r in sel], [r["metric"] for r in sel], s=22, zorder=3,
+                           facecolors=color if ok else "none", edgecolors=color, alpha=0.8, linewidths=1)
+    ax.scatter([], [], s=22, facecolors="gray", edgecolors="gray", label="seed: solved")
+    ax.scatter([], [], s=22, facecolors="none", edgecolors="gray", label="seed: not solved")
     if task == "memory":
         k = runs[0].get("K") if runs else None
         if k:
             ax.axhline(1.0 / k, ls="--", color="gray", lw=1, label=f"chance 1/{k}")
-        ax.set_ylabel("test accuracy")
+        ax.axhline(0.95, ls=":", color="black", lw=1, label="success: accuracy ≥ 0.95")
+        ax.set_ylabel("test accuracy after training")
         ax.set_ylim(0, 1.05)
     else:
         ax.axhline(1 / 6, ls="--", color="gray", lw=1, label="predict the mean (1/6)")
-        ax.axhline(0.01, ls=":", color="black", lw=1, label="solved (< 0.01)")
         ax.set_yscale("log")
-        ax.set_ylabel("test MSE")
+        ax.set_ylabel("test MSE after training")
+    ax.set_xticks(range(len(Ts)), [str(T) for T in Ts])
+    ax.set_xlim(-0.6, len(Ts) - 0.4)
     ax.set_xlabel("sequence length T")
-    ax.set_title(title or f"{task}: final metric against T (dots: seeds)")
-    ax.legend(fontsize=8)
+    rule = ("solved: accuracy ≥ 0.95" if task == "memory" else
+            "solved: MSE < 0.01 and ≥ 90 % within 0.04")
+    ax.set_title(title or f"{task}: test {'accuracy' if task == 'memory' else 'MSE'} after training\n"
+                          f"(line: median over seeds; dots: seeds, filled = {rule})", fontsize=10)
+    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
@@ -102,28 +120,51 @@ def grad_norms_vs_step(curves: dict, path: str, title: str | None = None, ylabel
     return _save(fig, path)
 
 
-def hidden_heatmaps(panels: dict, path: str, title: str | None = None, max_units: int = 32) -> str:
-    """Heatmaps of hidden states (units × time), one panel per label.
+def hidden_heatmaps(panels: dict, path: str, title: str | None = None, max_units: int = 32,
+                    ranges: dict | None = None, marks: dict | None = None) -> str:
+    """Heatmaps of hidden states (units × time), one panel per label, each with its own colour bar.
 
     ``panels``: label -> ``(T, H)`` array (e.g. ``trace.h[0, 0, :, 0]``); at most ``max_units`` units
-    are drawn.
+    are drawn (rows, numbered from 1). ``ranges``: label -> ``(vmin, vmax)``; a panel without one whose
+    values lie in ``[0, 1]`` (a gate) gets ``0..1`` on a sequential colour map, any other panel a
+    diverging map symmetric about 0 (``-1..1`` when its values lie there, as ``tanh`` states do).
+    ``marks``: time step -> text, drawn as a vertical line on every panel (e.g. ``{1: "cue", T: "recall"}``).
     """
     plt = _plt()
     n = len(panels)
-    fig, axes = plt.subplots(n, 1, figsize=(7, 1.7 * n + 0.6), squeeze=False)
-    im = None
-    for ax, (label, a) in zip(axes[:, 0], panels.items()):
+    fig, axes = plt.subplots(n, 1, figsize=(7.5, 1.9 * n + 0.7), squeeze=False)
+    for i, (ax, (label, a)) in enumerate(zip(axes[:, 0], panels.items())):
         a = np.asarray(a, dtype=np.float64)[:, :max_units]
-        lim = max(1e-12, float(np.abs(a).max()))
-        im = ax.imshow(a.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest",
-                       extent=(0.5, a.shape[0] + 0.5, a.shape[1] - 0.5, -0.5))
-        ax.set_ylabel(label, fontsize=8)
-        ax.set_yticks([])
+        lo, hi = float(a.min()), float(a.max())
+        if ranges and label in ranges:
+            vmin, vmax = ranges[label]
+            cmap = "viridis" if vmin >= 0 else "RdBu_r"
+        elif lo >= 0 and hi <= 1:
+            vmin, vmax, cmap = 0.0, 1.0, "viridis"
+        else:
+            lim = 1.0 if max(abs(lo), abs(hi)) <= 1 else max(abs(lo), abs(hi))
+            vmin, vmax, cmap = -lim, lim, "RdBu_r"
+        im = ax.imshow(a.T, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
+                       extent=(0.5, a.shape[0] + 0.5, a.shape[1] + 0.5, 0.5))
+        ax.set_title(label, fontsize=9, loc="left")
+        ax.set_ylabel("unit", fontsize=8)
+        ticks = sorted({1, a.shape[1]} | set(range(8, a.shape[1] + 1, 8)))
+        ax.set_yticks(ticks)
+        ax.tick_params(labelsize=7)
+        for t, text in (marks or {}).items():
+            ax.axvline(t, color="black", lw=1.2, ls="--")
+            if i == 0:
+                left = t < a.shape[0] / 2
+                ax.annotate(text, (t, 0.5), xycoords=("data", "axes fraction"), xytext=(3 if left else -3, 0),
+                            textcoords="offset points", fontsize=7, rotation=90, va="center",
+                            ha="left" if left else "right",
+                            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+        cb = fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
+        cb.ax.tick_params(labelsize=7)
     axes[-1, 0].set_xlabel("time step t")
     if title:
-        axes[0, 0].set_title(title)
-    if im is not None:
-        fig.colorbar(im, ax=axes[:, 0].tolist(), fraction=0.025, pad=0.01)
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return _save(fig, path)
 
 
