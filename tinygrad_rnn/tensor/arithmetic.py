@@ -6,13 +6,12 @@ import builtins
 import numbers
 from typing import TYPE_CHECKING
 
-
 from .. import dtypes, ops
 from ..backend import DeviceError
+from . import core        # core defines Tensor and imports this module first: read core.Tensor at call time
 from .combine import where
 from .promotion import _as_tensor_like, _bool_mask, _legacy_alpha, _operands
 from .shapes import _dim_aliases, _int_arg, _norm_dims
-from . import core        # defines Tensor and imports this module first: the class is read at call time
 
 if TYPE_CHECKING:
     from .core import Tensor

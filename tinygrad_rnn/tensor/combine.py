@@ -13,9 +13,9 @@ import numpy as np
 from .. import dtypes, ops
 from ..backend import move
 from ..random import default_generator
+from . import core        # core defines Tensor and imports this module first: read core.Tensor at call time
 from .promotion import _as_tensor_like, _bool_mask, _operands, _same_dtype
 from .shapes import _dim_aliases, _norm_dim
-from . import core        # defines Tensor and imports this module first: the class is read at call time
 
 if TYPE_CHECKING:
     from .core import Tensor

@@ -10,9 +10,9 @@ import numpy as np
 
 from .. import dtypes, ops
 from ..backend import canonical_device, to_numpy
+from . import core        # core defines Tensor and imports this module first: read core.Tensor at call time
 from .creation import _LEGACY_NAMES, full, ones, tensor, zeros
 from .devices import _xp, device
-from . import core        # defines Tensor and imports this module first: the class is read at call time
 
 if TYPE_CHECKING:
     from .core import Tensor

@@ -28,6 +28,7 @@ from .movement import MovementMixin
 from .reductions import ReductionMixin
 from .shapes import Size, _norm_dim, _shape_arg
 
+
 _WRAPPED = dtypes._WRAPPED
 _alloc = object.__new__
 

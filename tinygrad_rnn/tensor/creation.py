@@ -12,9 +12,9 @@ from .. import dtypes
 from ..autograd import grad_mode
 from ..backend import canonical_device, default_device, is_device_array, move, to_numpy
 from ..random import default_generator
+from . import core        # core defines Tensor and imports this module first: read core.Tensor at call time
 from .devices import _xp, device
 from .shapes import Size, _shape_arg
-from . import core        # defines Tensor and imports this module first: the class is read at call time
 
 if TYPE_CHECKING:
     from .core import Tensor

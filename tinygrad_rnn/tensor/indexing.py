@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..backend import DeviceError, is_device_array, move
-from . import core        # defines Tensor and imports this module first: the class is read at call time
+from . import core        # core defines Tensor and imports this module first: read core.Tensor at call time
 
 if TYPE_CHECKING:
     from .core import Tensor

@@ -12,15 +12,16 @@ from ..autograd import function, grad_mode
 from ..backend import DeviceError, move
 from ..ops.movement import CopySlices
 from ..random import default_generator
+from . import core        # core defines Tensor and imports this module first: read core.Tensor at call time
 from .combine import where
 from .creation import tensor
 from .indexing import _convert_index
 from .promotion import _legacy_alpha
 from .shapes import _norm_dim, _norm_dims, _shape_arg
-from . import core        # defines Tensor and imports this module first: the class is read at call time
 
 if TYPE_CHECKING:
     from .core import Tensor
+
 
 _grad_state = grad_mode._state
 

@@ -9,11 +9,11 @@ import numpy as np
 
 from .. import ops
 from ..backend import DeviceError
+from . import core        # core defines Tensor and imports this module first: read core.Tensor at call time
 from .combine import cat, dropout, pad_fn
 from .indexing import _check_range, _convert_index
 from .promotion import _bool_mask
 from .shapes import _dim_aliases, _infer_shape, _norm_dim, _norm_dims, _shape_arg, _shape_arg_neg
-from . import core        # defines Tensor and imports this module first: the class is read at call time
 
 if TYPE_CHECKING:
     from .core import Tensor

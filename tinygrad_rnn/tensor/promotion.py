@@ -10,8 +10,8 @@ import numpy as np
 
 from .. import dtypes
 from ..backend import is_device_array
+from . import core        # core defines Tensor and imports this module first: read core.Tensor at call time
 from .creation import tensor
-from . import core        # defines Tensor and imports this module first: the class is read at call time
 
 if TYPE_CHECKING:
     from .core import Tensor

@@ -9,11 +9,12 @@ import numpy as np
 
 from .. import dtypes, ops
 from ..autograd import grad_mode
+from . import core        # core defines Tensor and imports this module first: read core.Tensor at call time
 from .shapes import _dim_aliases, _norm_dim, _norm_dims, values_indices
-from . import core        # defines Tensor and imports this module first: the class is read at call time
 
 if TYPE_CHECKING:
     from .core import Tensor
+
 
 _grad_state = grad_mode._state
 

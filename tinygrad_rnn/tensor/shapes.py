@@ -9,7 +9,6 @@ import functools
 import numpy as np
 
 
-
 values_indices = collections.namedtuple("values_indices", ["values", "indices"])
 
 
