@@ -21,12 +21,13 @@ $(VENV)/.torch: $(VENV)/.installed
 .PHONY: demo test lint gpu-test system-deps
 # Graphviz's `dot` draws the graph pictures and a word list feeds the char-LM example: installed with
 # apt-get when they are missing and this runs as root on Debian/Ubuntu; elsewhere a hint is printed
-# (without them the demo writes DOT text instead of SVG, and those tests skip).
+# (without them the demo writes DOT text instead of SVG, and those tests skip). Chromium runs the
+# explorer page's browser tests (tests/browser; they skip without it).
 system-deps:
-	@if command -v dot >/dev/null 2>&1 && [ -e /usr/share/dict/words ]; then :; \
+	@if command -v dot >/dev/null 2>&1 && [ -e /usr/share/dict/words ] && command -v chromium >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz wamerican >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz wamerican chromium >/dev/null; \
 	else echo "note: install Graphviz (apt-get install graphviz / brew install graphviz) for SVG pictures"; fi
 
 demo: system-deps $(VENV)/.installed

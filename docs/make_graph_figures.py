@@ -4,8 +4,9 @@
 
 For each of RNN, LSTM and GRU: the unrolled graph (one cluster per time step, gate boxes, gradient
 norms coloured on a log scale) and the rolled recurrence (one cell with the self-loop "h × T"); plus a
-stacked bidirectional LSTM (one box per step and lane) and a 12-step GRU cut to its first and last
-steps with ``max_steps``. Each picture is written as SVG and PNG.
+stacked bidirectional LSTM (one table per step, a row per lane and state), a 20-step GRU whose middle
+steps are elided (the default past 12 steps), and the small LSTM picture the README shows. Each
+picture is written as SVG and PNG.
 """
 
 from __future__ import annotations
@@ -48,10 +49,11 @@ def main() -> None:
         write(roots, f"{cell}_rolled", view="rolled", detail="cell", show_grads=True,
               title=f"{title} rolled: one cell, the state fed back T={T} times")
     write(run("lstm", 3, layers=2, bidirectional=True), "lstm_stacked_bidirectional", view="unrolled",
-          detail="cell", show_grads=True, title="LSTM, 2 layers, bidirectional, T=3 (one box per step and lane)")
-    write(run("gru", 12), "gru_max_steps", view="unrolled", detail="cell", max_steps=4, show_grads=True,
-          title="GRU over T=12 steps drawn with max_steps=4")
-
+          detail="cell", show_grads=True, title="LSTM, 2 layers, bidirectional, T=3 (each step one table: a row per "
+                                               "lane and state)")
+    write(run("gru", 20), "gru_max_steps", view="unrolled", detail="cell", show_grads=True,
+          title="GRU over T=20 steps: past 12 steps the middle is elided")
+    write(run("lstm", 3), "lstm_readme", view="unrolled", detail="gate", title="LSTM unrolled over T=3 steps")
 
 if __name__ == "__main__":
     main()

@@ -401,6 +401,269 @@ def test_export_to_a_file_object_and_keyword_arguments(device, capsys):
 
 
 # ------------------------------------------------------------------------------------------------
+# The Transformer's pieces: LayerNorm, GELU, SiLU, Flatten/Unflatten, LazyLinear, attention, encoder layers
+
+
+def ops_of(tmp_path) -> list:
+    onnx, _ = runtime()
+    return [n.op_type for n in onnx.load(str(tmp_path / "model.onnx")).graph.node]
+
+
+@pytest.mark.parametrize("opset", [14, 17, 20])
+def test_layer_norm_gelu_silu_flatten_across_opsets(opset, device, tmp_path):
+    tr.manual_seed(20)
+    model = nn.Sequential(nn.Linear(4, 6), nn.LayerNorm(6), nn.GELU(), nn.Linear(6, 6),
+                          nn.LayerNorm(6, eps=1e-3, bias=False), nn.GELU(approximate="tanh"),
+                          nn.LayerNorm(6, elementwise_affine=False), nn.SiLU(), nn.Flatten(1), nn.Identity(),
+                          nn.Unflatten(1, (-1, 6)), nn.Linear(6, 3), nn.Flatten(0, 1), nn.Unflatten(0, (2, -1)))
+    for p in model.parameters():          # LayerNorm's γ, β away from their ones and zeros
+        with tr.no_grad():
+            p.add_(tr.randn(*p.shape, device=device) * 0.3)
+    sess = export_and_load(model, (tr.randn(2, 3, 4, device=device),), tmp_path, input_names=["x"],
+                           opset_version=opset, dynamic_axes={"x": {1: "seq"}})
+    for T in (3, 7):
+        x = tr.randn(2, T, 4, device=device) * 3
+        assert_runs_like(model, sess, (x,), {"x": x})
+    ops = ops_of(tmp_path)
+    assert ("LayerNormalization" in ops) == (opset >= 17)        # one op from 17, decomposed below
+    assert ("Gelu" in ops) == (opset >= 20) and ("Erf" in ops) == (opset < 20)
+
+
+class Functional(nn.Module):
+    """The functional forms, with every kind of attention mask as a graph input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(tr.linspace(0.5, 1.5, 8))
+        self.b = nn.Parameter(tr.linspace(-0.2, 0.2, 8))
+
+    def forward(self, x, allowed, additive):
+        B, T, _ = x.shape
+        y = F.silu(F.gelu(F.layer_norm(x, (8,), self.w, self.b, eps=1e-3), approximate="tanh")) + F.gelu(x)
+        q = y.view(B, T, 2, 4).transpose(1, 2)                     # (B, 2 heads, T, 4)
+        kv = q[:, :1]                                               # one key/value head
+        causal = F.scaled_dot_product_attention(q, q, q, is_causal=True)
+        masked = F.scaled_dot_product_attention(q, q, q, attn_mask=allowed)             # bool: True = allowed
+        added = F.scaled_dot_product_attention(q, q * 0.5, q, attn_mask=additive, scale=0.3)
+        gqa = F.scaled_dot_product_attention(q, kv, kv, enable_gqa=True)
+        return causal, masked, added, gqa, F.layer_norm(y, (T, 8))
+
+
+def test_functional_layer_norm_gelu_silu_and_attention_masks(device, tmp_path):
+    tr.manual_seed(21)
+    model = Functional().to(device)
+
+    def inputs(B, T):
+        allowed = tr.rand(B, 1, T, T, device=device) > 0.4
+        allowed[0, 0, 1] = False                                    # a query row with no key: zeros
+        additive = tr.where(tr.rand(T, T, device=device) > 0.3, 0.0, float("-inf"))
+        additive[0] = float("-inf")
+        return tr.randn(B, T, 8, device=device), allowed, additive + tr.randn(T, T, device=device)
+    sess = export_and_load(model, inputs(2, 3), tmp_path, input_names=["x", "allowed", "additive"],
+                           dynamic_axes={"x": {0: "batch", 1: "seq"}, "allowed": {0: "batch", 2: "L", 3: "S"},
+                                         "additive": {0: "L", 1: "S"}})
+    for B, T in [(2, 3), (4, 6)]:          # the causal mask and layer_norm over (T, 8) follow the length
+        x, allowed, additive = inputs(B, T)
+        assert_runs_like(model, sess, (x, allowed, additive), {"x": x, "allowed": allowed, "additive": additive})
+        with tr.no_grad():
+            assert (model(x, allowed, additive)[1][0, 0, 1] == 0).all()      # the empty row is zeros, not NaN
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, batch_first: bool, need_weights: bool, average: bool) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=batch_first)
+        self.need_weights, self.average = need_weights, average
+
+    def forward(self, x, key_padding_mask=None, attn_mask=None):
+        return self.attn(x, x, x, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
+                         need_weights=self.need_weights, average_attn_weights=self.average)
+
+
+MHA_CASES = [
+    # (batch_first, need_weights, average_attn_weights, key_padding_mask kind, attn_mask kind)
+    (True, True, True, None, None),
+    (False, True, False, "bool", None),
+    (True, False, True, "bool", "bool"),
+    (False, False, True, "float", "float"),
+    (True, True, True, "float", "float3d"),
+    (False, False, True, None, "bool3d"),
+]
+
+
+@pytest.mark.parametrize("batch_first,need_weights,average,kpm_kind,mask_kind", MHA_CASES)
+def test_multihead_attention_masks_and_weights(batch_first, need_weights, average, kpm_kind, mask_kind, device,
+                                               tmp_path):
+    tr.manual_seed(22)
+    model = SelfAttention(batch_first, need_weights, average).to(device)
+    with tr.no_grad():
+        model.attn.in_proj_bias.add_(tr.randn(24, device=device) * 0.1)     # nonzero biases
+        model.attn.out_proj.bias.add_(tr.randn(8, device=device) * 0.1)
+
+    def inputs(B, T):
+        x = tr.randn(*((B, T, 8) if batch_first else (T, B, 8)), device=device)
+        args = [x]
+        pad = tr.zeros(B, T, dtype=tr.bool, device=device)
+        pad[0, T - 1:] = True                                      # a padded position in the first row
+        if not need_weights and kpm_kind is not None:
+            pad[-1] = True                                          # every key masked: zero rows, not NaN
+        if kpm_kind is not None:
+            args.append(pad if kpm_kind == "bool" else tr.where(pad, -1e4, 0.0) + tr.rand(B, T, device=device))
+        else:
+            args.append(None)
+        if mask_kind is not None:
+            shape = (B * 2, T, T) if mask_kind.endswith("3d") else (T, T)
+            forbid = tr.rand(*shape, device=device) > 0.6
+            forbid[..., 0] = False                                  # every query sees the first key
+            args.append(forbid if mask_kind.startswith("bool") else tr.where(forbid, float("-inf"), 0.0) +
+                        tr.rand(*shape, device=device))
+        return tuple(args)
+    b, t = (0, 1) if batch_first else (1, 0)
+    axes = {"x": {b: "batch", t: "seq"}, "kpm": {0: "batch", 1: "seq"}, "mask": {0: "L", 1: "S"}}
+    if mask_kind is not None and mask_kind.endswith("3d"):
+        axes["mask"] = {0: "NH", 1: "L", 2: "S"}
+    args = inputs(2, 4)
+    names = [n for n, a in zip(["x", "kpm", "mask"], args) if a is not None]
+    sess = export_and_load(model, args, tmp_path, input_names=names,
+                           dynamic_axes={n: a for n, a in axes.items() if n in names})
+    for B, T in [(2, 4), (3, 6)]:
+        args = inputs(B, T)
+        assert_runs_like(model, sess, args, dict(zip(names, [a for a in args if a is not None])))
+
+
+class CrossAttention(nn.Module):
+    """Unbatched and batched cross-attention with other key and value widths (separate projections)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 4, kdim=5, vdim=3, bias=False)
+
+    def forward(self, q, k, v):
+        out, w = self.attn(q, k, v)
+        out1, w1 = self.attn(q[:, 0], k[:, 0], v[:, 0], need_weights=False)
+        return out, w, out1, w1
+
+
+def test_multihead_attention_cross_and_unbatched(device, tmp_path):
+    tr.manual_seed(23)
+    model = CrossAttention().to(device)
+
+    def inputs(B, L, S):
+        return tr.randn(L, B, 8, device=device), tr.randn(S, B, 5, device=device), tr.randn(S, B, 3, device=device)
+    sess = export_and_load(model, inputs(2, 3, 5), tmp_path, input_names=["q", "k", "v"],
+                           dynamic_axes={"q": {0: "L", 1: "B"}, "k": {0: "S", 1: "B"}, "v": {0: "S", 1: "B"}})
+    for B, L, S in [(2, 3, 5), (3, 1, 7)]:
+        args = inputs(B, L, S)
+        assert_runs_like(model, sess, args, dict(zip("qkv", args)))
+
+
+@pytest.mark.parametrize("norm_first,activation,batch_first", [
+    (False, "relu", False), (True, "gelu", True), (False, "gelu_module", True), (True, "relu", False)])
+def test_transformer_encoder_with_masks(norm_first, activation, batch_first, device, tmp_path):
+    tr.manual_seed(24)
+    act = nn.GELU(approximate="tanh") if activation == "gelu_module" else activation
+    layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, activation=act, batch_first=batch_first,
+                                       norm_first=norm_first)
+    model = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(8) if norm_first else None).to(device)
+    model.train()                                                    # exported in eval mode all the same
+
+    def inputs(B, T):
+        x = tr.randn(*((B, T, 8) if batch_first else (T, B, 8)), device=device)
+        pad = tr.zeros(B, T, dtype=tr.bool, device=device)
+        pad[0, T // 2 + 1:] = True
+        causal = nn.Transformer.generate_square_subsequent_mask(T, device=device) == float("-inf")
+        return x, causal, pad                                       # bool masks: True = not allowed
+    b, t = (0, 1) if batch_first else (1, 0)
+    sess = export_and_load(model, inputs(2, 4), tmp_path, input_names=["src", "mask", "pad"],
+                           dynamic_axes={"src": {b: "batch", t: "seq"}, "mask": {0: "seq", 1: "seq"},
+                                         "pad": {0: "batch", 1: "seq"}, "output_0": {b: "batch", t: "seq"}})
+    assert model.training
+    for B, T in [(2, 4), (3, 7)]:
+        args = inputs(B, T)
+        assert_runs_like(model, sess, args, dict(zip(["src", "mask", "pad"], args)))
+    layer = model.layers[0]                                          # one layer on its own, unbatched, no mask
+    x = tr.randn(5, 8, device=device)
+    sess = export_and_load(layer, (x,), tmp_path, dynamic_axes={"input_0": [0]})
+    x = tr.randn(3, 8, device=device)
+    assert_runs_like(layer, sess, (x,), {"input_0": x})
+
+
+@pytest.mark.parametrize("norm_first,batch_first", [(False, False), (True, True)])
+def test_transformer_encoder_decoder_with_masks(norm_first, batch_first, device, tmp_path):
+    tr.manual_seed(27)
+    model = nn.Transformer(8, 2, num_encoder_layers=1, num_decoder_layers=2, dim_feedforward=16,
+                           activation="gelu", batch_first=batch_first, norm_first=norm_first).to(device)
+
+    def inputs(B, S, T):
+        src = tr.randn(*((B, S, 8) if batch_first else (S, B, 8)), device=device)
+        tgt = tr.randn(*((B, T, 8) if batch_first else (T, B, 8)), device=device)
+        tgt_mask = nn.Transformer.generate_square_subsequent_mask(T, device=device)        # float: -inf above
+        src_pad = tr.zeros(B, S, device=device)
+        src_pad[0, S - 1:] = float("-inf")                           # float masks throughout (one kind)
+        return src, tgt, tgt_mask, src_pad
+    b, t = (0, 1) if batch_first else (1, 0)
+    names = ["src", "tgt", "tgt_mask", "src_pad"]
+
+    class Seq2Seq(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.t = model
+
+        def forward(self, src, tgt, tgt_mask, src_pad):
+            return self.t(src, tgt, tgt_mask=tgt_mask, src_key_padding_mask=src_pad,
+                          memory_key_padding_mask=src_pad)
+    wrapped = Seq2Seq()
+    sess = export_and_load(wrapped, inputs(2, 4, 3), tmp_path, input_names=names,
+                           dynamic_axes={"src": {b: "batch", t: "S"}, "tgt": {b: "batch", t: "T"},
+                                         "tgt_mask": {0: "T", 1: "T"}, "src_pad": {0: "batch", 1: "S"}})
+    for B, S, T in [(2, 4, 3), (3, 6, 5)]:
+        args = inputs(B, S, T)
+        assert_runs_like(wrapped, sess, args, dict(zip(names, args)))
+
+
+def test_lazy_linear_is_exported_as_a_linear(device, tmp_path):
+    tr.manual_seed(25)
+    model = nn.Sequential(nn.LazyLinear(6), nn.ReLU(), nn.LazyLinear(2)).to(device)
+    x = tr.randn(3, 5, 4, device=device)
+    sess = export_and_load(model, (x,), tmp_path, dynamic_axes={"input_0": [0, 1]})   # materialised by the trace
+    assert [type(m).__name__ for m in model] == ["Linear", "ReLU", "Linear"] and model[0].in_features == 4
+    x = tr.randn(2, 7, 4, device=device)
+    assert_runs_like(model, sess, (x,), {"input_0": x})
+    model = nn.Sequential(nn.LazyLinear(3)).to(device)
+    with tr.no_grad():
+        model(tr.randn(1, 4, device=device))                         # materialised by a first call
+    sess = export_and_load(model, (x,), tmp_path)
+    assert_runs_like(model, sess, (x,), {"input_0": x})
+    onnx, _ = runtime()
+    names = {i.name for i in onnx.load(str(tmp_path / "model.onnx")).graph.initializer}
+    assert {"0.weight", "0.bias"} <= names
+
+
+@pytest.mark.cpu_only      # the errors are raised while tracing, before any computation is compared
+def test_transformer_pieces_that_cannot_be_exported(tmp_path):
+    runtime()
+    f = str(tmp_path / "m.onnx")
+    mha = nn.MultiheadAttention(4, 2, add_bias_kv=True)
+    x = tr.randn(3, 2, 4)
+    with pytest.raises(tr.onnx.UnsupportedOperatorError, match="add_bias_kv"):
+        tr.onnx.export(SelfAttentionOf(mha), x, f)
+    with pytest.raises(tr.onnx.OnnxExporterError, match="dropout_p"):
+        tr.onnx.export(Wrap(nn.Identity(), lambda y: F.scaled_dot_product_attention(y, y, y, dropout_p=0.1)), x, f)
+    with pytest.raises(ValueError, match="normalized_shape"):       # the real argument checks run first
+        tr.onnx.export(Wrap(nn.Identity(), lambda y: F.layer_norm(y, (5,))), x, f)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+class SelfAttentionOf(nn.Module):
+    def __init__(self, attn) -> None:
+        super().__init__()
+        self.attn = attn
+
+    def forward(self, x):
+        return self.attn(x, x, x)[0]
+
+
+# ------------------------------------------------------------------------------------------------
 # What cannot be exported, and bad arguments
 
 
@@ -440,11 +703,13 @@ def test_unsupported_module_is_named(tmp_path):
 def test_unsupported_ops_raise_clear_errors(fn, error, match, tmp_path):
     runtime()
     model = Wrap(nn.Linear(3, 4), fn)
-    before = (tr.cat, tr.zeros, F.linear, nn.Module.__call__, tr.Tensor.__add__, tr.Tensor.expand)
+    before = (tr.cat, tr.zeros, F.linear, nn.Module.__call__, tr.Tensor.__add__, tr.Tensor.expand,
+              tr.Tensor.__getitem__, F.layer_norm, F.scaled_dot_product_attention)
     own = dict(vars(tr.Tensor))          # the methods that Tensor inherits from its mixins stay inherited
     with pytest.raises(error, match=match):
         tr.onnx.export(model, tr.randn(2, 3), str(tmp_path / "m.onnx"))
-    after = (tr.cat, tr.zeros, F.linear, nn.Module.__call__, tr.Tensor.__add__, tr.Tensor.expand)
+    after = (tr.cat, tr.zeros, F.linear, nn.Module.__call__, tr.Tensor.__add__, tr.Tensor.expand,
+             tr.Tensor.__getitem__, F.layer_norm, F.scaled_dot_product_attention)
     assert all(a is b for a, b in zip(before, after))             # the trace's patches are undone
     assert dict(vars(tr.Tensor)) == own
 
@@ -615,4 +880,108 @@ def test_ported_lstm_classifier_onnx_matches_torch(device, tmp_path):
     with torch.no_grad():
         expected = reference(torch.from_numpy(x)).numpy()
     got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------------
+# The ported program: a Transformer-encoder sequence classifier written as a PyTorch user writes it
+# (the PositionalEncoding and TransformerModel of PyTorch's language-modelling tutorial, with a pooled
+# classification head), trained a little, exported with dynamic batch and length, served
+
+
+def transformer_classifier(torch, device="cpu"):
+    import math
+    nn = torch.nn
+
+    class PositionalEncoding(nn.Module):
+        def __init__(self, d_model: int, dropout: float = 0.1, max_len: int = 5000):
+            super().__init__()
+            self.dropout = nn.Dropout(p=dropout)
+            position = torch.arange(max_len).unsqueeze(1)
+            div_term = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+            pe = torch.zeros(max_len, 1, d_model)
+            pe[:, 0, 0::2] = torch.sin(position * div_term)
+            pe[:, 0, 1::2] = torch.cos(position * div_term)
+            self.register_buffer('pe', pe)
+
+        def forward(self, x):
+            """Arguments: x: Tensor, shape ``[seq_len, batch_size, embedding_dim]``"""
+            x = x + self.pe[:x.size(0)]
+            return self.dropout(x)
+
+    class TransformerClassifier(nn.Module):
+        def __init__(self, ntoken, d_model, nhead, d_hid, nlayers, nclass, dropout=0.1):
+            super().__init__()
+            self.model_type = 'Transformer'
+            self.pos_encoder = PositionalEncoding(d_model, dropout, max_len=64)
+            encoder_layers = nn.TransformerEncoderLayer(d_model, nhead, d_hid, dropout)
+            self.transformer_encoder = nn.TransformerEncoder(encoder_layers, nlayers, enable_nested_tensor=False)
+            self.embedding = nn.Embedding(ntoken, d_model)
+            self.d_model = d_model
+            self.decoder = nn.Linear(d_model, nclass)
+
+        def forward(self, src, src_key_padding_mask):
+            src = self.embedding(src) * math.sqrt(self.d_model)
+            src = self.pos_encoder(src)
+            output = self.transformer_encoder(src, src_key_padding_mask=src_key_padding_mask)
+            keep = (~src_key_padding_mask).t().unsqueeze(-1).float()           # mean over the real tokens
+            pooled = (output * keep).sum(0) / keep.sum(0)
+            return self.decoder(pooled)
+
+    return TransformerClassifier(20, 16, 2, 32, 2, 3).to(device)
+
+
+def token_batch(B: int, T: int, seed: int, device: str = "cpu") -> tuple:
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(1, 20, (T, B))
+    lengths = rng.integers(1, T + 1, B)
+    lengths[0] = T
+    pad = np.arange(T)[None, :] >= lengths[:, None]                          # (B, T), True = padding
+    tokens[pad.T] = 0
+    return tr.tensor(tokens, device=device), tr.tensor(pad, device=device)
+
+
+def train_and_export_transformer(device, path):
+    tr.manual_seed(26)
+    model = transformer_classifier(tr, device)
+    criterion = nn.CrossEntropyLoss()
+    optimizer = tr.optim.Adam(model.parameters(), lr=0.01)
+    for step in range(3):
+        src, pad = token_batch(6, 5, step, device)
+        loss = criterion(model(src, pad), tr.tensor(np.arange(6) % 3, device=device))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    src, pad = token_batch(2, 5, 10, device)
+    tr.onnx.export(model, (src, pad), path, input_names=["src", "src_key_padding_mask"], output_names=["logits"],
+                   dynamic_axes={"src": {0: "seq_len", 1: "batch_size"},
+                                 "src_key_padding_mask": {0: "batch_size", 1: "seq_len"},
+                                 "logits": {0: "batch_size"}})
+    return model
+
+
+def test_ported_transformer_classifier_exported_runs_in_onnxruntime(device, tmp_path):
+    onnx, ort = runtime()
+    path = str(tmp_path / "transformer.onnx")
+    model = train_and_export_transformer(device, path)
+    onnx.checker.check_model(onnx.load(path))
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    for B, T in [(2, 5), (4, 9), (1, 1)]:
+        src, pad = token_batch(B, T, B * T, device)
+        assert_runs_like(model, sess, (src, pad), {"src": src, "src_key_padding_mask": pad})
+
+
+def test_ported_transformer_classifier_onnx_matches_torch(device, tmp_path):
+    torch = require("torch")
+    _, ort = runtime()
+    path = str(tmp_path / "transformer.onnx")
+    model = train_and_export_transformer(device, path)
+    reference = transformer_classifier(torch).eval()
+    reference.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in model.state_dict().items()})
+    src, pad = token_batch(3, 11, 1)
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(src.numpy()), torch.from_numpy(pad.numpy())).numpy()
+    got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {"src": src.numpy(), "src_key_padding_mask": pad.numpy()})[0]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

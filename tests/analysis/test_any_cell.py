@@ -21,8 +21,9 @@ def test_mgu_pictures_unrolled_rolled_and_gates(device):
     dot = Dot(tr.viz.to_dot([out, h_n], view="unrolled", detail="gate"))
     labels = [n["label"] for n in dot.nodes.values()]
     assert {"t=1", "t=2", "t=3"} <= set(dot.clusters.values())
-    assert any(lab.startswith("gate f") for lab in labels) and any("gate n" in lab for lab in labels)
-    assert any(lab.startswith("weight_hh_l1\n") for lab in labels)                # full state_dict names
+    rows = [text for n in dot.nodes.values() for _, text in n["rows"]]        # gate detail: rows of step tables
+    assert any(r.startswith("gate f") for r in rows) and any(r.startswith("gate n") for r in rows)
+    assert any(r.startswith("weight_hh_l1 (") for r in rows) and labels           # full state_dict names
     rolled = Dot(tr.viz.to_dot([out, h_n], view="rolled"))
     assert any("h × 3" in e[2] for e in rolled.edges)
 
@@ -80,5 +81,5 @@ def test_rnn_relu_fused_label_and_cell_state_names(device):
     lstm = tr.nn.LSTM(2, 3, device=device)
     out, (h, c) = lstm(tr.randn(3, 1, 2, device=device), unroll=True)
     labels = [n["label"] for n in Dot(tr.viz.to_dot([out, h, c])).nodes.values()]
-    assert any(lab.startswith("c₃") for lab in labels)                            # c_T drawn as c_T
+    assert any(lab.startswith("c_n") for lab in labels)                           # c_T feeds c_n, never a y
     assert sum(lab.startswith("y₃") for lab in labels) == 1

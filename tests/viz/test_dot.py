@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 
+import re
+
 import pytest
 
 import tinygrad_rnn as tr
@@ -11,6 +13,7 @@ from tinygrad_rnn.viz import to_dot
 from vizhelp import layer, parse
 
 CELLS = ("rnn", "lstm", "gru")
+_SUB = {str(k): str(k).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")) for k in range(1, 10)}
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -28,24 +31,49 @@ def test_each_parameter_drawn_once_outside_clusters(cell, detail, device):
     model, roots = layer(cell, T=3, layers=2, bidirectional=True, device=device)
     dot = parse(to_dot(roots, detail=detail))
     for name, p in model.named_parameters():
-        ids = dot.with_label(name)
-        assert len(ids) == 1, name
-        assert dot.nodes[ids[0]]["clusters"] == ()
-        assert f"({', '.join(map(str, p.shape))})" in dot.nodes[ids[0]]["label"]
+        shape = f"({', '.join(map(str, p.shape))})"
+        if detail == "op":
+            ids = dot.with_label(name)
+            assert len(ids) == 1, name
+            assert dot.nodes[ids[0]]["clusters"] == () and shape in dot.nodes[ids[0]]["label"]
+        else:                                   # a row of its lane's weight strip
+            rows = dot.row_with(f"{name} {shape}")
+            assert len(rows) == 1, name
+            assert dot.nodes[rows[0][0]]["clusters"] == ()
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("detail", ["op", "gate", "cell"])
-def test_weight_hh_has_an_edge_into_every_step(cell, detail, device):
+def test_weight_hh_has_an_edge_into_every_step_at_op_detail(cell, device):
     T = 4
     _, roots = layer(cell, T=T, layers=2, device=device)
-    dot = parse(to_dot(roots, detail=detail))
-    for name, lane in (("weight_hh_l0", "layer 0"), ("weight_hh_l1", "layer 1")):
+    dot = parse(to_dot(roots, detail="op"))
+    for name, lane in (("weight_hh_l0", "layer 1"), ("weight_hh_l1", "layer 2")):
         (w,) = dot.with_label(name)
         targets = [dst for src, dst, _ in dot.visible_edges() if src == w]
         assert sorted({dot.step_of(d) for d in targets}) == sorted(f"t={t}" for t in range(1, T + 1))
         assert all(lane in dot.lane_of(d) for d in targets)
         assert all("dashed" in a for s, _, a in dot.visible_edges() if s == w)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("detail", ["gate", "cell"])
+def test_weight_strip_per_lane_one_edge_and_a_marker_in_every_step(cell, detail, device):
+    """No tangle: one strip per lane with one dashed edge; every step's lane header carries the marker."""
+    T = 4
+    _, roots = layer(cell, T=T, layers=2, bidirectional=True, device=device)
+    dot = parse(to_dot(roots, detail=detail))
+    strips = [n for n, v in dot.nodes.items() if v["label"].startswith("◆ ") and "weights" in v["label"]]
+    assert len(strips) == 4
+    for w in strips:
+        out = [(d, a) for s, d, a in dot.visible_edges() if s == w]
+        assert len(out) == 1 and "dashed" in out[0][1] and dot.step_of(out[0][0]) in ("t=1", f"t={T}")
+        assert f"shared by t=1..{T}" in dot.nodes[w]["label"]
+    tables = dot.tables()
+    assert sorted(dot.step_of(t) for t in tables) == sorted(f"t={t}" for t in range(1, T + 1))
+    for t in tables:
+        heads = [text for port, text in dot.nodes[t]["rows"] if port is not None and port.isdigit()]
+        assert len(heads) == 4 and all("◆" in h.split("\n")[0] for h in heads)
+    assert len(dot.visible_edges()) < 4 * T * 4      # was an edge per parameter and step
 
 
 def test_state_edges_run_from_step_to_step(device):
@@ -62,51 +90,63 @@ def test_inputs_and_outputs_at_their_steps(device):
     _, roots = layer("gru", T=3, device=device)
     dot = parse(to_dot(roots, detail="gate"))
     for t, sub in enumerate("₁₂₃", start=1):
+        ((x, port),) = dot.row_with(f"x{sub} (2, 2)")
+        assert dot.step_of(x) == f"t={t}" and port == "x"
+        ((y, port),) = dot.row_with(f"y{sub} (2, 3)")
+        assert dot.step_of(y) == f"t={t}" and port == "y"
+    ((h0, _),) = dot.row_with("h₀ (2, 3)")
+    assert dot.step_of(h0) == "t=1"
+    dot = parse(to_dot(roots, detail="op"))                  # op detail: inputs and outputs are nodes
+    for t, sub in enumerate("₁₂₃", start=1):
         (x,) = dot.with_label(f"x{sub}")
         assert dot.step_of(x) == f"t={t}"
-        ys = dot.with_label(f"y{sub}")
-        assert ys and all(dot.step_of(y) == f"t={t}" for y in ys)
-    (h0,) = dot.with_label("h₀")
-    assert dot.step_of(h0) == "t=1"
+        (y,) = dot.with_label(f"y{sub}")
+        assert dot.step_of(y) == f"t={t}"
 
 
-def test_gate_boxes(device):
-    _, roots = layer("lstm", T=2, device=device)
+def _gate_rows(dot, table):
+    """The texts of a table's gate (or state) rows: not the input, output, lane header or initial-state rows."""
+    return [text.split("\n")[0] for port, text in dot.nodes[table]["rows"]
+            if port and port not in ("x", "y") and not port.isdigit() and not port.endswith("init")]
+
+
+def _lane_heads(dot, table):
+    return [text.split("\n")[0] for port, text in dot.nodes[table]["rows"] if port and port.isdigit()]
+
+
+@pytest.mark.parametrize("cell,rows", [
+    ("lstm", ["W·x + W·h + b", "i  input gate σ", "f  forget gate σ", "g  candidate tanh", "o  output gate σ",
+              "c' = f·c + i·g", "h' = o·tanh(c')"]),
+    ("gru", ["W·x + b, W·h + b", "r  reset gate σ", "z  update gate σ", "n  new gate tanh", "h' = (1-z)·n + z·h"])])
+def test_gate_rows_in_the_cells_order_in_every_step(cell, rows, device):
+    _, roots = layer(cell, T=3, device=device)
     dot = parse(to_dot(roots, detail="gate"))
-    for gate in ("i  input gate σ", "f  forget gate σ", "g  candidate tanh", "o  output gate σ"):
-        boxes = dot.with_label(gate)
-        assert sorted(dot.step_of(b) for b in boxes) == ["t=1", "t=2"], gate
-    _, roots = layer("gru", T=2, device=device)
-    dot = parse(to_dot(roots, detail="gate"))
-    for gate in ("r  reset gate σ", "z  update gate σ", "n  new gate tanh"):
-        assert len(dot.with_label(gate)) == 2
+    tables = dot.tables()
+    assert sorted(dot.step_of(t) for t in tables) == ["t=1", "t=2", "t=3"]
+    for t in tables:
+        assert _gate_rows(dot, t) == rows
 
 
-def test_cell_detail_is_one_box_per_step_and_lane(device):
-    _, roots = layer("rnn", T=3, layers=2, bidirectional=True, device=device)
-    dot = parse(to_dot(roots, detail="cell"))
-    for step in dot.step_clusters():
-        boxes = [n for n, v in dot.nodes.items()
-                 if step in v["clusters"] and v["label"].split("\n")[0].endswith("cell")]
-        assert len(boxes) == 4
-
-
-def test_lanes_for_layers_and_directions(device):
+def test_cell_detail_is_one_table_per_step_with_a_row_per_lane_state(device):
     _, roots = layer("lstm", T=3, layers=2, bidirectional=True, device=device)
-    dot = parse(to_dot(roots, detail="gate"))
-    lanes = {"lstm · layer 0 · forward", "lstm · layer 0 · reverse", "lstm · layer 1 · forward",
-             "lstm · layer 1 · reverse"}
-    assert {dot.lane_of(n) for n in dot.nodes} - {None} == lanes
-    assert not [c for c in dot.clusters if c.startswith("cluster_lane")]      # lanes are groups, not boxes
-    for step in dot.step_clusters():
-        inside = {dot.lane_of(n) for n, v in dot.nodes.items() if step in v["clusters"] and dot.lane_of(n)}
-        assert inside == lanes
-    # the stacked layer reads the layer below at the same step (the stack/cat between layers is skipped)
     dot = parse(to_dot(roots, detail="cell"))
-    up = [(dot.step_of(s), dot.lane_of(s), dot.lane_of(d)) for s, d, _ in dot.visible_edges()
-          if dot.lane_of(s) and dot.lane_of(d) and "layer 0" in dot.lane_of(s) and "layer 1" in dot.lane_of(d)]
-    assert len(up) == 3 * 2 * 2 and all(step is not None for step, _, _ in up)
-    assert not dot.with_label("Stack") or all(dot.step_of(n) is None for n in dot.with_label("Stack"))
+    for t in dot.tables():
+        step = dot.step_of(t)[2:]
+        assert _lane_heads(dot, t) == [f"LSTM · layer {k} · {d} cell ◆" for k in (2, 1) for d in ("forward", "reverse")]
+        assert _gate_rows(dot, t) == [f"c{_SUB[step]}", f"h{_SUB[step]}"] * 4
+
+
+def test_lanes_in_fixed_order_and_layers_read_the_layer_below(device):
+    _, roots = layer("gru", T=3, layers=2, bidirectional=True, device=device)
+    dot = parse(to_dot(roots, detail="gate"))
+    orders = {tuple(text.split("\n")[0] for port, text in dot.nodes[t]["rows"] if port and port.isdigit())
+              for t in dot.tables()}
+    assert orders == {("GRU · layer 2 · forward ◆", "GRU · layer 2 · reverse ◆", "GRU · layer 1 · forward ◆",
+                       "GRU · layer 1 · reverse ◆")}
+    for t in dot.tables():                      # layer 2 says it reads layer 1 (the stack between is skipped)
+        heads = [text for port, text in dot.nodes[t]["rows"] if port and port.isdigit()]
+        assert all("reads layer 1" in h for h in heads[:2]) and not any("reads" in h for h in heads[2:])
+    assert not dot.with_label("Stack") and not dot.with_label("Cat") and not dot.with_label("GetItem")
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -136,9 +176,20 @@ def test_max_steps_keeps_first_and_last_with_an_ellipsis(detail, device):
     assert "t=4..8" in dot.nodes[ell]["label"] and "(5 steps)" in dot.nodes[ell]["label"]
     edges = dot.visible_edges()
     assert any(d == ell for _, d, _ in edges) and any(s == ell for s, _, _ in edges)
-    (w,) = dot.with_label("weight_hh_l0")
-    steps = {dot.step_of(d) for s, d, _ in edges if s == w}
-    assert steps == {"t=1", "t=2", "t=3", "t=9", "t=10", None}       # None: the ellipsis
+    if detail == "op":
+        (w,) = dot.with_label("weight_hh_l0")
+        steps = {dot.step_of(d) for s, d, _ in edges if s == w}
+        assert steps == {"t=1", "t=2", "t=3", "t=9", "t=10", None}       # None: the ellipsis
+
+
+@pytest.mark.cpu_only          # a long unrolled graph: the walk is device-agnostic, the cuda twin only costs time
+def test_long_sequences_elide_the_middle_by_default():
+    _, roots = layer("gru", T=30, backward=False)
+    dot = parse(to_dot(roots, detail="gate"))
+    assert len(dot.step_clusters()) == 12
+    (ell,) = dot.with_label("…")
+    assert "t=7..24" in dot.nodes[ell]["label"]
+    assert len(parse(to_dot(roots, detail="cell", max_steps=None)).step_clusters()) == 30
 
 
 def test_bidirectional_ellipsis_per_lane(device):
@@ -197,14 +248,14 @@ def test_fused_layer_is_one_node_per_layer(device):
 
 def test_show_grads_colours_by_log_norm(device):
     _, roots = layer("rnn", T=6, device=device)
-    dot = parse(to_dot(roots, detail="cell", show_grads=True))
-    cells = [n for n, v in dot.nodes.items() if v["label"].startswith("RNN")]
-    assert all("‖grad‖" in dot.nodes[c]["label"] for c in cells)
-    fills = {dot.nodes[c]["attrs"].split('fillcolor="')[1][:7] for c in cells}
+    dot = parse(to_dot(roots, detail="cell", show_grads=True, max_steps=None))
+    rows = [(t, port, text) for t in dot.tables() for port, text in dot.nodes[t]["rows"] if port == "0h"]
+    assert len(rows) == 6 and all("‖grad‖" in text for _, _, text in rows)
+    fills = set(re.findall(r'PORT="0h" BGCOLOR="(#[0-9a-f]{6})"', dot.text))
     assert len(fills) > 1
     assert "cluster_legend" in dot.clusters
-    (w,) = dot.with_label("weight_hh_l0")
-    assert "‖grad‖" in dot.nodes[w]["label"]
+    (strip,) = [n for n, v in dot.nodes.items() if v["label"].startswith("◆")]
+    assert any(text.startswith("weight_hh_l0") and "‖grad‖" in text for _, text in dot.nodes[strip]["rows"])
 
 
 def _lstm_step(x, h, c, w_ih, w_hh):
@@ -269,8 +320,11 @@ def test_hand_tagged_scopes_and_seq2seq_groups(device):
     assert cross == []
     assert any(d == "context" and group(s) == "cluster_encoder" for s, d, _ in dot.edges)
     assert any(s == "context" and group(d) == "cluster_decoder" for s, d, _ in dot.edges)
-    (w,) = dot.with_label("encoder.weight_hh_l0")
-    assert len({dot.step_of(d) for s, d, _ in dot.edges if s == w}) == 3
+    ((w, _),) = dot.row_with("encoder.weight_hh_l0 (12, 3)")
+    (first,) = [d for s, d, _ in dot.visible_edges() if s == w]
+    assert group(first) == "cluster_encoder" and dot.step_of(first) == "t=1"
+    enc_tables = [t for t in dot.tables() if group(t) == "cluster_encoder"]
+    assert len(enc_tables) == 3 and all("◆" in dot.nodes[t]["label"].split("\n")[0] for t in enc_tables)
 
 
 def test_weights_transposed_once_before_the_loop_fold_into_the_parameter(device):
@@ -286,10 +340,12 @@ def test_weights_transposed_once_before_the_loop_fold_into_the_parameter(device)
             with scope(gate="h"):
                 h = z[:, :3].tanh()
             hs.append(h)
-    dot = parse(to_dot(tr.stack(hs), detail="gate"))
+    dot = parse(to_dot(tr.stack(hs), detail="op"))
     assert not dot.with_label("Permute")
     (w,) = dot.with_label("weight_hh_l0")
     assert sorted({dot.step_of(d) for s, d, _ in dot.edges if s == w}) == ["t=1", "t=2", "t=3", "t=4"]
+    dot = parse(to_dot(tr.stack(hs), detail="gate"))
+    assert not dot.with_label("Permute") and len(dot.row_with("weight_hh_l0 (12, 3)")) == 1
 
 
 @pytest.mark.cpu_only          # the graph walk is device-agnostic; on a GPU 100 000 one-element launches only cost time
@@ -326,3 +382,40 @@ def test_leaf_root_and_title(device):
     x = tr.tensor([1.0, 2.0], device=device, requires_grad=True)
     text = to_dot(x, title="just a leaf")
     assert 'label="just a leaf"' in text and '"v0"' in text
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_states_and_roots_are_named_by_what_they_are(layers, device):
+    _, roots = layer("lstm", T=3, layers=layers, device=device)
+    dot = parse(to_dot(roots, detail="gate"))
+    firsts = {v["label"].split("\n")[0] for v in dot.nodes.values()}
+    assert {"output", "h_n", "c_n"} <= firsts and not {"Stack", "Cat"} & firsts
+    for role, color in (("h_n", "#c0392b"), ("c_n", "#1f6fb2")):
+        (node,) = dot.with_label(role)
+        into = [(s, a) for s, d, a in dot.visible_edges() if d == node]
+        assert len(into) == layers and all(color in a and dot.step_of(s) == "t=3" for s, a in into)
+        assert all(f'tailport="{k}{role[0]}"' in a for k, (s, a) in enumerate(into)) or layers > 1
+    ys = dot.row_with("y₁ (2, 3)") + dot.row_with("y₂ (2, 3)") + dot.row_with("y₃ (2, 3)")
+    assert [dot.step_of(n) for n, _ in ys] == ["t=1", "t=2", "t=3"]         # y_t: the step's output row
+    (out,) = dot.with_label("output")
+    assert "= y₁ … y₃ stacked" in dot.nodes[out]["label"]
+    (feed,) = [(s, a) for s, d, a in dot.visible_edges() if d == out]
+    assert dot.step_of(feed[0]) == "t=3" and 'tailport="y"' in feed[1]
+    op = parse(to_dot(roots, detail="op"))                 # op detail: no y node is fed by a c state
+    op_ys = [n for n, v in op.nodes.items() if v["label"].startswith("y")]
+    assert len(op_ys) == 3
+    for y in op_ys:
+        feeds = [s for s, d, _ in op.visible_edges() if d == y]
+        assert [op.nodes[s]["label"].split("\n")[0] for s in feeds] == ["Mul"]   # h = o*tanh(c), not f*c + i*g
+
+
+def test_captions_say_what_is_missing(device):
+    _, roots = layer("lstm", T=3, unroll=False, backward=False, device=device)
+    assert "unroll=True" in to_dot(roots).split("\n")[1]
+    _, roots = layer("gru", T=3, backward=False, device=device)
+    with pytest.warns(UserWarning, match="record_grad_norms"):
+        text = to_dot(roots, detail="gate", show_grads=True)
+    assert "record_grad_norms" in text.split("\n")[1]
+    assert "detail='op'" in to_dot(roots, view="rolled", detail="op").split("\n")[1]
+    rolled = parse(to_dot(roots, view="rolled", detail="gate"))
+    assert any("r  reset gate σ" in v["label"] for v in rolled.nodes.values())      # rolled honours detail

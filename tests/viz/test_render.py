@@ -10,8 +10,8 @@ import pytest
 
 import tinygrad_rnn as tr
 from conftest import require, require_dot
-from tinygrad_rnn.viz import GraphvizNotFoundError, draw_graph, graph_command, render
-from vizhelp import layer
+from tinygrad_rnn.viz import GraphvizNotFoundError, RenderError, draw_graph, graph_command, render
+from vizhelp import layer, parse
 
 # Host-side: runs Graphviz (`dot`, the graphviz package) on DOT text; the DOT of cuda graphs is twinned in test_dot.py.
 pytestmark = pytest.mark.cpu_only
@@ -42,8 +42,84 @@ def test_render_pdf_and_format_from_extension(tmp_path):
     path = render(roots, tmp_path / "g.pdf")
     with open(path, "rb") as f:
         assert f.read(4) == b"%PDF"
+    with open(render(roots, tmp_path / "x.jpg"), "rb") as f:
+        assert f.read(3) == b"\xff\xd8\xff"                      # JPEG, not SVG
     with pytest.raises(ValueError, match="format"):
         render(roots, tmp_path / "g.svg", format="jpeg")
+    with pytest.raises(ValueError, match="contradicts"):
+        render(roots, tmp_path / "g.svg", format="png")
+    with pytest.raises(ValueError, match="suffix|ending"):
+        render(roots, tmp_path / "g.txt")
+
+
+def test_dot_suffix_writes_dot_text_without_graphviz(tmp_path, monkeypatch):
+    monkeypatch.setattr(render_module, "dot_binary", lambda: None)
+    _, roots = layer("rnn", T=2, backward=False)
+    for name in ("g.dot", "g.gv"):
+        path = render(roots, tmp_path / name)
+        assert path == str(tmp_path / name) and open(path).read().startswith("digraph G {")
+
+
+def test_dot_failing_or_timing_out_is_one_line(tmp_path, monkeypatch):
+    require_dot()
+    _, roots = layer("rnn", T=2, backward=False)
+
+    def slow(*args, **kwargs):
+        raise render_module.subprocess.TimeoutExpired("dot", 1)
+    monkeypatch.setattr(render_module.subprocess, "run", slow)
+    with pytest.raises(RenderError, match="ran past") as err:
+        render(roots, tmp_path / "g.svg", timeout=1)
+    assert "\n" not in str(err.value) and err.value.__cause__ is None
+
+
+def _positions(svg_path):
+    """{node id: (x, y)} of the first text of every node, and {node id: [(row text, y)]} of its texts."""
+    root = ET.parse(svg_path).getroot()
+    texts = {}
+    for g in root.iter(SVG + "g"):
+        if g.get("class") == "node":
+            title = g.find(SVG + "title").text
+            texts[title] = [("".join(t.itertext()), float(t.get("x")), float(t.get("y"))) for t in g.iter(SVG + "text")]
+    return texts
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_svg_every_step_drawn_the_same_way(tmp_path, cell):
+    """From node positions in dot's SVG: gates top to bottom in the cell's order, lanes in one order, steps level."""
+    require_dot()
+    _, roots = layer(cell, T=4, layers=2, bidirectional=True)
+    svg = render(roots, tmp_path / "g.svg", detail="gate")
+    dot = parse(tr.viz.to_dot(roots, detail="gate"))
+    tables = sorted(dot.tables(), key=lambda t: dot.step_of(t))
+    texts = _positions(svg)
+    orders, tops = set(), []
+    for t in tables:
+        rows = sorted(texts[t], key=lambda r: r[2])            # top to bottom
+        orders.add(tuple(r[0] for r in rows if "(" not in r[0] and "reads" not in r[0]))
+        tops.append(rows[0][2])
+    assert len(orders) == 1
+    (order,) = orders
+    gates = [r for r in order if "·" not in r or "=" in r or "W" in r]
+    heads = [r for r in order if r.startswith(cell.upper() + " · layer")]
+    assert [h.split(" ◆")[0] for h in heads] == [f"{cell.upper()} · layer {k} · {d}" for k in (2, 1)
+                                                  for d in ("forward", "reverse")]
+    flat = [r.replace(" ", "").replace("\xa0", "") for r in order]
+    gate_rows = {"lstm": ["W·x+W·h+b", "iinputgateσ", "fforgetgateσ", "gcandidatetanh", "ooutputgateσ"],
+                 "gru": ["W·x+b,W·h+b", "rresetgateσ", "zupdategateσ", "nnewgatetanh"]}[cell]
+    lane_rows = flat[flat.index(heads[0].replace(" ", "")) + 1:]
+    assert [r for r in lane_rows if r in gate_rows][:len(gate_rows)] == gate_rows and gates
+    xs = [min(r[1] for r in texts[t]) for t in tables]
+    assert xs == sorted(xs)                                     # time runs left to right
+
+
+def test_graph_command_many_steps_finishes_with_an_ellipsis(tmp_path):
+    require_dot()
+    import time
+    start = time.perf_counter()
+    out = graph_command(cell="lstm", steps=200, out=str(tmp_path / "long.svg"))
+    assert time.perf_counter() - start < 60                     # was: dot ran past 120 s
+    texts = " ".join(t.text or "" for t in ET.parse(out).getroot().iter(SVG + "text"))
+    assert "…" in texts and "t=200" in texts and "(188 steps)" in texts
 
 
 def test_without_dot_writes_dot_text_and_says_how_to_install(tmp_path, monkeypatch):
@@ -94,3 +170,25 @@ def test_render_plain_graph(tmp_path):
     svg = render(loss, tmp_path / "plain.svg", show_values=True)
     texts = [t.text for t in ET.parse(svg).getroot().iter(SVG + "text")]
     assert "Tanh" in texts and "Sum" in texts
+
+
+def test_graph_cli_options_and_one_line_errors(tmp_path, capsys):
+    """`graph`: --max-steps, the format from the suffix (.dot writes DOT text), bad suffix or format: one line."""
+    from tinygrad_rnn.app import cli
+    out = tmp_path / "g.dot"
+    assert cli.main(["graph", "--cell", "gru", "--steps", "20", "--max-steps", "4", "-o", str(out)]) == 0
+    dot = parse(out.read_text())
+    assert sorted(dot.step_clusters().values()) == ["t=1", "t=19", "t=2", "t=20"]
+    assert cli.main(["graph", "--steps", "14", "--max-steps", "0", "-o", str(out)]) == 0
+    assert len(parse(out.read_text()).step_clusters()) == 14
+    capsys.readouterr()
+    bad = ((["-o", str(tmp_path / "g.txt")], "ending"),
+           (["-o", str(tmp_path / "g.svg"), "--format", "png"], "contradicts"),
+           (["--max-steps", "-1"], "max-steps"),
+           (["-o", str(tmp_path / "file.svg" / "g.svg")], "-o/--output"))        # names the option graph has
+    (tmp_path / "file.svg").write_text("a file, not a folder")
+    for argv, word in bad:
+        assert cli.main(["graph", *argv]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and word in err[0] and err[0].startswith("tinygrad-rnn graph: error:")
+    assert not (tmp_path / "g.txt").exists()

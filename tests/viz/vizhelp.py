@@ -9,6 +9,27 @@ import tinygrad_rnn as tr
 _NODE = re.compile(r'^\s*"([^"]+)" \[(.*)\];$')
 _EDGE = re.compile(r'^\s*"([^"]+)" -> "([^"]+)"(?: \[(.*)\])?;$')
 _LABEL = re.compile(r'label="((?:[^"\\]|\\.)*)"')
+_TD = re.compile(r"<TD([^>]*)>(.*?)</TD>")
+_PORT = re.compile(r'PORT="([^"]*)"')
+
+
+def _html_label(attrs: str):
+    """(text, rows, rest of attrs) of an HTML-like ``label=<...>``: rows are (port or None, text), text their lines."""
+    start = attrs.find("label=<")
+    if start < 0:
+        return None
+    depth, k = 0, start + len("label=")
+    for k in range(start + len("label="), len(attrs)):
+        depth += {"<": 1, ">": -1}.get(attrs[k], 0)
+        if depth == 0:
+            break
+    body = attrs[start + len("label=<"):k]
+    rows = []
+    for tda, inner in _TD.findall(body):
+        text = re.sub(r"<[^>]+>", "", inner.replace("<BR/>", "\n")).replace("&amp;", "&").replace("&lt;", "<")
+        port = _PORT.search(tda)
+        rows.append((port.group(1) if port else None, text.replace("&gt;", ">")))
+    return "\n".join(t for _, t in rows), rows, attrs[:start] + attrs[k + 1:]
 
 
 class Dot:
@@ -31,9 +52,14 @@ class Dot:
             elif (m := _EDGE.match(line)):
                 self.edges.append((m.group(1), m.group(2), m.group(3) or ""))
             elif (m := _NODE.match(line)):
+                html = _html_label(m.group(2))
+                if html is not None:
+                    self.nodes[m.group(1)] = {"label": html[0], "rows": html[1], "attrs": html[2],
+                                              "clusters": tuple(stack)}
+                    continue
                 lab = _LABEL.search(m.group(2))
                 self.nodes[m.group(1)] = {"label": lab.group(1).replace("\\n", "\n") if lab else "",
-                                          "attrs": m.group(2), "clusters": tuple(stack)}
+                                          "attrs": m.group(2), "clusters": tuple(stack), "rows": []}
 
     def visible_edges(self):
         return [e for e in self.edges if "invis" not in e[2]]
@@ -52,6 +78,14 @@ class Dot:
         """The lane (Graphviz ``group``) of a node, or None."""
         m = re.search(r'group="([^"]*)"', self.nodes[nid]["attrs"])
         return m.group(1) if m else None
+
+    def tables(self) -> list:
+        """Ids of the step tables: HTML table nodes inside a step cluster."""
+        return [n for n, v in self.nodes.items() if v["rows"] and self.step_of(n)]
+
+    def row_with(self, first_line: str) -> list:
+        """(node, port) of every table row whose first line is ``first_line``."""
+        return [(n, p) for n, v in self.nodes.items() for p, t in v["rows"] if t.split("\n")[0] == first_line]
 
     def with_label(self, first_line: str) -> list:
         return [n for n, v in self.nodes.items() if v["label"].split("\n")[0] == first_line]

@@ -6,6 +6,7 @@
     tinygrad-rnn gradflow                                        ‖∂L/∂h_t‖ of a vanilla RNN against its Jacobians
     tinygrad-rnn graph --cell lstm --steps 4 -o graph.svg        the unrolled computation graph
     tinygrad-rnn train char_lm [--quick] ...                     run one of the examples
+    tinygrad-rnn explore [--quick] [--from DEMO_OUT] [--serve]   the interactive page (one self-contained HTML file)
 
 Every command takes ``--help``. NumPy's BLAS is asked for one thread unless ``OPENBLAS_NUM_THREADS``
 (or ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``) is set: the recurrent steps multiply small matrices, where
@@ -168,10 +169,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=_positive, default=1, help="stacked layers. Default: 1")
     p.add_argument("--bidirectional", action="store_true", help="add a reverse direction")
     p.add_argument("--view", choices=("unrolled", "rolled"), default="unrolled", help="Default: unrolled")
-    p.add_argument("--detail", choices=("op", "gate", "cell"), default="gate", help="Default: gate")
-    p.add_argument("--format", choices=("svg", "png", "pdf"), default=None,
-                   help="Default: from the output file's extension, else svg")
+    p.add_argument("--detail", choices=("op", "gate", "cell"), default="gate",
+                   help="op: every primitive op; gate: each step one table with a row per gate, in the cell's "
+                        "order; cell: each step one row per state (h, c). Default: gate")
+    p.add_argument("--format", choices=("svg", "png", "pdf", "jpg", "dot"), default=None,
+                   help="Default: from the output file's suffix (.svg .png .pdf .jpg; .dot/.gv write the DOT "
+                        "text, no Graphviz needed); a format that contradicts the suffix is an error")
+    p.add_argument("--max-steps", type=int, default=12,
+                   help="past this many steps draw the first and last ones with an ellipsis between; 0 draws "
+                        "every step. Default: 12")
     p.add_argument("-o", "--output", default="graph.svg", help="file to write. Default: graph.svg")
+
+    # -- explore (issue 15): the interactive page ------------------------------------------------------
+    p = sub.add_parser("explore", help="one self-contained web page: the chapter's views, driven by real runs",
+                       description="Train small RNN/GRU/LSTM models on the memory task and a reversal "
+                                   "encoder-decoder (or read a finished demo output with --from), then write "
+                                   "explore.html: hidden states, gradients through time, LSTM gates, the "
+                                   "encoder-decoder, the memory test and the unrolled graph, all inline (opens "
+                                   "from file://, no network). A few minutes on 2 CPU cores; --quick takes seconds.")
+    p.add_argument("--quick", action="store_true", help="tiny models (seconds), for checking the setup")
+    p.add_argument("--from", dest="from_dir", default=None, metavar="DEMO_OUT",
+                   help="read the memory sweep and hidden traces of a finished `tinygrad-rnn demo` folder")
+    p.add_argument("--serve", action="store_true", help="serve the page on 127.0.0.1 at a free port; print the URL")
+    _common(p, "explore_out")
 
     p = sub.add_parser("train", help="run one of the examples (char_lm, forecasting, ...)",
                        description="Run one of the example scripts that ship with the package; "
@@ -288,17 +308,27 @@ def _gradflow_figure(res: dict, out: str) -> str:
 
 
 def cmd_graph(args) -> int:
-    from ..viz import graph_command
+    from ..viz import RenderError, format_for, graph_command
+    try:
+        fmt = format_for(args.output, args.format)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    if args.max_steps < 0:
+        raise CommandError(f"--max-steps: expected an int >= 0 (0: every step), got {args.max_steps}")
     folder = os.path.dirname(args.output)
-    if folder:
-        from .experiments import ensure_folder
-        ensure_folder(folder)
-    fmt = args.format
-    if fmt is None:
-        ext = os.path.splitext(args.output)[1].lstrip(".").lower()
-        fmt = ext if ext in ("svg", "png", "pdf") else "svg"
-    path = graph_command(cell=args.cell, steps=args.steps, layers=args.layers, bidirectional=args.bidirectional,
-                         view=args.view, detail=args.detail, format=fmt, out=args.output)
+    try:
+        if folder:
+            from .experiments import ensure_folder
+            ensure_folder(folder)
+        path = graph_command(cell=args.cell, steps=args.steps, layers=args.layers, bidirectional=args.bidirectional,
+                             view=args.view, detail=args.detail, format=fmt, out=args.output,
+                             max_steps=args.max_steps or None)
+    except RenderError as e:
+        raise CommandError(str(e)) from None
+    except OSError as e:           # `graph` writes one file: name -o/--output, not a folder option it lacks
+        reason = e.strerror or str(e)
+        raise CommandError(f"cannot write {args.output!r} ({reason}): choose a writable path with -o/--output") \
+            from None
     print(f"wrote {path}")
     return 0
 
@@ -322,6 +352,30 @@ def cmd_train(args) -> int:
         return int(e.code or 0) if not isinstance(e.code, str) else (print(e.code, file=sys.stderr) or 1)
     finally:
         sys.argv = old
+    return 0
+
+
+def cmd_explore(args) -> int:
+    """Collect the runs, write explore.html (and explore.json); with --serve, serve it on loopback."""
+    from .explore import collect, serve, write_page
+    device = _device(args.device)
+    from .experiments import ensure_folder
+    out = ensure_folder(args.out)
+    if args.from_dir is not None and not os.path.isdir(args.from_dir):
+        raise CommandError(f"--from: {args.from_dir!r} is not a folder (expected a `tinygrad-rnn demo` output)")
+    try:
+        data = collect(quick=args.quick, seed=args.seed, device=device, from_dir=args.from_dir,
+                       progress=not args.no_progress, graph=not args.no_plots)
+    except FileNotFoundError as e:        # --from names a folder without the demo's files
+        raise CommandError(str(e)) from None
+    path = write_page(data, out)
+    print(f"wrote {path} ({os.path.getsize(path) / 1e6:.2f} MB, collected in {data['meta']['seconds']:.0f} s); "
+          f"open it in a browser (file://{os.path.abspath(path)})", flush=True)
+    if args.serve:
+        try:
+            serve(path)
+        except KeyboardInterrupt:             # Ctrl-C is how serving ends
+            print("stopped serving; the page stays on disk", flush=True)
     return 0
 
 
@@ -483,7 +537,7 @@ def main(argv=None) -> int:
     limit_blas_threads(1)
     handlers = {"demo": cmd_demo, "memory": lambda a: cmd_sweep(a, "memory"),
                 "adding": lambda a: cmd_sweep(a, "adding"), "gradflow": cmd_gradflow, "graph": cmd_graph,
-                "train": cmd_train}
+                "train": cmd_train, "explore": cmd_explore}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

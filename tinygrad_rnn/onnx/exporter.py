@@ -12,16 +12,23 @@ import numpy as np
 
 from ..autograd.grad_mode import no_grad
 from ..nn import functional as F
+from ..nn.activation import GELU, SiLU
 from ..nn.attention import BahdanauAttention, LuongAttention, masked_softmax
 from ..nn.containers import ModuleDict, ModuleList, Sequential
+from ..nn.flatten import Flatten, Unflatten
+from ..nn.lazy import LazyLinear
 from ..nn.linear import Dropout, Embedding, Identity, Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from ..nn.module import Module
+from ..nn.normalization import LayerNorm
 from ..nn.recurrent.cells import GRUCell, LSTMCell, RNNCell
 from ..nn.recurrent.layers import GRU, LSTM, RNN, RNNBase
+from ..nn.transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
+                              TransformerEncoder, TransformerEncoderLayer)
 from ..nn.utils.rnn import PackedSequence, _lengths_array
 from ..tensor import Tensor
-from .graph import (Dim, Graph, OnnxExporterError, UnsupportedOperatorError, TracedTensor, full_like_shape, has_value,
-                    is_dynamic, real, where)
+from . import transformer as tf
+from .graph import (Dim, Graph, OnnxExporterError, UnsupportedOperatorError, TracedTensor, full_like_shape, getitem,
+                    has_value, is_dynamic, real, where)
 
 _tensor_mod = sys.modules["tinygrad_rnn.tensor"]    # the package (tinygrad_rnn's `tensor` is the function)
 # the tensor package's modules: its methods and functions call cat, where, zeros, ... through their own globals
@@ -302,11 +309,38 @@ def _convert_module(g: Graph, m: Module, path: str, args, kwargs):
         return _attention(g, m, path, args, kwargs)
     if t in (RNNCell, LSTMCell, GRUCell):
         return _cell(g, m, path, args, kwargs)
+    if t is MultiheadAttention:
+        return tf.multihead_attention(g, m, path, args, kwargs)
+    if t is TransformerEncoderLayer:
+        return tf.encoder_layer(g, m, path, args, kwargs)
+    if t is TransformerEncoder:
+        return tf.encoder(g, m, path, args, kwargs)
+    if t is TransformerDecoderLayer:
+        return tf.decoder_layer(g, m, path, args, kwargs)
+    if t is TransformerDecoder:
+        return tf.decoder(g, m, path, args, kwargs)
+    if t is Transformer:
+        return tf.transformer(g, m, path, args, kwargs)
     x = args[0] if args else kwargs.get("input")
-    supported = t in (Linear, Embedding, Dropout, Identity, Tanh, Sigmoid, ReLU, Softmax, LogSoftmax) or \
+    supported = t in (Linear, Embedding, Dropout, Identity, Tanh, Sigmoid, ReLU, Softmax, LogSoftmax, LayerNorm,
+                      GELU, SiLU, Flatten, Unflatten, LazyLinear) or \
         (isinstance(m, (Linear, Embedding)) and t.forward in (Linear.forward, Embedding.forward))
     if supported and not isinstance(x, TracedTensor):
         return None                       # a traced value elsewhere in the arguments: the module's own forward
+    if t is LazyLinear:                   # its first call: the shapes from the input, then it is a Linear
+        m.initialize_parameters(x.real)
+        return _linear(g, x, m.weight, m.bias)
+    if t is LayerNorm:
+        return tf.layer_norm(g, x, m.normalized_shape, m.weight, m.bias, m.eps)
+    if t is GELU:
+        return tf.gelu(g, x, m.approximate)
+    if t is SiLU:
+        return tf.silu(g, x)
+    if t is Flatten:
+        return x.flatten(m.start_dim, m.end_dim)
+    if t is Unflatten:
+        m.forward(x.real)                 # the real size check
+        return x.unflatten(m.dim, m.unflattened_size)
     if t is Linear or (isinstance(m, Linear) and t.forward is Linear.forward):
         return _linear(g, x, m.weight, m.bias)
     if t is Embedding or (isinstance(m, Embedding) and t.forward is Embedding.forward):
@@ -329,9 +363,11 @@ def _convert_module(g: Graph, m: Module, path: str, args, kwargs):
     return None                           # a user's Module: its forward runs on the traced values
 
 
-SUPPORTED_MODULES = ("Linear", "Embedding", "Dropout", "Identity", "Tanh", "Sigmoid", "ReLU", "Softmax",
-                     "LogSoftmax", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "BahdanauAttention",
-                     "LuongAttention", "Sequential", "ModuleList", "ModuleDict")
+SUPPORTED_MODULES = ("Linear", "LazyLinear", "Embedding", "Dropout", "Identity", "Tanh", "Sigmoid", "ReLU", "GELU",
+                     "SiLU", "Softmax", "LogSoftmax", "LayerNorm", "Flatten", "Unflatten", "RNN", "LSTM", "GRU",
+                     "RNNCell", "LSTMCell", "GRUCell", "BahdanauAttention", "LuongAttention", "MultiheadAttention",
+                     "TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer",
+                     "TransformerDecoder", "Transformer", "Sequential", "ModuleList", "ModuleDict")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -386,6 +422,24 @@ def _tensor_sizes(g: Graph, orig, name: str):
     return wrapper
 
 
+def _traced_index(index) -> bool:
+    for it in (index if isinstance(index, tuple) else (index,)):
+        if isinstance(it, (Dim, TracedTensor)) or \
+                (isinstance(it, slice) and any(isinstance(b, Dim) for b in (it.start, it.stop, it.step))):
+            return True
+    return False
+
+
+def _tensor_getitem(g: Graph, orig):
+    """``self.pe[:x.size(1)]``, ``table[traced_index]`` on a tensor (a buffer, a parameter): the traced
+    indexing of the tensor as a constant, so a slice bound by a dynamic size follows it."""
+    def wrapper(self, index):
+        if _traced_index(index):
+            return getitem(TracedTensor(g, g.const(self), self), index)
+        return orig(self, index)
+    return wrapper
+
+
 @contextmanager
 def _patched(g: Graph, paths: dict):
     """Inside the block, the entry points that traced values reach (``Module.__call__``, ``tr.cat``,
@@ -413,7 +467,8 @@ def _patched(g: Graph, paths: dict):
     fconv = {"linear": _linear, "embedding": _embedding, "dropout": _dropout,
              "softmax": _softmax_like("softmax"), "log_softmax": _softmax_like("log_softmax"),
              "relu": lambda g, x, inplace=False: x.relu(), "tanh": lambda g, x: x.tanh(),
-             "sigmoid": lambda g, x: x.sigmoid()}
+             "sigmoid": lambda g, x: x.sigmoid(), "layer_norm": tf.layer_norm, "gelu": tf.gelu, "silu": tf.silu,
+             "scaled_dot_product_attention": tf.scaled_dot_product_attention}
     try:
         for mod in (tr, _tensor_mod, *_TENSOR_MODS):
             for name, fn in conv.items():
@@ -433,6 +488,7 @@ def _patched(g: Graph, paths: dict):
         for name in ("expand", "expand_as", "repeat", "reshape", "view", "new_zeros", "new_ones"):
             if hasattr(Tensor, name):
                 patch(Tensor, name, _tensor_sizes(g, getattr(Tensor, name), name))
+        patch(Tensor, "__getitem__", _tensor_getitem(g, Tensor.__getitem__))
         patch(Module, "__call__", traced_call)
         yield
     finally:
@@ -533,10 +589,18 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
             initializers) are supported.
 
     Supported:
-        - modules: ``Linear``, ``Embedding`` (no ``max_norm``), ``Dropout`` (identity: eval mode),
-          ``Identity``, ``Tanh``, ``Sigmoid``, ``ReLU``, ``Softmax``, ``LogSoftmax``, ``Sequential`` /
-          ``ModuleList`` / ``ModuleDict``, and ``RNN`` (tanh/relu), ``LSTM``, ``GRU`` with any
-          ``num_layers``, ``bidirectional``, ``batch_first``, ``bias``, optional ``hx`` and ``lengths=``
+        - modules: ``Linear``, ``LazyLinear`` (materialised by the trace if not yet: then a ``Linear``),
+          ``Embedding`` (no ``max_norm``), ``Dropout`` (identity: eval mode), ``Identity``, ``Tanh``,
+          ``Sigmoid``, ``ReLU``, ``GELU`` (``Gelu`` from opset 20, ``Erf``/``Tanh`` below), ``SiLU``,
+          ``Softmax``, ``LogSoftmax``, ``LayerNorm`` (``LayerNormalization`` from opset 17, decomposed
+          below), ``Flatten``, ``Unflatten``, ``Sequential`` / ``ModuleList`` / ``ModuleDict``,
+          ``MultiheadAttention`` (``batch_first`` either way, ``kdim``/``vdim``, bool or float
+          ``key_padding_mask`` and 2-D/3-D ``attn_mask``, ``need_weights``, ``average_attn_weights``,
+          unbatched input; not ``add_bias_kv``/``add_zero_attn``), ``TransformerEncoderLayer`` (post- or
+          pre-norm, relu/gelu or a module activation), ``TransformerEncoder``, ``TransformerDecoderLayer``,
+          ``TransformerDecoder`` and ``Transformer`` (eval mode: no dropout),
+          and ``RNN`` (tanh/relu), ``LSTM``, ``GRU`` with any ``num_layers``, ``bidirectional``,
+          ``batch_first``, ``bias``, optional ``hx`` and ``lengths=``
           (ONNX's ``sequence_lens``; pass the lengths as an input tensor for a dynamic batch), batched
           or unbatched input (not a ``PackedSequence``), ``RNNCell``/``LSTMCell``/``GRUCell``
           (one step: a Python loop over steps is unrolled), ``BahdanauAttention`` and
@@ -548,7 +612,8 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
           ``log``, ``sqrt``, ``abs``, ``neg``, ``softmax``, ``log_softmax``, ``sum``, ``mean``,
           ``amax``, ``max``, ``argmax``, ``view``/``reshape``, ``flatten``, ``permute``,
           ``transpose``, ``t``, ``squeeze``, ``unsqueeze``, ``split``, ``chunk``, ``unbind``,
-          ``narrow``, ``expand``/``expand_as``, ``repeat``, ``clamp``, ``maximum``/``minimum``, ``data``,
+          ``narrow``, ``unflatten``, ``expand``/``expand_as``, ``repeat``, ``clamp``, ``maximum``/``minimum``,
+          ``data``,
           indexing with ints, slices (step > 0), ``None``, ``...`` or one integer tensor, ``contiguous``,
           ``detach``,
           ``float``/``long``/``to(dtype)``, ``size()``/``shape``, ``new_zeros``/``new_ones``,
@@ -557,7 +622,12 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
         - functions: ``tr.cat``/``stack``/``where``/``zeros``/``ones``/``full``/``zeros_like``/``ones_like``/
           ``softmax``/``log_softmax``, the ``tr.*`` spellings of the methods above, and
           ``F.linear``/``embedding``/``dropout``/``relu``/``tanh``/``sigmoid``/``softmax``/
-          ``log_softmax``.
+          ``log_softmax``/``layer_norm``/``gelu``/``silu``/``scaled_dot_product_attention`` (bool or float
+          ``attn_mask``, ``is_causal`` (a causal mask that follows dynamic lengths), ``scale``,
+          ``enable_gqa``; ``dropout_p=0`` only). Attention with a mask gives a query row whose keys are
+          all masked zero weights, as this project's attention does (``need_weights=True``: NaN, as PyTorch).
+        - indexing a tensor (a buffer such as a positional-encoding table, a parameter) with a slice
+          bound by a dynamic size (``self.pe[:x.size(0)]``) or with a traced index tensor.
         Any other tensor method raises :class:`UnsupportedOperatorError`; reading values in Python
         (``bool``, ``item``) raises :class:`OnnxExporterError`.
 

@@ -90,6 +90,15 @@ class Graph:
             self._consts[key] = self.initializer(arr, name)
         return self._consts[key]
 
+    def scalar(self, value, dtype) -> str:
+        """A 0-d constant (``const`` stores at least 1-D: fine for broadcasting, not for ``Range``)."""
+        key = ("scalar", np.dtype(dtype).str, value)
+        if key not in self._consts:
+            name = self.fresh("scalar")
+            self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+            self._consts[key] = name
+        return self._consts[key]
+
     def ints(self, values) -> str:
         """A 1-D int64 constant (axes, starts, shapes)."""
         return self.const(np.asarray([builtins.int(v) for v in values], dtype=np.int64), name="ints")
@@ -604,6 +613,11 @@ class TracedTensor:
             n = n * d
         return self.reshape(*self.dims[:s], n, *self.dims[e + 1:])
 
+    def unflatten(self, dim: int, sizes) -> "TracedTensor":
+        self.real.unflatten(dim, sizes)                 # the real argument checks
+        d = _norm(dim, self.ndim)
+        return self.reshape(*self.dims[:d], *sizes, *self.dims[d + 1:])
+
     def permute(self, *dims) -> "TracedTensor":
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
@@ -769,6 +783,16 @@ def full_like_shape(g: Graph, size, fill, dtype, device=None):
     return TracedTensor(g, name, out, size)
 
 
+def _plain_item(it):
+    """An index item for the real op, sizes as plain ints (the trace's patched ``Tensor.__getitem__`` then
+    passes it straight through)."""
+    if isinstance(it, Dim):
+        return builtins.int(it)
+    if isinstance(it, slice):
+        return slice(*(builtins.int(b) if isinstance(b, Dim) else b for b in (it.start, it.stop, it.step)))
+    return it
+
+
 def getitem(x: TracedTensor, index) -> TracedTensor:
     """``x[index]`` for ints, slices (step > 0), ``None`` and ``...``; or one integer tensor (rows)."""
     g = x.g
@@ -783,7 +807,7 @@ def getitem(x: TracedTensor, index) -> TracedTensor:
     for it in items:
         if not (it is None or it is Ellipsis or isinstance(it, slice) or _is_int(it)):
             raise _unsupported(f"indexing with {type(it).__name__}")
-    out = x.real[tuple(real(i) for i in items)]
+    out = x.real[tuple(_plain_item(i) for i in items)]
     n_axes = sum(1 for it in items if it is not None and it is not Ellipsis)
     if Ellipsis in items:
         k = items.index(Ellipsis)

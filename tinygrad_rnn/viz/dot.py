@@ -19,15 +19,28 @@ What the picture is made of (all read from the graph, never from a template):
 
 Views and detail levels:
 
-- ``view="unrolled"``: one cluster per time step (``t=1..T``, left to right); with several layers or
-  directions each ``(layer, direction)`` is a lane: its nodes share a Graphviz ``group`` (named like
-  ``"lstm · layer 1 · reverse"``, which also heads the lane's first box at each step), and the lanes are
-  stacked in one order at one rank in every step; inputs ``x_t`` and outputs ``y_t`` at their
-  steps; hidden- (and LSTM cell-) state edges from step to step, bold. ``max_steps=k`` keeps the first
-  ``ceil(k/2)`` and the last ``floor(k/2)`` steps; the steps between become one ellipsis node per lane.
-- ``view="rolled"``: one cell per lane with a self-loop on each state labelled ``"h × T"``.
-- ``detail="op"`` draws every primitive op; ``"gate"`` one box per gate tag of a step; ``"cell"`` one
-  box per step and lane.
+- ``view="unrolled"``: one cluster per time step (``t=1..T``, left to right). At ``detail="gate"`` and
+  ``"cell"`` each step is **one table node** (an HTML-like label): its input ``x_t`` on top, then one
+  section per lane in a fixed order (the top layer first, forward above reverse; layers counted from 1),
+  each with its initial state (``h₀ = c₀``) where it starts and one row per gate in the cell's order
+  (the input projection, the kind's gates in the order of its weight rows, then ``c``, ``h``; a user
+  cell's gate tags in order of first use), and the step's output ``y_t`` at the bottom. Every row is a
+  port, so the state edges (bold, ``h`` red, ``c`` blue) run from the ``h`` row of one step to the rows
+  that read it in the next (a reverse lane's run right to left). Because one step is one node, plain
+  ``dot`` cannot reorder its gates or lanes: every step is drawn the same way. The parameters of a
+  lane are one *weight strip* outside the steps (their ``state_dict`` names and shapes) with a
+  single dashed edge into the first step and a ◆ marker in every step's lane header: weight sharing is
+  visible without an edge per parameter and step. ``detail="op"`` keeps one node per op, each
+  parameter drawn once with an edge into every step that uses it.
+- The stack/cat/slice ops that gather step outputs are not drawn: the roots they make are named
+  ``output`` (the outputs of many steps: ``= y₁ … y_T stacked``), ``h_n`` and ``c_n`` (one final state
+  per lane, fed by that state's row), read from which steps and states feed them.
+- Past ``max_steps`` steps (default 12; ``None`` draws all) the first ``ceil(k/2)`` and the last
+  ``floor(k/2)`` steps are kept and the steps between become one ellipsis node per lane.
+- ``view="rolled"``: one cell per lane with a self-loop on each state labelled ``"h × T"``; it honours
+  ``detail`` (gate rows or state rows), and says so in the caption when ``detail="op"`` is drawn as gates.
+- A caption says what is missing: a fused layer drawn as one box (use ``unroll=True``), and
+  ``show_grads=True`` with no recorded gradient norms (also a warning, with the fix).
 - ``show_grads=True``: each node shows the norm of its output gradient (recorded by backward inside
   ``tr.autograd.record_grad_norms()``; leaves use ``.grad``), and is filled on a log-scale colour map
   (dark = small, bright = large), so vanishing gradients are visible in the picture.
@@ -51,7 +64,9 @@ operand order matters carry the operand index (``headlabel``). Everything is ite
 
 from __future__ import annotations
 
+import html
 import math
+import warnings
 from collections import deque
 
 import numpy as np
@@ -80,10 +95,13 @@ RANKDIRS = ("LR", "RL", "TB", "BT")
 GROUPS = ("encoder", "decoder")
 COMMUTATIVE = frozenset({"Add", "Mul", "Maximum", "Minimum"})
 MOVEMENT = frozenset({"Permute", "Reshape", "Expand", "GetItem", "Split", "Flip", "Cast"})
+STRUCTURAL = MOVEMENT | {"Stack", "Cat"}     # ops that only gather step outputs into output / h_n / c_n
+DEFAULT_MAX_STEPS = 12
 SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 # viridis, sampled: small gradients dark purple, large ones yellow.
 _RAMP = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
 _ELLIPSIS = "…"
+_STEPS = (None, None, None)          # the lane of a step's table, which holds every lane of that step
 
 COLORS = {"op": "#eef2f7", "param": "#fde9c9", "leaf": "#e3f1e3", "fused": "#f6c38b", "gate": "#dbe7f6",
           "cell": "#cfdff3", "io": "#ffffff", "context": "#f3d1e4", "state_h": "#c0392b", "state_c": "#1f6fb2",
@@ -184,8 +202,18 @@ def _esc(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+class Html(str):
+    """An HTML-like Graphviz label (written ``label=<...>``)."""
+
+
 def _attrs(attrs: dict) -> str:
-    return ", ".join(f"{k}={v if isinstance(v, (int, float)) else _esc(str(v))}" for k, v in attrs.items())
+    return ", ".join(f"{k}=<{v}>" if isinstance(v, Html) else
+                     f"{k}={v if isinstance(v, (int, float)) else _esc(str(v))}" for k, v in attrs.items())
+
+
+def _h(text: str) -> str:
+    """Text escaped for an HTML-like label, line breaks as ``<BR/>``."""
+    return "<BR/>".join(html.escape(line, quote=False) for line in text.split("\n"))
 
 
 def _norm_of(arr) -> float:
@@ -239,7 +267,7 @@ class _Drawing:
 
     def edge(self, src: str, dst: str, unique: bool = True, **attrs) -> None:
         if unique:
-            key = (src, dst, attrs.get("label"))
+            key = (src, dst, attrs.get("label"), attrs.get("tailport"), attrs.get("headport"))
             if key in self._seen:
                 return
             self._seen.add(key)
@@ -306,7 +334,17 @@ class _Builder:
             self._fold_parameters()
         self._plan_steps()
         self._reroute_hubs()
+        self._name_hubs()
+        # gate and cell detail (and every rolled view) draw each step of a lane as one table node whose rows
+        # (ports) are the gates in the cell's order, so every step is drawn the same way
+        self.tables = self.has_steps and (self.detail != "op" or self.view == "rolled")
+        self.notes = []
         self.rep_n = [None] * n
+        self.port = {}       # node index -> (lane, row) of its table; a row is a port
+        self.rows = {}       # table id -> {(lane, row): [node indices]}; row None: the lane's header
+        self.strips = {}     # (group, lane) -> (strip id, [parameter leaf indices])
+        self.leaf_port = {}  # leaf index -> (lane, row) of the table row that shows it (x_t, h₀)
+        self.row_text = {}   # (table id, (lane, row)) -> text of a row that shows a leaf or an output
         self.slot = {}       # drawn id -> (group, position, lane) for items inside the time axis
         self.members = {}    # group box id -> list of node indices
 
@@ -363,6 +401,10 @@ class _Builder:
         for i, t in enumerate(self.t):
             if t is not None:
                 self.lanes.setdefault(self.group[i], {}).setdefault(self.lane[i], None)
+        self.lane_order = {}
+        for lanes in self.lanes.values():
+            for k, lane in enumerate(sorted(lanes, key=_lane_key)):
+                self.lane_order.setdefault(lane, k)
 
     def _reroute_hubs(self) -> None:
         """Skip the stack/cat/slice ops between layers: layer k+1's step t reads layer k's step t directly.
@@ -411,6 +453,61 @@ class _Builder:
             if all((u, op) in self.reroute or u in self.hidden for u, op, _ in g.users_n[j]):
                 self.hidden.add(j)
 
+    def _name_hubs(self) -> None:
+        """Name the ops that only gather step outputs: ``output`` (the outputs of many steps), ``h_n`` / ``c_n``
+        (one final state per lane), read from which steps and states feed them.
+
+        A *gathering* op is a stack/cat/slice outside the steps whose inputs all come, through such ops,
+        from step nodes. One that is a root, or feeds an op that is not gathering, is drawn as one named
+        node fed by the steps; the gathering ops inside it are hidden.
+        """
+        g = self.g
+        self.named = {}                   # hub -> (role, [(j, out)] step sources)
+        if not self.has_steps:
+            return
+        gathers = {}                      # op -> step sources, for gathering ops
+        for i in g.topo:
+            if self.t[i] is not None or self.fold[i] is not None or g.nodes[i].name not in STRUCTURAL:
+                continue
+            found = []
+            for kind, j, out in g.ins[i]:
+                if kind == 0 and self.t[j] is not None and self.fold[j] is None and self.group[j] == self.group[i]:
+                    found.append((j, out))
+                elif kind == 0 and j in gathers:
+                    found.extend(gathers[j])
+                else:
+                    found = None
+                    break
+            if found:
+                gathers[i] = list(dict.fromkeys(found))
+        roots = [j for kind, j, _ in g.roots if kind == 0]
+        order = {j: r for r, j in enumerate(roots)}
+        named = []
+        for i in gathers:
+            if i in self.hidden:
+                continue
+            users = [u for u, op, _ in g.users_n[i] if (u, op) not in self.reroute and u not in self.hidden]
+            if i in order or any(u not in gathers for u in users):
+                named.append(i)
+        for i in gathers:
+            if i not in named:
+                self.hidden.add(i)
+        items = []
+        for i in sorted(named, key=lambda i: order.get(i, len(order) + i)):
+            found = gathers[i]
+            per_lane = {}
+            for j, _ in found:
+                per_lane.setdefault((self.group[j], self.lane[j]), set()).add(self.t[j])
+            many = any(len(ts) > 1 for ts in per_lane.values())
+            items.append([i, "output" if many else self._state_label(*found[0]) + "_n", found])
+        roles = [it[1] for it in items]
+        if "output" not in roles:        # T=1: of [output, h_n] (same steps, same state) the first is the output
+            for it in items:
+                if roles.count(it[1]) > 1:
+                    it[1] = "output"
+                    break
+        self.named = {i: (role, found) for i, role, found in items}
+
     def _pos(self, i: int):
         """Position of node ``i`` along its group's time axis (the ellipsis has its own), else None."""
         t = self.t[i]
@@ -439,15 +536,18 @@ class _Builder:
 
     @staticmethod
     def _lane_label(lane) -> str:
+        """``"lstm · layer 1 · forward"``: layers counted from 1, as the steps are."""
         name, layer, direction = lane
-        return " · ".join(str(x) for x in (name, None if layer is None else f"layer {layer}", direction)
+        return " · ".join(str(x) for x in (name, None if layer is None else f"layer {layer + 1}", direction)
                           if x is not None)
 
     def _lane_title(self, lane) -> str:
         name, layer, direction = lane
         kind = by_scope(name)
         head = kind.title.split(" (")[0] if kind is not None else (name or "step")
-        tail = [f"layer {layer}" if layer is not None else None, direction if direction == "reverse" else None]
+        multi = len(self.lanes.get(None, ())) > 1 or any(len(v) > 1 for v in self.lanes.values())
+        tail = [f"layer {layer + 1}" if layer is not None and multi else None,
+                direction if direction == "reverse" or (multi and direction) else None]
         return head + "".join(f" · {x}" for x in tail if x)
 
     # -- representatives: which drawn item stands for each graph node --------------------------
@@ -469,26 +569,29 @@ class _Builder:
                 continue
             if t is None:
                 self.rep_n[i] = d.node(f"n{i}", "", self._group_cluster(grp))
+                if i in self.named:
+                    continue
                 self.members.setdefault(f"n{i}", []).append(i)
                 continue
-            if self.view == "rolled":
-                rid = self._id("g", ("cell", grp, lane))
-                self.rep_n[i] = d.node(rid, "", self._group_cluster(grp), fillcolor=COLORS["cell"], shape="box",
-                                       style="rounded,filled,bold")
-            elif t not in self.kept[grp]:
+            rolled = self.view == "rolled"
+            if not rolled and t not in self.kept[grp]:
                 rid = self._id("e", (grp, lane))
                 self.rep_n[i] = d.node(rid, "", self._group_cluster(grp), shape="plaintext", style="",
                                        fontsize=16)
-            elif self.detail == "cell" or (self.detail == "gate" and gate is not None):
-                key = ("cell", grp, t, lane) if self.detail == "cell" else ("gate", grp, t, lane, gate)
-                rid = self._id("g", key)
-                self.rep_n[i] = d.node(rid, "", self._step_path(grp, t, lane),
-                                       fillcolor=COLORS["cell" if self.detail == "cell" else "gate"])
+            elif self.tables and (rolled or self.detail == "cell" or gate is not None
+                                  or g.nodes[i].name in MOVEMENT):      # x[t] of the layer below: the lane's header
+                # one table per step holds every lane (in fixed order) and every gate (in the cell's order)
+                rid = self._id("g", ("cell", grp, lane) if rolled else ("cell", grp, t))
+                path = self._group_cluster(grp) if rolled else self._step_path(grp, t, lane)
+                self.rep_n[i] = d.node(rid, "", path, shape="plain", style="")
+                row = gate if self.detail != "cell" else (gate if gate in _lane_states(lane[0]) else None)
+                self.rows.setdefault(rid, {}).setdefault((lane, row), []).append(i)
+                self.port[i] = (lane, row)
             else:
                 self.rep_n[i] = d.node(f"n{i}", "", self._step_path(grp, t, lane))
             self.members.setdefault(self.rep_n[i], []).append(i)
-            if self.view == "unrolled":
-                self.slot[self.rep_n[i]] = (grp, self._pos(i), lane)
+            if self.view == "unrolled":          # a step's table is one lane of its own ("steps")
+                self.slot[self.rep_n[i]] = (grp, self._pos(i), _STEPS if self.rep_n[i] in self.rows else lane)
 
     def _leaf_home(self, k: int):
         """Where a leaf is drawn: None (dropped), 'root', or the (group, t, lane) of the one step using it."""
@@ -524,12 +627,46 @@ class _Builder:
                     return "x"
         return second
 
+    def _param_lanes(self, k: int) -> set:
+        """The (group, lane) pairs whose steps read parameter leaf ``k`` (directly or through folded ops);
+        None stands for a use outside every step."""
+        g, lanes = self.g, set()
+        stack = [i for i, _, _ in g.users_v[k]]
+        seen = set()
+        while stack:
+            i = stack.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            if self.fold[i] is not None:
+                stack.extend(u for u, _, _ in g.users_n[i])
+            elif self.t[i] is not None:
+                lanes.add((self.group[i], self.lane[i]))
+            else:
+                lanes.add(None)
+        return lanes
+
+    def _initial_states(self, k: int, role: str, lanes) -> str:
+        """``"h₀"``, or ``"h₀ = c₀"`` when leaf ``k`` (one zeros tensor) starts several states of its lanes."""
+        states = [st for lane in lanes for st in _lane_states(lane[0])]
+        also = [st for st in dict.fromkeys(states) if st != role and any(
+            self.g.scope[i].get("gate") == st for i, _, _ in self.g.users_v[k])]
+        return " = ".join(f"{st}₀" for st in [role, *also])
+
     def _place_leaves(self) -> list:
         g, d = self.g, self.d
         rep_v = [None] * len(g.leaves)
         for k, v in enumerate(g.leaves):
             shape = _shape(v.shape)
             if self.is_param[k]:
+                lanes = self._param_lanes(k)
+                if self.tables and self.view == "unrolled" and len(lanes) == 1 and None not in lanes:
+                    key = lanes.pop()                   # one lane's weights: a row of that lane's strip
+                    if key not in self.strips:
+                        self.strips[key] = (d.node(self._id("w", key), "", (), shape="plain", style=""), [])
+                    self.strips[key][1].append(k)
+                    rep_v[k] = self.strips[key][0]
+                    continue
                 label = f"{v._name}\n{shape}"
                 rep_v[k] = d.node(f"v{k}", label, (), fillcolor=COLORS["param"], shape="box", style="filled")
                 continue
@@ -550,7 +687,7 @@ class _Builder:
                     lanes = {self.lane[i] for i, _, _ in g.users_v[k]}
                     key = ("io", role, tuple(sorted(lanes, key=str)), grp)
                     rid = self._id("g", key)
-                    label = ("x_t" if role == "x" else f"{role}₀") + f"\n{shape}"
+                    label = ("x_t" if role == "x" else self._initial_states(k, role, lanes)) + f"\n{shape}"
                     rep_v[k] = d.node(rid, label, self._group_cluster(grp), fillcolor=COLORS["io"], shape="ellipse")
                     continue
                 label = ("x" if role == "x" else f"{role}₀" if role else kind) + f"\n{shape}"
@@ -558,7 +695,21 @@ class _Builder:
                                   shape="ellipse")
             else:
                 grp, t, lane = home
+                if role and role != "x":          # one zeros tensor may start several states: name them all
+                    role = self._initial_states(k, role, {lane})[:-1]
                 label = (f"x{_sub(t + 1)}" if role == "x" else f"{role}₀" if role else kind) + f"\n{shape}"
+                table = self._ids.get(("g", ("cell", grp, t)))
+                if role and self.tables and self.view == "unrolled" and table in self.rows:
+                    # the step's input and a lane's initial state are rows of the step's table
+                    key = (None, "x") if role == "x" else (lane, "init")
+                    self.rows[table].setdefault(key, [])
+                    text = label.replace("\n", " ")
+                    if self.show_values:
+                        text += " " + _values(v)
+                    self.row_text[(table, key)] = text
+                    self.leaf_port[k] = key
+                    rep_v[k] = table
+                    continue
                 rep_v[k] = d.node(f"v{k}", label, self._step_path(grp, t, lane),
                                   fillcolor=COLORS["io" if role else "leaf"], shape="ellipse")
                 self.slot[rep_v[k]] = (grp, self.position[grp][t], lane)
@@ -581,14 +732,35 @@ class _Builder:
                     return "h"
         return states[1] if len(states) > 1 else "h"
 
+    def _pname(self, key) -> str:
+        """The port name of a table row ``(lane, row)``: the lane's place, then the row (``"0h"``)."""
+        lane, row = key
+        if lane is None:
+            return row                                # the step's own rows: x (input), y (output)
+        order = self.lane_order.get(lane, 0)
+        return f"{order}{row}" if row is not None else f"{order}"
+
+    def _ports(self, rid: str, row, compass: str = "") -> str | None:
+        """``"port:compass"`` for a table row ``(lane, row)`` that exists (else just the compass, or None)."""
+        if row is not None and row in self.rows.get(rid, {}):
+            return f"{self._pname(row)}:{compass}" if compass else self._pname(row)
+        return compass or None
+
     def _edges(self, rep_v: list) -> None:
         g, d = self.g, self.d
         op_level = {f"n{i}" for i in range(len(g.nodes))}
-        self.exits = {}
+        strip_of = {sid: key for key, (sid, _) in self.strips.items()}
+        self.exits = {}          # (drawn id, row) -> {(j, out)}: the values that leave a box or a table row
         self.state_kinds = {}
+        self.strip_users = {}    # strip id -> [(drawn id, lane)] of the steps that read it
+        self.feeds = {}          # (table id, lane) -> lanes of the same table it reads (the layer below)
+        self.hub_ys = {}         # output hub -> [(position, t, y id)]: its label names them, no edge tangle
         for i in g.topo:
             dst = self.rep_n[i]
             if dst is None or self.fold[i] is not None:
+                continue
+            if i in self.named:
+                self._hub_edges(i, dst)
                 continue
             name = g.nodes[i].name
             ordered = len(g.ins[i]) > 1 and name not in COMMUTATIVE
@@ -598,16 +770,26 @@ class _Builder:
                 operands.extend([(operand, 0, m, o) for m, o in via] if via else [(operand, kind, j, out)])
             for operand, kind, j, out in operands:
                 src = rep_v[j] if kind == 1 else self.rep_n[j]
-                if src is None or src == dst:
+                if src is None:
                     continue
+                srow = self.port.get(j) if kind == 0 else self.leaf_port.get(j)
+                if kind == 0 and src[0] in "gn" and (src != dst or self.port.get(i) != srow):
+                    self.exits.setdefault((src, srow), set()).add((j, out))
+                if src == dst:                # inside one table: the rows' order and equations say it
+                    if kind == 0 and self.lane[j] != self.lane[i]:
+                        self.feeds.setdefault((dst, self.lane[i]), set()).add(self.lane[j])
+                    continue
+                if src in strip_of:           # a lane's weights: one edge per lane, a marker in each step
+                    if strip_of[src][1] == self.lane[i] and self.t[i] is not None:
+                        self.strip_users.setdefault(src, []).append((dst, self.lane[i]))
+                        continue
                 attrs = {}
-                if kind == 0 and src[0] == "g":
-                    self.exits.setdefault(src, set()).add((j, out))
                 src_param = (kind == 1 and self.is_param[j]) or (kind == 0 and self.fold[j] is not None)
                 if src_param:
                     attrs.update(style="dashed", color=COLORS["weight"])
                     if self.view == "unrolled" and self.has_steps:
                         attrs["weight"] = 0      # parameters sit in one column at the left, edges don't pull
+                state = None
                 if kind == 0 and self.fold[j] is None and self.t[j] is not None and self.t[i] is not None \
                         and self.lane[j] == self.lane[i] and self.group[j] == self.group[i] and self.t[j] != self.t[i]:
                     state = self._state_label(j, out)
@@ -615,38 +797,114 @@ class _Builder:
                     if self.view == "rolled":
                         continue
                     attrs.update(penwidth=2, color=_state_color(state))
+                    if self.tables:
+                        attrs["weight"] = 0      # the lane's invisible chain keeps the tables level, not h -> proj
                     if self.detail != "op" or src.startswith("e") or dst.startswith("e"):
                         attrs["label"] = state
+                if self.tables:
+                    rev = self.lane[i][2] == "reverse"
+                    tail_row = srow if kind == 0 else None
+                    if self.detail == "cell" and kind == 0 and (tail_row is None or tail_row[1] is None):
+                        tail_row = (self.lane[j], self._state_label(j, out))
+                    head_row = self.port.get(i)
+                    if self.detail == "cell":
+                        role = self._leaf_role(j) if kind == 1 else ""
+                        role = state or (role if role in _lane_states(self.lane[i][0]) else None)
+                        head_row = (self.lane[i], role) if role else head_row
+                    compass = ("w", "e") if rev else ("e", "w")
+                    tp = self._ports(src, tail_row, compass[0] if state else "")
+                    hp = self._ports(dst, head_row, compass[1] if state else "")
+                    if tp and src in self.rows:
+                        attrs["tailport"] = tp
+                    if hp and dst in self.rows:
+                        attrs["headport"] = hp
+                    if state and rev and dst.startswith("g") and src.startswith("g"):
+                        # a reverse lane's state runs right to left: drawn as a left-to-right edge with its
+                        # arrow at the tail, so it is as short and straight as the forward lane's
+                        back = {"dir": "back"}
+                        if "headport" in attrs:
+                            back["tailport"] = attrs.pop("headport")
+                        if "tailport" in attrs:
+                            back["headport"] = attrs.pop("tailport")
+                        attrs.update(back)
+                        d.edge(dst, src, **attrs)
+                        continue
                 ps, pd = (self._pos(j) if kind == 0 else None), self._pos(i)
                 if ps is not None and pd is not None and self.group[j] == self.group[i] and (
                         ps > pd or (ps == pd and self.lane[j] != self.lane[i])):
                     attrs["constraint"] = "false"       # backward in time, or between lanes of one step
                 if kind == 0 and self.group[j] == "encoder" and self.group[i] == "decoder":
                     ctx = d.node("context", "context", (), fillcolor=COLORS["context"], shape="doubleoctagon")
-                    d.edge(src, ctx, penwidth=2)
-                    d.edge(ctx, dst, penwidth=2)
+                    d.edge(src, ctx, penwidth=2, **{k: v for k, v in attrs.items() if k == "tailport"})
+                    d.edge(ctx, dst, penwidth=2, **{k: v for k, v in attrs.items() if k == "headport"})
                     continue
                 if kind == 0 and self._pos(j) is not None and self.t[i] is None and not src.startswith("e") \
                         and self.group[j] == self.group[i]:
                     t = self.t[j]
                     yid = self._id("y", (j, out))
                     shape = _shape(g.nodes[j].out_meta[out][0])
-                    state = self._state_label(j, out)               # c_T is drawn as c_T, never y_T
-                    head = "y" if state == _lane_states(self.lane[j][0])[0] else state
+                    st = self._state_label(j, out)               # c_T is drawn as c_T, never y_T
+                    head = "y" if st == _lane_states(self.lane[j][0])[0] else st
                     d.node(yid, f"{head}{_sub(t + 1)}\n{shape}", self._step_path(self.group[j], t, self.lane[j]),
                            fillcolor=COLORS["io"], shape="ellipse")
                     self.slot[yid] = (self.group[j], self._pos(j), self.lane[j])
-                    d.edge(src, yid)
+                    d.edge(src, yid, **{k: v for k, v in attrs.items() if k == "tailport"})
+                    attrs.pop("tailport", None)
                     src = yid
                 if self.view == "rolled" and kind == 0 and self.t[j] is not None and self.t[i] is None:
                     yid = self._id("y", ("rolled", src))
                     d.node(yid, "y_t", self._group_cluster(self.group[j]), fillcolor=COLORS["io"], shape="ellipse")
-                    d.edge(src, yid)
+                    d.edge(src, yid, **{k: v for k, v in attrs.items() if k == "tailport"})
+                    attrs.pop("tailport", None)
                     src = yid
                 if ordered and dst in op_level and (src in op_level or src[0] == "v"):
                     attrs.update(headlabel=str(operand), labelfontsize=8, labelfontcolor="#7a7a7a")
                 d.edge(src, dst, unique=not (src in op_level or src.startswith("v")) or dst not in op_level,
                        **attrs)
+        for sid, _ in self.strips.values():    # one dashed edge from a lane's weights to its first step
+            users = [r for r, _ in self.strip_users.get(sid, ())]
+            if users:
+                first = min(users, key=lambda r: (self.slot.get(r, (None, 1 << 30))[1] or 0, r))
+                d.edge(sid, first, style="dashed", color=COLORS["weight"], penwidth=1.5, weight=0)
+
+    def _hub_edges(self, i: int, hub: str) -> None:
+        """Edges into a named gathering node (output, h_n, c_n) straight from the steps that feed it."""
+        g, d = self.g, self.d
+        role, found = self.named[i]
+        shape = g.nodes[i].out_meta[0][0]
+        for j, out in found:
+            src = self.rep_n[j]
+            if src is None:
+                continue
+            row = self.port.get(j)
+            if self.tables and self.detail == "cell" and (row is None or row[1] is None):
+                row = (self.lane[j], self._state_label(j, out))
+            tp = self._ports(src, row) if src in self.rows else None
+            tail = {"tailport": tp} if tp else {}
+            if role == "output":
+                if src.startswith("e") or self.view == "rolled":
+                    if self.view == "rolled":
+                        d.edge(src, hub, **tail)
+                    continue
+                grp, t = self.group[j], self.t[j]
+                if src in self.rows:                  # the step's output: the bottom row of its table
+                    self.rows[src].setdefault((None, "y"), [])
+                    self.row_text[(src, (None, "y"))] = f"y{_sub(t + 1)} {_shape(shape[1:])}"
+                    self.hub_ys.setdefault(i, []).append((self._pos(j), t, src, "y"))
+                    continue
+                yid = self._id("y", (i, grp, t))
+                d.node(yid, f"y{_sub(t + 1)}\n{_shape(shape[1:])}", self._step_path(grp, t, self.lane[j]),
+                       fillcolor=COLORS["io"], shape="ellipse")
+                self.slot[yid] = (grp, self._pos(j), self.lane[j])
+                d.edge(src, yid, **tail)
+                self.hub_ys.setdefault(i, []).append((self._pos(j), t, yid, None))
+            else:
+                state = role[:-2]
+                last = self._pos(j) is not None and self._pos(j) == len(self.position[self.group[j]]) - 1
+                attrs = {"color": _state_color(state), "penwidth": 1.5}
+                if self.view == "unrolled" and not last:
+                    attrs["constraint"] = "false"
+                d.edge(src, hub, **tail, **attrs)
 
     # -- labels, colours, time order --------------------------------------------------------
     def _node_norm(self, i: int) -> float | None:
@@ -659,6 +917,8 @@ class _Builder:
     def _labels(self) -> None:
         g, d = self.g, self.d
         for rid, idx in self.members.items():
+            if rid in self.rows:
+                continue                                  # tables are written by _tables
             label, attrs, _ = d.items[rid]
             first = g.nodes[idx[0]]
             if rid.startswith("n"):
@@ -672,34 +932,135 @@ class _Builder:
             elif rid.startswith("e"):
                 gone = sorted(t for t in {self.t[i] for i in idx})
                 label = f"{_ELLIPSIS}\nt={gone[0] + 1}..{gone[-1] + 1}\n({len(gone)} steps)"
-            else:
-                sc = g.scope[idx[0]]
-                lane_name = sc.get("name")
-                outs = sorted(self.exits.get(rid, ()) or {(idx[-1], 0)})
-                shape = _shape(g.nodes[outs[-1][0]].out_meta[outs[-1][1]][0])
-                if self.view == "rolled":
-                    lane = self.lane[idx[0]]
-                    steps = len({self.t[i] for i in idx})
-                    label = f"{self._lane_title(lane)} cell\n{shape}"
-                    for state in sorted(self.state_kinds.get((self.group[idx[0]], lane), ())
-                                        or tuple(sorted(_lane_states(lane_name)))):
-                        port = "n" if state == "h" else "s"       # h loops over the top, c under the bottom
-                        d.edge(rid, rid, label=f" {state} × {steps}", penwidth=2, color=_state_color(state),
-                               fontcolor=_state_color(state), tailport=port, headport=port)
-                elif self.detail == "cell":
-                    label = f"{self._lane_title(self.lane[idx[0]])} cell\n{shape}"
-                else:
-                    gate = sc.get("gate")
-                    kind = by_scope(lane_name)
-                    labels = kind.gate_labels if kind is not None else {}
-                    label = labels.get(gate, f"gate {gate}") + f"\n{shape}"
             d.items[rid][0] = label
+        for i, (role, _) in self.named.items():
+            rid = self.rep_n[i]
+            if rid in d.items:
+                d.items[rid][0] = f"{role}\n{_shape(g.nodes[i].out_meta[0][0])}"
+                ys = sorted(self.hub_ys.get(i, ()))
+                if ys:                       # the outputs y_t of every step, stacked: named, placed after the last
+                    ts = sorted({t for _, t, _, _ in ys})
+                    d.items[rid][0] += ("\n= y" + _sub(ts[0] + 1) + (" … y" + _sub(ts[-1] + 1) if len(ts) > 1 else "")
+                                        + " stacked")
+                    d.edge(ys[-1][2], rid, color="#9aa3b0", style="dotted",
+                           **({"tailport": ys[-1][3]} if ys[-1][3] else {}))
+                d.items[rid][1].update(shape="ellipse", fillcolor=COLORS["io"])
+                self.members.setdefault(rid, []).append(i)
+        if self.view == "rolled":
+            for rid, rows in self.rows.items():
+                idx = [i for r in rows.values() for i in r]
+                lane = self.lane[idx[0]]
+                steps = len({self.t[i] for i in idx})
+                for state in sorted(self.state_kinds.get((self.group[idx[0]], lane), ())
+                                    or tuple(sorted(_lane_states(lane[0])))):
+                    port = "n" if state == "h" else "s"       # h loops over the top, c under the bottom
+                    d.edge(rid, rid, label=f" {state} × {steps}", penwidth=2, color=_state_color(state),
+                           fontcolor=_state_color(state), tailport=port, headport=port)
         for j, (kind, k, _) in enumerate(self.g.roots):
             rid = self.rep_n[k] if kind == 0 else f"v{k}"
-            if rid in d.items:
+            if rid in d.items and rid not in self.rows:
                 d.items[rid][1]["penwidth"] = 2.5
                 if self.show_values:
                     d.items[rid][0] += "\n" + _values(self.g.root_tensors[j])
+
+    def _row_order(self) -> dict:
+        """Per lane, the rows of its tables in the cell's order: the input projection, the kind's gates in
+        the order of its weight rows, its states (c before h); rows of other cells in order of first use."""
+        seen = {}
+        for i in self.g.topo:
+            if i in self.port:
+                seen.setdefault((self.group[i], self.lane[i]), {}).setdefault(self.port[i][1], len(seen.get(
+                    (self.group[i], self.lane[i]), {})))
+        order = {}
+        for key, rows in seen.items():
+            kind = by_scope(key[1][0])
+            base = ["proj", *kind.gates, *reversed(kind.states)] if kind is not None else []
+            order[key] = sorted((r for r in rows if r is not None),
+                                key=lambda r: (base.index(r) if r in base else len(base) + rows[r]))
+        return order
+
+    def _norm_text(self, key) -> tuple:
+        """(text, fill, font colour) of a recorded gradient norm, or ('', None, None)."""
+        x = self.norms.get(key)
+        if x is None or self.norm_range is None:
+            return "", None, None
+        fill, font = _color(x, *self.norm_range)
+        return f"‖grad‖ {x:.2e}", fill, font
+
+    def _tables(self) -> None:
+        """HTML-like labels of the step tables (rows = ports, in the cell's order) and the weight strips."""
+        g, d = self.g, self.d
+        order = self._row_order()
+        small = '<FONT POINT-SIZE="8">{}</FONT>'
+        marked = {x for users in self.strip_users.values() for x in users}
+        for rid, rows in self.rows.items():
+            lines = []
+            idx = [i for r in rows.values() for i in r]
+            t = self.t[idx[0]] if self.view == "unrolled" else None
+            io_row = ('<TR><TD PORT="{}" BGCOLOR="#ffffff" ALIGN="LEFT">{}</TD></TR>').format
+            if (None, "x") in rows:
+                lines.append(io_row("x", _h(self.row_text[(rid, (None, "x"))])))
+            for lane in sorted({lane for lane, _ in rows if lane is not None}, key=_lane_key):
+                grp = self.group[next(i for (ln, _), r in rows.items() if ln == lane for i in r)]
+                kind = by_scope(lane[0])
+                labels = kind.gate_labels if kind is not None else {}
+                mine = [r for r in rows if r[0] == lane and rows[r]]
+                outs = sorted(set().union(*(self.exits.get((rid, r), set()) for r in mine))
+                              or {(rows[mine[-1]][-1], 0)})
+                shape = _shape(g.nodes[outs[-1][0]].out_meta[outs[-1][1]][0])
+                head = self._lane_title(lane) + (" cell" if self.detail == "cell" or self.view == "rolled" else "")
+                head = f"<B>{_h(head)}</B>" + (' <FONT COLOR="#8a6a2a">◆</FONT>' if (rid, lane) in marked else "")
+                below = sorted(self.feeds.get((rid, lane), ()), key=_lane_key)
+                sub = _h(shape)
+                if below:
+                    layers = sorted({ln[1] for ln in below if ln[1] is not None})
+                    sub += _h("  ← reads layer " + ", ".join(str(k + 1) for k in layers) if layers else "")
+                lines.append(f'<TR><TD BGCOLOR="{COLORS["cell"]}"{self._port_attr(rid, (lane, None))}>{head}<BR/>'
+                             f'{small.format(sub)}</TD></TR>')
+                if (lane, "init") in rows:
+                    lines.append(io_row(html.escape(self._pname((lane, "init"))),
+                                        _h(self.row_text[(rid, (lane, "init"))])))
+                for row in order.get((grp, lane), ()):
+                    if (lane, row) not in rows:
+                        continue
+                    if self.detail == "cell":
+                        text = f"{row}{_sub(t + 1)}" if t is not None else f"{row}_t"
+                    else:
+                        text = labels.get(row, f"gate {row}")
+                    note, fill, font = self._norm_text((rid, (lane, row)))
+                    body = _h(text) if font is None else f'<FONT COLOR="{font}">{_h(text)}</FONT>'
+                    if note:
+                        body += "<BR/>" + f'<FONT POINT-SIZE="8" COLOR="{font}">{_h(note)}</FONT>'
+                    lines.append(f'<TR><TD PORT="{html.escape(self._pname((lane, row)))}" '
+                                 f'BGCOLOR="{fill or COLORS["gate"]}" ALIGN="LEFT">{body}</TD></TR>')
+            if (None, "y") in rows:
+                lines.append(io_row("y", _h(self.row_text[(rid, (None, "y"))])))
+            d.items[rid][0] = Html('<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="1" CELLPADDING="3" '
+                                   'STYLE="ROUNDED" COLOR="#5b6b82">' + "".join(lines) + "</TABLE>")
+            d.items[rid][1].pop("fillcolor", None)
+            if any((0, i, 0) in g.roots for i in idx):
+                d.items[rid][1]["penwidth"] = 2.5
+        for (_grp, lane), (sid, ks) in self.strips.items():
+            users = [r for r, _ in self.strip_users.get(sid, [])]
+            ts = sorted({self.t[i] for rid in users for i in self.members.get(rid, ())
+                         if self.t[i] is not None and self.lane[i] == lane})
+            span = f"t={ts[0] + 1}..{ts[-1] + 1}" if len(ts) > 1 else "every step"
+            lines = [f'<TR><TD BGCOLOR="#f3ddb4"><B>◆ {_h(self._lane_title(lane))} weights</B><BR/>'
+                     f'{small.format(_h("shared by " + span))}</TD></TR>']
+            for k in ks:
+                v = g.leaves[k]
+                note, fill, font = self._norm_text(("v", k))
+                body = f"{_h(v._name)} {small.format(_h(_shape(v.shape)))}"
+                if font is not None:
+                    body = f'<FONT COLOR="{font}">{body}</FONT>'
+                if note:
+                    body += "<BR/>" + f'<FONT POINT-SIZE="8" COLOR="{font}">{_h(note)}</FONT>'
+                lines.append(f'<TR><TD PORT="p{k}" BGCOLOR="{fill or COLORS["param"]}" ALIGN="LEFT">{body}</TD></TR>')
+            d.items[sid][0] = Html('<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="1" CELLPADDING="3" '
+                                   'COLOR="#b08a4a">' + "".join(lines) + "</TABLE>")
+
+    def _port_attr(self, rid: str, row) -> str:
+        return f' PORT="{html.escape(self._pname(row))}"'       # every lane's header is a port
 
     def _grads(self) -> None:
         g, d = self.g, self.d
@@ -707,20 +1068,39 @@ class _Builder:
         for rid, idx in self.members.items():
             if rid.startswith("e"):
                 continue
-            outs = self.exits.get(rid) or {(i, 0) for i in idx}
-            vals = [self._node_norm(i) for i in sorted({i for i, _ in outs})]
+            if rid in self.rows:
+                for row, members in self.rows[rid].items():
+                    outs = self.exits.get((rid, row)) or {(i, 0) for i in members}
+                    vals = [self._node_norm(i) for i in sorted({i for i, _ in outs})]
+                    vals = [v for v in vals if v is not None]
+                    if vals and row[1] is not None:
+                        norms[(rid, row)] = math.sqrt(sum(v * v for v in vals))
+                continue
+            vals = [self._node_norm(i) for i in idx]
             vals = [v for v in vals if v is not None]
             if vals:
                 norms[rid] = math.sqrt(sum(v * v for v in vals))
         for k, v in enumerate(g.leaves):
-            rid = f"v{k}"
-            if rid in d.items and v.grad is not None:
-                norms[rid] = _norm_of(v.grad._data)
+            if v.grad is None:
+                continue
+            if f"v{k}" in d.items:
+                norms[f"v{k}"] = _norm_of(v.grad._data)
+            elif any(k in ks for _, ks in self.strips.values()):
+                norms[("v", k)] = _norm_of(v.grad._data)
+        self.norms = norms
+        if not any(g.nodes[i].grad_norms for i in range(len(g.nodes))):
+            msg = ("show_grads=True but no gradient norms were recorded: run backward inside "
+                   "`with tr.autograd.record_grad_norms():` first (only parameters' .grad are shown)")
+            warnings.warn(msg, UserWarning, stacklevel=4)
+            self.notes.append("no gradient norms recorded: run backward inside tr.autograd.record_grad_norms()")
         positive = [x for x in norms.values() if x > 0]
         if not positive:
             return
         lo, hi = min(positive), max(positive)
+        self.norm_range = (lo, hi)
         for rid, x in norms.items():
+            if not isinstance(rid, str):
+                continue
             fill, font = _color(x, lo, hi)
             label, attrs, _ = d.items[rid]
             d.items[rid][0] = f"{label}\n‖grad‖ {x:.2e}"
@@ -752,12 +1132,12 @@ class _Builder:
                 by_lane.setdefault((grp, lane), {}).setdefault(p, rid)   # the first drawn op of the lane at p
                 first.setdefault((grp, p), {}).setdefault(lane, rid)
         for (grp, _), lanes in first.items():      # lanes stacked in one order at every step
-            if len(self.lanes.get(grp, ())) > 1:
+            if len(self.lanes.get(grp, ())) > 1 or self.tables:
                 for rid, (g2, _, lane) in self.slot.items():
                     if g2 == grp:
-                        d.items[rid][1]["group"] = self._lane_label(lane)
+                        d.items[rid][1]["group"] = self._lane_label(lane) or "steps"
                 for lane, rid in lanes.items():   # the first box of a lane at a step names the lane
-                    if self.detail != "cell" and rid[0] != "e":
+                    if self.detail != "cell" and rid[0] != "e" and rid not in self.rows:
                         d.items[rid][0] = self._lane_label(lane) + "\n" + d.items[rid][0]
             order = [lanes[ln] for ln in sorted(lanes, key=_lane_key)]
             if len(order) > 1:
@@ -767,7 +1147,7 @@ class _Builder:
                 for a, b in zip(order, order[1:]):
                     d.edge(a, b, style="invis")
         first_anchor = None
-        for grp, positions in self.position.items():
+        for grp, positions in ({} if self.tables else self.position).items():   # a table is its step: no anchors
             n = len(set(positions.values()))
             for p in range(n):
                 items = by_pos.get((grp, p), [])
@@ -797,11 +1177,24 @@ class _Builder:
     def build(self) -> _Drawing:
         self._place_nodes()
         rep_v = self._place_leaves()
+        for key in sorted(self.strips, key=lambda k: (str(k[0]), _lane_key(k[1]))):   # strips in lane order
+            sid = self.strips[key][0]
+            self.d.items[sid] = self.d.items.pop(sid)
+        for i, k in enumerate(self.fold):                # ops folded into a parameter are drawn as it is
+            if k is not None:
+                self.rep_n[i] = rep_v[k]
         self._edges(rep_v)
         self._labels()
+        self.norms, self.norm_range = {}, None
         if self.show_grads:
             self._grads()
+        self._tables()
         self._time_order()
+        if any(n.name == "FusedRNN" for n in self.g.nodes) and self.view == "unrolled":
+            self.notes.append("a fused layer is drawn as one box: call the layer with unroll=True "
+                              "to see the graph unfolded through time")
+        if self.view == "rolled" and self.detail == "op" and self.has_steps:
+            self.notes.append("the rolled view draws one box per gate (detail='op' is drawn as 'gate')")
         return self.d
 
 
@@ -815,9 +1208,9 @@ def _fused_role(g: _Graph, k: int) -> str:
 
 
 def _lane_key(lane) -> tuple:
-    """Lanes in drawing order: by name, layer, forward before reverse."""
+    """Lanes in drawing order, top to bottom: by name, the top layer first, forward above reverse."""
     name, layer, direction = lane
-    return (str(name), -1 if layer is None else layer, direction == "reverse")
+    return (str(name), 1 if layer is None else -layer, direction == "reverse")
 
 
 def _fused_label(node, scope: dict) -> str:
@@ -850,7 +1243,7 @@ def _check(view, detail, rankdir, max_steps) -> None:
 
 
 def to_dot(root, view: str = "unrolled", detail: str = "op", show_values: bool = False, show_grads: bool = False,
-           rankdir: str = "LR", max_steps: int | None = None, title: str | None = None) -> str:
+           rankdir: str = "LR", max_steps: int | None = DEFAULT_MAX_STEPS, title: str | None = None) -> str:
     """DOT text of the graph that produced ``root`` (a Tensor or a list/tuple of Tensors).
 
     Args:
@@ -862,7 +1255,8 @@ def to_dot(root, view: str = "unrolled", detail: str = "op", show_values: bool =
         show_grads: print gradient norms and colour nodes by them (log scale); run backward inside
             ``tr.autograd.record_grad_norms()`` first.
         rankdir: Graphviz ``rankdir`` (``"LR"``: time runs left to right).
-        max_steps: keep the first ``ceil(k/2)`` and last ``floor(k/2)`` steps, an ellipsis between.
+        max_steps: past ``max_steps`` steps (default 12) keep the first ``ceil(k/2)`` and last
+            ``floor(k/2)`` steps with an ellipsis between; ``None`` draws every step.
         title: a caption above the picture.
 
     Example::
@@ -872,9 +1266,11 @@ def to_dot(root, view: str = "unrolled", detail: str = "op", show_values: bool =
     """
     _check(view, detail, rankdir, max_steps)
     roots = _roots(root)
-    drawing = _Builder(_Graph(roots), view, detail, bool(show_values), bool(show_grads), max_steps).build()
+    builder = _Builder(_Graph(roots), view, detail, bool(show_values), bool(show_grads), max_steps)
+    drawing = builder.build()
     graph_attrs = {"rankdir": rankdir, "fontname": "Helvetica", "nodesep": 0.18, "ranksep": 0.3,
                    "compound": "true", "newrank": "true"}
-    if title:
-        graph_attrs.update(label=title, labelloc="t", fontsize=16)
+    caption = [x for x in [title, *builder.notes] if x]
+    if caption:
+        graph_attrs.update(label="\n".join(caption), labelloc="t", fontsize=16 if title else 12)
     return drawing.text(graph_attrs)
