@@ -19,7 +19,10 @@ import pytest
 import tinygrad_rnn as tr
 from tinygrad_rnn import backend
 
-tensor_mod = importlib.import_module("tinygrad_rnn.tensor")   # the module, not the tr.tensor function
+tensor_mod = importlib.import_module("tinygrad_rnn.tensor")   # the package, not the tr.tensor function
+# its modules, each of which calls to_numpy / _check_range through its own globals
+tensor_mods = [importlib.import_module(f"tinygrad_rnn.tensor.{m}") for m in sorted(tensor_mod.__dict__)
+               if isinstance(tensor_mod.__dict__[m], type(tensor_mod))]
 functional = importlib.import_module("tinygrad_rnn.nn.functional")
 
 pytestmark = pytest.mark.gpu
@@ -55,8 +58,11 @@ def count_host_copies(monkeypatch, allow_range_checks: bool):
         return check
 
     monkeypatch.setattr(backend, "to_numpy", counted_to_numpy)
-    monkeypatch.setattr(tensor_mod, "to_numpy", counted_to_numpy)
-    monkeypatch.setattr(tensor_mod, "_check_range", counted(tensor_mod._check_range))
+    for mod in tensor_mods:
+        if hasattr(mod, "to_numpy"):
+            monkeypatch.setattr(mod, "to_numpy", counted_to_numpy)
+        if hasattr(mod, "_check_range"):
+            monkeypatch.setattr(mod, "_check_range", counted(tensor_mod._check_range))
     monkeypatch.setattr(functional, "_check_indices", counted(functional._check_indices))
     yield counts
 

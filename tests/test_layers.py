@@ -202,6 +202,34 @@ def test_downward_imports_pass():
     assert violations("tinygrad_rnn.examples.char_lm", "import tinygrad_rnn as tr\n", False) == []
 
 
+# Issue 12, item 6: no file of the engine passes ~600 lines, so each can be read at once (tensor.py, 2,000 lines,
+# became the tensor/ package: the class from mixins by theme, creation, indexing, promotion beside it).
+ENGINE_LAYERS = ("backend", "autograd", "ops", "tensor")
+ENGINE_MAX_LINES = 600
+
+
+def long_engine_modules(modules, max_lines: int = ENGINE_MAX_LINES) -> list[str]:
+    """``"module: N lines"`` for each module of the engine layers longer than ``max_lines``."""
+    out = []
+    for module, path, _ in modules:
+        n = len(path.read_text(encoding="utf-8").splitlines())
+        if LAYERS[place(module)[0]][0] in ENGINE_LAYERS and n > max_lines:
+            out.append(f"{module}: {n} lines")
+    return out
+
+
+def test_no_engine_module_passes_600_lines():
+    long = long_engine_modules(MODULES)
+    assert not long, f"engine modules over {ENGINE_MAX_LINES} lines (split them by theme): {long}"
+
+
+def test_a_long_engine_module_is_found(tmp_path):
+    path = tmp_path / "tensor.py"
+    path.write_text("x = 1\n" * 601, encoding="utf-8")
+    assert long_engine_modules([("tinygrad_rnn.tensor", path, False),
+                                ("tinygrad_rnn.viz.dot", path, False)]) == ["tinygrad_rnn.tensor: 601 lines"]
+
+
 def _function_classes() -> list[str]:
     """Qualified names of every ``Function`` subclass the package defines that is an op (has a
     ``forward`` of its own; a base such as autograd's ``ViewFunction`` is machinery)."""

@@ -705,11 +705,13 @@ def test_unsupported_ops_raise_clear_errors(fn, error, match, tmp_path):
     model = Wrap(nn.Linear(3, 4), fn)
     before = (tr.cat, tr.zeros, F.linear, nn.Module.__call__, tr.Tensor.__add__, tr.Tensor.expand,
               tr.Tensor.__getitem__, F.layer_norm, F.scaled_dot_product_attention)
+    own = dict(vars(tr.Tensor))          # the methods that Tensor inherits from its mixins stay inherited
     with pytest.raises(error, match=match):
         tr.onnx.export(model, tr.randn(2, 3), str(tmp_path / "m.onnx"))
     after = (tr.cat, tr.zeros, F.linear, nn.Module.__call__, tr.Tensor.__add__, tr.Tensor.expand,
              tr.Tensor.__getitem__, F.layer_norm, F.scaled_dot_product_attention)
     assert all(a is b for a, b in zip(before, after))             # the trace's patches are undone
+    assert dict(vars(tr.Tensor)) == own
 
 
 @pytest.mark.cpu_only      # argument checks

@@ -30,7 +30,11 @@ from . import transformer as tf
 from .graph import (Dim, Graph, OnnxExporterError, UnsupportedOperatorError, TracedTensor, full_like_shape, getitem,
                     has_value, is_dynamic, real, where)
 
-_tensor_mod = sys.modules[Tensor.__module__]    # tinygrad_rnn.tensor (the package's `tensor` is the function)
+_tensor_mod = sys.modules["tinygrad_rnn.tensor"]    # the package (tinygrad_rnn's `tensor` is the function)
+# the tensor package's modules: its methods and functions call cat, where, zeros, ... through their own globals
+_TENSOR_MODS = tuple(sys.modules[n] for n in sorted(sys.modules) if n.startswith("tinygrad_rnn.tensor."))
+
+_INHERITED = object()               # a patched attribute that the patched object did not hold itself
 
 DEFAULT_OPSET = 20                  # PyTorch's default
 MIN_OPSET, MAX_OPSET = 14, 23
@@ -445,7 +449,8 @@ def _patched(g: Graph, paths: dict):
     patches = []
 
     def patch(obj, name, new):
-        patches.append((obj, name, obj.__dict__.get(name, getattr(obj, name))))
+        # what obj itself holds (_INHERITED: nothing, as Tensor's methods that come from its mixin bases)
+        patches.append((obj, name, obj.__dict__.get(name, _INHERITED)))
         setattr(obj, name, new)
 
     orig_call = Module.__dict__.get("__call__", Module.__call__)
@@ -465,28 +470,33 @@ def _patched(g: Graph, paths: dict):
              "sigmoid": lambda g, x: x.sigmoid(), "layer_norm": tf.layer_norm, "gelu": tf.gelu, "silu": tf.silu,
              "scaled_dot_product_attention": tf.scaled_dot_product_attention}
     try:
-        for mod in (tr, _tensor_mod):
+        for mod in (tr, _tensor_mod, *_TENSOR_MODS):
             for name, fn in conv.items():
                 if hasattr(mod, name):
                     patch(mod, name, _wrap_function(g, getattr(mod, name), fn))
             for name, fill in (("zeros", 0.0), ("ones", 1.0)):     # floats: the default dtype
-                patch(mod, name, _dim_args(g, getattr(mod, name), fill))
-            patch(mod, "full", _full(g, mod.full))
+                if hasattr(mod, name):
+                    patch(mod, name, _dim_args(g, getattr(mod, name), fill))
+            if hasattr(mod, "full"):
+                patch(mod, "full", _full(g, mod.full))
         for name, fn in fconv.items():
             patch(nnF, name, _wrap_function(g, getattr(nnF, name), fn))
         for dunder, refl in (("__add__", "__radd__"), ("__sub__", "__rsub__"), ("__mul__", "__rmul__"),
                              ("__truediv__", "__rtruediv__"), ("__matmul__", "__rmatmul__"),
                              ("add", "__radd__"), ("mul", "__rmul__"), ("matmul", "__rmatmul__")):
-            patch(Tensor, dunder, _tensor_dunder(Tensor.__dict__[dunder], refl))
+            patch(Tensor, dunder, _tensor_dunder(getattr(Tensor, dunder), refl))
         for name in ("expand", "expand_as", "repeat", "reshape", "view", "new_zeros", "new_ones"):
-            if name in Tensor.__dict__:
-                patch(Tensor, name, _tensor_sizes(g, Tensor.__dict__[name], name))
-        patch(Tensor, "__getitem__", _tensor_getitem(g, Tensor.__dict__["__getitem__"]))
+            if hasattr(Tensor, name):
+                patch(Tensor, name, _tensor_sizes(g, getattr(Tensor, name), name))
+        patch(Tensor, "__getitem__", _tensor_getitem(g, Tensor.__getitem__))
         patch(Module, "__call__", traced_call)
         yield
     finally:
         for obj, name, old in reversed(patches):
-            setattr(obj, name, old)
+            if old is _INHERITED:
+                delattr(obj, name)
+            else:
+                setattr(obj, name, old)
 
 
 # ------------------------------------------------------------------------------------------------
