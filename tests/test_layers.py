@@ -56,8 +56,6 @@ UPWARD_IMPORTS_ALLOWED = {
     ("tinygrad_rnn.onnx.exporter", "tinygrad_rnn"),
 }
 
-# The fused recurrent node's Function moves into ops/ with the rewrite of nn/recurrent (issue 12, item 6).
-FUNCTIONS_OUTSIDE_OPS = {"tinygrad_rnn.nn.recurrent.fused.FusedRNN"}
 
 
 def _matches(module: str, prefix: str) -> bool:
@@ -254,7 +252,7 @@ def test_every_function_lives_under_ops():
     names = _function_classes()
     assert {"tinygrad_rnn.ops.device.ToDevice", "tinygrad_rnn.ops.nn.LogSigmoid",
             "tinygrad_rnn.ops.nn.BinaryCrossEntropy"} <= set(names)
-    outside = [n for n in names if not n.startswith("tinygrad_rnn.ops.") and n not in FUNCTIONS_OUTSIDE_OPS]
+    outside = [n for n in names if not n.startswith("tinygrad_rnn.ops.")]
     assert not outside, f"Functions outside tinygrad_rnn/ops/: {outside}"
 
 

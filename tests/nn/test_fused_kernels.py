@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import require
 
+from tinygrad_rnn import ops
 from tinygrad_rnn.backend import to_numpy, xp_for
 from tinygrad_rnn.nn.recurrent import fused
 
@@ -331,21 +332,21 @@ def test_cupy_matches_numpy(mode, dtype):
 
 @pytest.mark.parametrize("mode,bias,D", [("lstm", True, 2), ("gru", False, 1), ("rnn_relu", True, 2)])
 def test_function_node_decodes_inputs(mode, bias, D, device):
-    """FusedRNN.forward/backward (called as Function.apply calls them) route inputs and gradients."""
+    """FusedKernel.forward/backward (called as ops.FusedRNN calls them) route inputs and gradients."""
     xp = xp_for(device)
     T, B, H = 4, 3, 5
     x, h0, c0, weights = make_case(mode, D, bias, T=T, B=B, H=H, seed=8)
     lengths = np.array([4, 1, 3])
     flat = [on(xp, a) for w in weights for a in (w if bias else w[:2])]
     states = [on(xp, h0)] + ([on(xp, c0)] if mode == "lstm" else [])
-    ctx = fused.FusedRNN.__new__(fused.FusedRNN)
+    ctx = ops.FusedRNN.__new__(ops.FusedRNN)
     ctx.xp = xp
     ctx.needs_input_grad = (False,) + (True,) * (len(states) + len(flat))
-    outs = fused.FusedRNN.forward(ctx, on(xp, x), *states, *flat, mode=mode, lengths=lengths,
+    outs = fused.FusedKernel.forward(ctx, on(xp, x), *states, *flat, mode=mode, lengths=lengths,
                                   num_directions=D, has_bias=bias)
     assert len(outs) == (3 if mode == "lstm" else 2)
     ups = upstream(mode, T, B, D, H, np.float64)
-    grads = fused.FusedRNN.backward(ctx, *(on(xp, u) for u in ups[:len(outs)]))
+    grads = fused.FusedKernel.backward(ctx, *(on(xp, u) for u in ups[:len(outs)]))
     (o, hn, cn), ref = ours(mode, x, h0, c0, weights, lengths, *ups, device=device)
     assert_same(host(outs[0]), o, device)
     assert grads[0] is None and len(grads) == 1 + len(states) + len(flat)

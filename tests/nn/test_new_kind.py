@@ -58,7 +58,7 @@ def test_fused_kernel_of_the_new_kind_gradchecks(ugrnn, device):
     h0 = tr.tensor(rng.standard_normal((2, B, H)) * 0.5, device=device, requires_grad=True)
 
     def fn(x, h0, *w):
-        return fused.FusedRNN.apply(x, h0, *w, mode="ugrnn", lengths=np.array([3, 2]), num_directions=2)
+        return fused.fused_rnn(x, h0, *w, mode="ugrnn", lengths=np.array([3, 2]), num_directions=2)
 
     assert tr.gradcheck(fn, (x, h0, *ws))
 

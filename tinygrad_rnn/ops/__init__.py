@@ -9,6 +9,7 @@ from .linalg import Einsum, Tril, Triu
 from .hooks import BackwardHookFunction
 from .movement import Cat, Clone, Expand, Flip, Gather, GetItem, IndexPut, Pad, Permute, Reshape, Split, Stack
 from .nn import BinaryCrossEntropy, Dropout, LogSigmoid
+from .recurrent import FusedRNN
 from .reduce import Amax, Amin, Logsumexp, LogSoftmax, Mean, Softmax, Sum, Var
 
 __all__ = ["Abs", "Add", "Amax", "Amin", "Cast", "Cat", "Clamp", "Clone", "Div", "Dropout", "Exp", "Expand", "Flip",
@@ -17,3 +18,4 @@ __all__ = ["Abs", "Add", "Amax", "Amin", "Cast", "Cat", "Clamp", "Clone", "Div",
            "Minimum", "Mul", "Neg", "Pad", "Permute", "Pow", "PowScalar", "Relu", "Reshape", "RPowScalar",
            "Sigmoid", "Softmax", "Split", "Sqrt", "Stack", "Sub", "Sum", "Tanh", "Var", "Where"]
 __all__ += ["BackwardHookFunction", "Cos", "Cosh", "Einsum", "Sin", "Sinh", "Tril", "Triu"]
+__all__ += ["FusedRNN"]

@@ -33,12 +33,12 @@ How the work is laid out (what makes it fast on NumPy):
   one backward, or ``retain_graph=True`` and two backwards, stay correct).
 
 Public entry points: :func:`forward`, :func:`backward` (pure array functions for one layer) and
-:class:`FusedRNN` (the autograd node over them).
+:func:`fused_rnn` (the autograd node over them: ``ops.FusedRNN`` with :class:`FusedKernel`).
 """
 
 from __future__ import annotations
 
-from ...autograd.function import Function
+from ... import ops
 from ...backend import device_of, to_numpy
 from . import recording
 from .kinds import REGISTRY, get_kind
@@ -451,10 +451,16 @@ def _tap(xp, buf, act):
 # autograd node
 
 
-class FusedRNN(Function):
-    """One recurrent layer (both directions) over the whole sequence as one graph node.
+def fused_rnn(*tensors, **attrs):
+    """``ops.FusedRNN.apply(*tensors, kernel=FusedKernel, **attrs)``: one layer as one graph node."""
+    return ops.FusedRNN.apply(*tensors, kernel=FusedKernel, **attrs)
 
-    ``FusedRNN.apply(x, h0, [c0,] *flat_weights, mode=..., lengths=None, num_directions=1,
+
+class FusedKernel:
+    """The forward and VJP of :class:`tinygrad_rnn.ops.FusedRNN` (the thin node: :func:`fused_rnn`).
+
+    One recurrent layer (both directions) over the whole sequence as one graph node:
+    ``fused_rnn(x, h0, [c0,] *flat_weights, mode=..., lengths=None, num_directions=1,
     has_bias=True, layer=0, loop=None)`` with tensors ``x (T, B, I)``, one ``(D, B, H)`` initial state per state
     element of the kind (``h0``, and ``c0`` for the LSTM), and ``flat_weights`` = per direction
     ``w_ih, w_hh[, b_ih, b_hh]`` (biases only when ``has_bias``). Returns ``(out, h_n)``, or

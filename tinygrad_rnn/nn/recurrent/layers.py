@@ -8,7 +8,7 @@ one answer:
 - **unrolled** (``layer(x, unroll=True)``, and always for a cell kind that is not registered): the
   cell module called step by step, every op a graph node tagged ``scope(name=, layer=, direction=,
   t=, gate=)``, the unfolded graph;
-- **fused** (default for a registered kind, see ``kinds/``): one :class:`~.fused.FusedRNN` node per
+- **fused** (default for a registered kind, see ``kinds/``): one ``FusedRNN`` node (:func:`~.fused.fused_rnn`) per
   layer (both directions), with a hand-written BPTT backward.
 
 Variable lengths (``lengths=`` or a :class:`PackedSequence`) use one algorithm on both paths and for
@@ -32,7 +32,7 @@ from ..module import Module
 from ..utils.rnn import PackedSequence, _lengths_array, pad_packed_sequence
 from . import recording
 from .cells import check_input_dtype, check_nonlinearity, check_positive_int, check_proj_size
-from .fused import FusedRNN, loop_for
+from .fused import fused_rnn, loop_for
 from .kinds import CellKind, get_kind, kind_of
 
 _local_log = []            # the lists of record_states() blocks in force (innermost last)
@@ -132,7 +132,7 @@ def _fused_layer(kind: CellKind, x, s0, layer_weights, lengths, layer: int):
                    for i in range(len(kind.states)))
     has_bias = layer_weights[0][2] is not None
     flat = [w for ws in layer_weights for w in (ws[:4] if has_bias else ws[:2]) + tuple(ws[4:])]
-    outs = FusedRNN.apply(x, *s0, *flat, mode=kind.name, lengths=lengths, num_directions=D, has_bias=has_bias,
+    outs = fused_rnn(x, *s0, *flat, mode=kind.name, lengths=lengths, num_directions=D, has_bias=has_bias,
                           layer=layer, loop=loop_for(x.device, x.dtype), has_proj=has_proj)
     return outs[0], tuple(outs[1:])
 
