@@ -101,6 +101,16 @@ def _common(p: argparse.ArgumentParser, out_default: str) -> None:
                    help="write the numbers only: no pictures, so neither matplotlib nor Graphviz is needed")
 
 
+def _scale_args(p: argparse.ArgumentParser) -> None:
+    """``--jobs`` and ``--dask``: where a sweep's independent runs go (results identical to a serial run)."""
+    p.add_argument("--jobs", type=_positive, default=None,
+                   help="worker processes for the independent runs (results identical to --jobs 1). "
+                        "Default: the number of cores")
+    p.add_argument("--dask", default=None, metavar="tcp://HOST:PORT",
+                   help="run on an existing Dask cluster at this scheduler address instead "
+                        "(pip install 'tinygrad-rnn[dask]')")
+
+
 def _sweep_args(p: argparse.ArgumentParser, task: str) -> None:
     from .experiments import DEMO_ADDING, DEMO_MEMORY
     s = DEMO_MEMORY if task == "memory" else DEMO_ADDING
@@ -123,6 +133,7 @@ def _sweep_args(p: argparse.ArgumentParser, task: str) -> None:
                    help=f"held-out sequences for the final metric. Default: {s.test_size}")
     p.add_argument("--quick", action="store_true", help="a tiny sweep (seconds), for checking the setup")
     _common(p, f"out/{task}")
+    _scale_args(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "short LSTM. About 5-10 minutes on 2 CPU cores; --quick takes seconds.")
     p.add_argument("--quick", action="store_true", help="tiny settings (under a minute), for checking the setup")
     _common(p, "demo_out")
+    _scale_args(p)
 
     for task, text in (("memory", "recall the symbol of step 1 at step T, past distractors"),
                        ("adding", "sum the two marked values of a sequence (Hochreiter & Schmidhuber)")):
@@ -208,14 +220,17 @@ def _settings_from(args, task: str):
     return s
 
 
-def run_sweep(settings, out: str, seed: int, device: str, progress: bool, keep_models=None):
+def run_sweep(settings, out: str, seed: int, device: str, progress: bool, keep_models=None, jobs=None,
+              dask=None):
     """Run and save one task's sweep; print its settings and table. Returns the Sweep."""
     from .experiments import Sweep, format_table, write_json
     path = os.path.join(out, f"{settings.task}.json")
     print(f"\n== {settings.task} ==\n  {settings.describe()}", flush=True)
-    sweep = Sweep(settings, seed=seed, device=device, path=path)
+    sweep = Sweep(settings, seed=seed, device=device, path=path, jobs=jobs, dask=dask)
     t0 = time.perf_counter()
     sweep.run(progress=progress, keep_models=keep_models)
+    if sweep.resumed:
+        print(f"  (resumed: {sweep.resumed} runs read back from {path})", flush=True)
     for r in sweep.runs:
         r["K"] = settings.K if settings.task == "memory" else None
     write_json(path, sweep.to_json())
@@ -253,7 +268,7 @@ def cmd_sweep(args, task: str) -> int:
     device = _device(args.device)
     out = ensure_folder(args.out)
     settings = _settings_from(args, task)
-    sweep = run_sweep(settings, out, args.seed, device, not args.no_progress)
+    sweep = run_sweep(settings, out, args.seed, device, not args.no_progress, jobs=args.jobs, dask=args.dask)
     for p in ([] if args.no_plots else sweep_figures(sweep, out)):
         print(f"  wrote {p}")
     return 0
@@ -342,8 +357,8 @@ def cmd_demo(args) -> int:
 
     T_mem = max(mem_s.lengths)
     mem = run_sweep(mem_s, out, args.seed, device, progress,
-                    keep_models=lambda cell, T, k: T == T_mem and k == 0)
-    add = run_sweep(add_s, out, args.seed, device, progress)
+                    keep_models=lambda cell, T, k: T == T_mem and k == 0, jobs=args.jobs, dask=args.dask)
+    add = run_sweep(add_s, out, args.seed, device, progress, jobs=args.jobs, dask=args.dask)
 
     plots_on = not args.no_plots
     written = sweep_figures(mem, out) + sweep_figures(add, out) if plots_on else []
