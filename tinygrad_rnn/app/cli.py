@@ -72,6 +72,14 @@ def _cells(text: str) -> list:
     return cells
 
 
+def _choices(text: str, allowed: tuple) -> list:
+    values = [v.strip().lower() for v in text.split(",") if v.strip()]
+    bad = [v for v in values if v not in allowed]
+    if not values or bad:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names among {','.join(allowed)}, got {text!r}")
+    return values
+
+
 def _forget_bias(text: str):
     if text.lower() in ("none", "default"):
         return "none"
@@ -171,6 +179,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nonlinearity", choices=("tanh", "relu"), default="tanh", help="Default: tanh")
     p.add_argument("--input-scale", type=float, default=0.01, help="std of the random inputs. Default: 0.01")
     _common(p, "out/gradflow")
+
+    # tinygrad-rnn road (issue 13): the classic cells, linear recurrences and a Transformer on long tasks
+    from .road import MODELS as _ROAD_MODELS, TASKS as _ROAD_TASKS
+    p = sub.add_parser("road", help="RNN, LSTM, GRU, LRU, minGRU and a Transformer raced on long tasks",
+                       description="Train RNN, LSTM, GRU, LRU, minGRU and a small causal Transformer encoder of about "
+                                   "equal parameter count on the adding problem and the copy task at T in "
+                                   "{100, 500, 1000}, 3 seeds each, on settings fixed in advance; report success per "
+                                   "model and T, training time per step against T and the gradient norm through "
+                                   "time at initialisation; write road.json (after every run), road.md and figures. "
+                                   "The full run takes days on 2 cores; --quick takes seconds.")
+    p.add_argument("--quick", action="store_true", help="tiny settings (seconds), for checking the setup")
+    p.add_argument("--T", type=_ints, default=None, help="sequence lengths, comma-separated. Default: 100,500,1000")
+    p.add_argument("--models", type=lambda t: _choices(t, _ROAD_MODELS), default=None,
+                   help=f"models, comma-separated, among {','.join(_ROAD_MODELS)}. Default: all")
+    p.add_argument("--tasks", type=lambda t: _choices(t, _ROAD_TASKS), default=None,
+                   help="tasks, comma-separated, among adding,copy. Default: both")
+    p.add_argument("--seeds", type=_positive, default=None, help="seeds per task, model and T. Default: 3")
+    p.add_argument("--steps", type=_positive, default=None, help="Adam steps per run. Default: 2000")
+    p.add_argument("--params", type=_positive, default=None, help="parameter budget per model. Default: 5000")
+    p.add_argument("--lr", type=float, default=None, help="learning rate. Default: 3e-3")
+    p.add_argument("--batch", type=_positive, default=None, help="batch size. Default: 32")
+    _common(p, "out/road")
+    _scale_args(p)
 
     p = sub.add_parser("graph", help="draw the computation graph of a small recurrent layer",
                        description="Build a small RNN/GRU/LSTM, run it unrolled forward and backward and render "
@@ -489,6 +520,11 @@ def limit_blas_threads(n: int = 1) -> bool:
     return False
 
 
+def _cmd_road(args) -> int:
+    from .road import cmd_road
+    return cmd_road(args)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -498,7 +534,7 @@ def main(argv=None) -> int:
     limit_blas_threads(1)
     handlers = {"demo": cmd_demo, "memory": lambda a: cmd_sweep(a, "memory"),
                 "adding": lambda a: cmd_sweep(a, "adding"), "gradflow": cmd_gradflow, "graph": cmd_graph,
-                "train": cmd_train}
+                "train": cmd_train, "road": _cmd_road}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
