@@ -23,6 +23,7 @@ import numpy as np
 
 from ..autograd.scope import scope
 from ..nn.recurrent import recording
+from ..ops.lru import LRUScan
 from ..scan import linear_scan
 from ..tensor import Tensor, cat, empty, tensor, where
 from .module import Module, Parameter
@@ -36,6 +37,14 @@ __all__ = ["LRU", "LRUCell", "MinGRU", "MinGRUCell", "MinLSTM", "MinLSTMCell"]
 def _g(x: Tensor) -> Tensor:
     """The paper's positive activation of the candidate state: ``g(x) = x + ½ (x ≥ 0), σ(x) (x < 0)``."""
     return where(x >= 0, x + 0.5, x.sigmoid())
+
+
+def _linear(x: Tensor, w: Tensor) -> Tensor:
+    """``x @ wᵀ`` over the last dim of ``x (…, I)`` as one 2-D GEMM (a batched matmul would run one small
+    GEMM per step, and its weight gradient a (T, I, O) temporary)."""
+    if x.ndim == 2:
+        return x @ w.t()
+    return (x.reshape(-1, x.shape[-1]) @ w.t()).reshape(*x.shape[:-1], w.shape[0])
 
 
 def _uniform(shape, bound: float, dtype, device) -> Parameter:
@@ -74,7 +83,7 @@ class MinGRUCell(Module):
     def gates(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(a, b)`` of ``h_t = a ⊙ h_{t−1} + b`` for inputs ``x (…, I)``: ``(1 − z, z ⊙ h̃)``."""
         H = self.hidden_size
-        p = x @ self.weight_ih.t()
+        p = _linear(x, self.weight_ih)
         if self.bias_ih is not None:
             p = p + self.bias_ih
         with scope(gate="z"):
@@ -114,7 +123,7 @@ class MinLSTMCell(Module):
     def gates(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(a, b)`` of ``h_t = a ⊙ h_{t−1} + b``: ``(f', i' ⊙ h̃)``."""
         H = self.hidden_size
-        p = x @ self.weight_ih.t()
+        p = _linear(x, self.weight_ih)
         if self.bias_ih is not None:
             p = p + self.bias_ih
         with scope(gate="f"):
@@ -216,12 +225,14 @@ class LRUCell(Module):
     def inputs(self, u: Tensor) -> tuple[Tensor, Tensor]:
         """``γ ⊙ (B u)`` as ``(re, im)`` for ``u (…, I)``."""
         gamma = self.gamma_log.exp()
-        return (u @ self.B_re.t()) * gamma, (u @ self.B_im.t()) * gamma
+        N = self.state_size
+        b = _linear(u, cat([self.B_re, self.B_im], 0)) * cat([gamma, gamma], 0)      # one GEMM for both parts
+        return b[..., :N], b[..., N:]
 
     def readout(self, x_re: Tensor, x_im: Tensor, u: Tensor) -> Tensor:
         """``y = Re(C x) + D ⊙ u`` (``+ bias``)."""
-        skip = u * self.D if self.D.ndim == 1 else u @ self.D.t()
-        y = x_re @ self.C_re.t() - x_im @ self.C_im.t() + skip
+        skip = u * self.D if self.D.ndim == 1 else _linear(u, self.D)
+        y = _linear(x_re, self.C_re) - _linear(x_im, self.C_im) + skip
         return y if self.bias is None else y + self.bias
 
     def forward(self, input: Tensor, hx: tuple | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -349,11 +360,10 @@ class MinLSTM(_LinearRecurrent):
 class LRU(_LinearRecurrent):
     __doc__ = (LRUCell.__doc__.replace("One step of the Linear Recurrent Unit", "A Linear Recurrent Unit layer")
                + """
-    Trained in parallel: ``λ = r e^{iφ}`` is the same at every step, so in the rotating frame
-    ``w_t = e^{−iφt} x_t`` the recurrence has the real multiplier ``r``:
-    ``w_t = r ⊙ w_{t−1} + e^{−iφt} γ ⊙ (B u_t)``: one real ``tr.linear_scan`` over the real and
-    imaginary parts together, then ``x_t = e^{iφt} w_t``. (In float32 the angle ``φt`` carries a relative
-    rounding of ~1e-7 × φt; float64 agrees with the step-by-step cell to 1e-12.)
+    Trained in parallel: ``γ ⊙ (B u_t)`` for all steps as one GEMM, the complex recurrence as one
+    :class:`~tinygrad_rnn.ops.lru.LRUScan` node (complex arithmetic on the backend; the scan kernel of
+    ``tr.linear_scan``; a hand-written backward that is itself a reverse scan with ``conj(λ)``), the
+    read-out ``Re(C x_t) = [C_re, −C_im] [x_re; x_im]`` as one GEMM.
 """ + _LAYER_DOC.format(hx="the tuple ``(y_0, x_re_0, x_im_0)``, each ``(1, N, ·)`` (``y_0`` is not read)",
                         hn="``(y_n, x_re_n, x_im_n)``: the last output and the complex state's parts") + """
     Example::
@@ -370,23 +380,16 @@ class LRU(_LinearRecurrent):
         self.state_size = self._cells[0][0].state_size
 
     def _scan(self, cell: LRUCell, x: Tensor, s0):
-        T, N = x.shape[0], cell.state_size
-        r, phi, _ = cell.eigenvalues()
-        b_re, b_im = cell.inputs(x)                                     # (T, B, N)
-        t = tensor(np.arange(T, dtype=np.float64).reshape(T, 1, 1), dtype=x.dtype, device=x.device)
-        ang = phi * t                                                   # (T, 1, N)
-        cos, sin = ang.cos(), ang.sin()
-        w_b = cat([cos * b_re + sin * b_im, cos * b_im - sin * b_re], -1)      # e^{−iφt} b, (T, B, 2N)
-        h0 = None
-        if s0 is not None:
-            _, p_re, p_im = s0
-            c1, s1 = phi.cos(), phi.sin()
-            h0 = cat([c1 * p_re - s1 * p_im, s1 * p_re + c1 * p_im], -1)    # w_{−1} = e^{iφ} x_{−1}
-        w = linear_scan(cat([r, r], 0), w_b, h0, dim=0)
-        w_re, w_im = w[..., :N], w[..., N:]
-        x_re, x_im = cos * w_re - sin * w_im, sin * w_re + cos * w_im
-        y = cell.readout(x_re, x_im, x)
-        return y, (y, x_re, x_im)
+        N = cell.state_size
+        gamma = cell.gamma_log.exp()
+        b = _linear(x, cat([cell.B_re, cell.B_im], 0)) * cat([gamma, gamma], 0)      # γ ⊙ (B u), [re | im]
+        h0 = None if s0 is None else cat([s0[1], s0[2]], -1)
+        xs = LRUScan.apply(b, cell.nu_log, cell.theta_log, *(() if h0 is None else (h0,)))
+        skip = x * cell.D if cell.D.ndim == 1 else _linear(x, cell.D)
+        y = _linear(xs, cat([cell.C_re, -cell.C_im], 1)) + skip                        # Re(C x) + D u
+        if cell.bias is not None:
+            y = y + cell.bias
+        return y, (y, xs[..., :N], xs[..., N:])
 
     def extra_repr(self) -> str:
         c = self._cells[0][0]
