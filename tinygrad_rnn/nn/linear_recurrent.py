@@ -25,7 +25,7 @@ from ..autograd.scope import scope
 from ..nn.recurrent import recording
 from ..ops.lru import LRUScan
 from ..scan import linear_scan
-from ..tensor import Tensor, cat, empty, tensor, where
+from ..tensor import Tensor, cat, empty, stack, tensor, where
 from .module import Module, Parameter
 from .recurrent.cells import check_positive_int
 from .recurrent.layers import Recurrent
@@ -380,16 +380,21 @@ class LRU(_LinearRecurrent):
         self.state_size = self._cells[0][0].state_size
 
     def _scan(self, cell: LRUCell, x: Tensor, s0):
-        N = cell.state_size
+        N, H = cell.state_size, cell.hidden_size
         gamma = cell.gamma_log.exp()
-        b = _linear(x, cat([cell.B_re, cell.B_im], 0)) * cat([gamma, gamma], 0)      # γ ⊙ (B u), [re | im]
-        h0 = None if s0 is None else cat([s0[1], s0[2]], -1)
+
+        def pairs(re, im, axis):                       # interleave [re₀, im₀, re₁, im₁, …] along ``axis``
+            z = stack([re, im], axis + 1)
+            return z.reshape(*z.shape[:axis], 2 * N, *z.shape[axis + 2:])
+
+        b = _linear(x, pairs(cell.B_re, cell.B_im, 0)) * pairs(gamma, gamma, 0)      # γ ⊙ (B u)
+        h0 = None if s0 is None else pairs(s0[1], s0[2], 1)
         xs = LRUScan.apply(b, cell.nu_log, cell.theta_log, *(() if h0 is None else (h0,)))
         skip = x * cell.D if cell.D.ndim == 1 else _linear(x, cell.D)
-        y = _linear(xs, cat([cell.C_re, -cell.C_im], 1)) + skip                        # Re(C x) + D u
+        y = _linear(xs, pairs(cell.C_re, -cell.C_im, 1).reshape(H, 2 * N)) + skip   # Re(C x) + D u
         if cell.bias is not None:
             y = y + cell.bias
-        return y, (y, xs[..., :N], xs[..., N:])
+        return y, (y, xs[..., 0::2], xs[..., 1::2])
 
     def extra_repr(self) -> str:
         c = self._cells[0][0]
