@@ -66,3 +66,11 @@ def test_models_read_the_tasks():
         assert m(x).shape == (2, 1)
     with pytest.raises(ValueError, match="model"):
         road.RoadModel("mamba", 2, 4, 1, s, per_step=False)
+
+
+def test_experiments_train_the_new_cells_by_name():
+    from tinygrad_rnn.app import experiments as ex
+    s = ex.TaskSettings("adding", lengths=(4,), seeds=1, hidden_size=4, batch_size=4, steps=2, test_size=8)
+    for cell in ("tinygrad_rnn.nn.linear_recurrent:MinGRUCell", "tinygrad_rnn.nn.linear_recurrent:LRUCell"):
+        result, model = ex.train_run(s, cell, 4, seed=0)
+        assert np.isfinite(result["mse"]) and len(result["grad_norms_init"]) == 4
