@@ -202,7 +202,7 @@ def test_demo_without_optional_tools_finishes_with_numbers_and_dot_text(tmp_path
         (hide / pkg).mkdir(parents=True)
         (hide / pkg / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
     out = tmp_path / "demo"
-    proc = run_cli("demo", "--quick", "--out", str(out),
+    proc = run_cli("demo", "--quick", "--out", str(out), "--jobs", "1",     # serial: a progress line per run
                    env={"PATH": str(tmp_path), "PYTHONPATH": os.pathsep.join([str(hide), ROOT])})
     assert proc.returncode == 0, proc.stderr
     notes = [line for line in proc.stderr.splitlines() if line.startswith("tinygrad-rnn: note:")]

@@ -87,6 +87,53 @@ def test_options(device):
     assert x.shape == (2, 3, 5)
 
 
+def test_copy_task_structure_and_baseline(device):
+    T, B = 7, 50
+    x, y = tasks.copy_task(T, B, seed=2, device=device)
+    L = T + 20
+    assert x.shape == (L, B, 10) and y.shape == (L, B) and y.dtype == tr.int64 and x.device == device
+    x, y = x.numpy(), y.numpy()
+    assert (x.sum(-1) == 1).all()
+    seq = x.argmax(-1)
+    assert (seq[:10] < 8).all() and (seq[10:T + 9] == 8).all() and (seq[T + 9] == 9).all()
+    assert (seq[T + 10:] == 8).all()
+    assert (y[:T + 10] == 8).all()
+    np.testing.assert_array_equal(y[T + 10:], seq[:10])          # the 10 symbols, after T blanks
+    # the memoryless baseline: blanks with certainty, then uniform over the 8 symbols
+    logits = np.full((L, B, 10), -np.inf)
+    logits[:T + 10, :, 8] = 0.0
+    logits[T + 10:, :, :8] = 0.0
+    ce = tr.nn.functional.cross_entropy(tr.tensor(np.where(np.isinf(logits), -1e9, logits).reshape(L * B, 10)),
+                                        tr.tensor(y.reshape(-1))).item()
+    np.testing.assert_allclose(ce, 10 * np.log(8) / (T + 20), rtol=1e-6)
+    np.testing.assert_allclose(tasks.copy_baseline(T), 10 * np.log(8) / (T + 20))
+
+
+def test_selective_copy_structure(device):
+    T, B, K, V = 30, 40, 5, 6
+    x, y = tasks.selective_copy(T, B, seed=4, K=K, vocab=V, device=device)
+    assert x.shape == (T + K, B, V + 2) and y.shape == (B, K) and y.dtype == tr.int64 and x.device == device
+    x, y = x.numpy(), y.numpy()
+    seq = x.argmax(-1).T                                          # (B, T + K)
+    assert (x.sum(-1) == 1).all() and (seq[:, T:] == V + 1).all()
+    for b in range(B):
+        data = seq[b, :T][seq[b, :T] < V]
+        np.testing.assert_array_equal(data, y[b])                # the symbols, in order of position
+    first = np.array([np.flatnonzero(seq[b, :T] < V)[0] for b in range(B)])
+    assert len(set(first.tolist())) > 5                           # positions vary between sequences
+    xb, _ = tasks.selective_copy(T, 3, seed=4, K=K, vocab=V, batch_first=True, device=device)
+    assert xb.shape == (3, T + K, V + 2)
+
+
+@pytest.mark.parametrize("make", [lambda s, **kw: tasks.copy_task(5, 4, s, **kw),
+                                  lambda s, **kw: tasks.selective_copy(12, 4, s, K=3, **kw)])
+def test_new_tasks_deterministic_per_seed(make, device):
+    a, b, c = make(7, device=device), make(7, device=device), make(8, device=device)
+    np.testing.assert_array_equal(a.inputs.numpy(), b.inputs.numpy())
+    np.testing.assert_array_equal(a.targets.numpy(), b.targets.numpy())
+    assert not np.array_equal(a.inputs.numpy(), c.inputs.numpy())
+
+
 @pytest.mark.parametrize("call, exc, words", [
     (lambda: tasks.adding_problem(1, 4, 0), ValueError, "T"),
     (lambda: tasks.adding_problem(10, 0, 0), ValueError, "batch"),
@@ -95,6 +142,10 @@ def test_options(device):
     (lambda: tasks.adding_problem(10, 4, 0, dtype=tr.int64), TypeError, "dtype"),
     (lambda: tasks.memory_signal(10, 4, 1, 0), ValueError, "K"),
     (lambda: tasks.memory_signal(10, 4, 3, 0, distractors=0), ValueError, "distractors"),
+    (lambda: tasks.copy_task(0, 4, 0), ValueError, "T"),
+    (lambda: tasks.copy_task(5, 4, 0, dtype=tr.int64), TypeError, "dtype"),
+    (lambda: tasks.selective_copy(4, 2, 0, K=5), ValueError, "K"),
+    (lambda: tasks.selective_copy(10, 2, 0, vocab=1), ValueError, "vocab"),
 ])
 @pytest.mark.cpu_only          # pure argument checks: they raise before any array is made
 def test_bad_arguments(call, exc, words):

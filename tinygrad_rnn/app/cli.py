@@ -83,6 +83,14 @@ def _cells(text: str) -> list:
     return cells
 
 
+def _choices(text: str, allowed: tuple) -> list:
+    values = [v.strip().lower() for v in text.split(",") if v.strip()]
+    bad = [v for v in values if v not in allowed]
+    if not values or bad:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names among {','.join(allowed)}, got {text!r}")
+    return values
+
+
 def _forget_bias(text: str):
     if text.lower() in ("none", "default"):
         return "none"
@@ -143,6 +151,16 @@ def _common(p: argparse.ArgumentParser, out_default: str) -> None:
                    help="write the numbers only: no pictures, so neither matplotlib nor Graphviz is needed")
 
 
+def _scale_args(p: argparse.ArgumentParser) -> None:
+    """``--jobs`` and ``--dask``: where a sweep's independent runs go (results identical to a serial run)."""
+    p.add_argument("--jobs", type=_positive, default=None,
+                   help="worker processes for the independent runs (results identical to --jobs 1). "
+                        "Default: the number of cores")
+    p.add_argument("--dask", default=None, metavar="tcp://HOST:PORT",
+                   help="run on an existing Dask cluster at this scheduler address instead "
+                        "(pip install 'tinygrad-rnn[dask]')")
+
+
 def _sweep_args(p: argparse.ArgumentParser, task: str) -> None:
     from .experiments import DEMO_ADDING, DEMO_MEMORY
     s = DEMO_MEMORY if task == "memory" else DEMO_ADDING
@@ -167,6 +185,7 @@ def _sweep_args(p: argparse.ArgumentParser, task: str) -> None:
     p.add_argument("--quick", action="store_true",
                    help="a tiny sweep, for checking the setup (measured: 5-63 s on 2 shared cores at load 5-18)")
     _common(p, f"out/{task}")
+    _scale_args(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="tiny settings, for checking the setup (about 1 min on 2 cores at load 5)")
     _common(p, "demo_out")
+    _scale_args(p)
 
     for task, text in (("memory", "recall the symbol of step 1 at step T, past distractors"),
                        ("adding", "sum the two marked values of a sequence (Hochreiter & Schmidhuber)")):
@@ -212,6 +232,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-scale", type=_positive_float, default=0.01,
                    help="std of the random inputs. Default: 0.01")
     _common(p, "out/gradflow")
+
+    # tinygrad-rnn road (issue 13): the classic cells, linear recurrences and a Transformer on long tasks
+    from .road import MODELS as _ROAD_MODELS, TASKS as _ROAD_TASKS
+    p = sub.add_parser("road", help="RNN, LSTM, GRU, LRU, minGRU and a Transformer raced on long tasks",
+                       description="Train RNN, LSTM, GRU, LRU, minGRU and a small causal Transformer encoder of about "
+                                   "equal parameter count on the adding problem and the copy task at T in "
+                                   "{100, 500, 1000}, 3 seeds each, on settings fixed in advance; report success per "
+                                   "model and T, training time per step against T and the gradient norm through "
+                                   "time at initialisation; write road.json (after every run), road.md and figures. "
+                                   "The full run takes days on 2 cores; --quick takes seconds.")
+    p.add_argument("--quick", action="store_true", help="tiny settings (seconds), for checking the setup")
+    p.add_argument("--T", type=_ints, default=None, help="sequence lengths, comma-separated. Default: 100,500,1000")
+    p.add_argument("--models", type=lambda t: _choices(t, _ROAD_MODELS), default=None,
+                   help=f"models, comma-separated, among {','.join(_ROAD_MODELS)}. Default: all")
+    p.add_argument("--tasks", type=lambda t: _choices(t, _ROAD_TASKS), default=None,
+                   help="tasks, comma-separated, among adding,copy. Default: both")
+    p.add_argument("--seeds", type=_positive, default=None, help="seeds per task, model and T. Default: 3")
+    p.add_argument("--steps", type=_positive, default=None, help="Adam steps per run. Default: 2000")
+    p.add_argument("--params", type=_positive, default=None, help="parameter budget per model. Default: 5000")
+    p.add_argument("--lr", type=float, default=None, help="learning rate. Default: 3e-3")
+    p.add_argument("--batch", type=_positive, default=None, help="batch size. Default: 32")
+    _common(p, "out/road")
+    _scale_args(p)
 
     p = sub.add_parser("graph", help="draw the computation graph of a small recurrent layer",
                        description="Build a small RNN/GRU/LSTM, run it unrolled forward and backward and render "
@@ -281,14 +324,17 @@ def _settings_from(args, task: str):
     return s
 
 
-def run_sweep(settings, out: str, seed: int, device: str, progress: bool, keep_models=None):
+def run_sweep(settings, out: str, seed: int, device: str, progress: bool, keep_models=None, jobs=None,
+              dask=None):
     """Run and save one task's sweep; print its settings and table. Returns the Sweep."""
     from .experiments import Sweep, format_table, write_json
     path = os.path.join(out, f"{settings.task}.json")
     print(f"\n== {settings.task} ==\n  {settings.describe()}", flush=True)
-    sweep = Sweep(settings, seed=seed, device=device, path=path)
+    sweep = Sweep(settings, seed=seed, device=device, path=path, jobs=jobs, dask=dask)
     t0 = time.perf_counter()
     sweep.run(progress=progress, keep_models=keep_models)
+    if sweep.resumed:
+        print(f"  (resumed: {sweep.resumed} runs read back from {path})", flush=True)
     for r in sweep.runs:
         r["K"] = settings.K if settings.task == "memory" else None
     write_json(path, sweep.to_json())
@@ -361,7 +407,7 @@ def cmd_sweep(args, task: str) -> int:
     out = ensure_folder(args.out)
     settings = _settings_from(args, task)
     tools = check_optional_tools(plots=not args.no_plots, graph=False, progress=not args.no_progress)
-    sweep = run_sweep(settings, out, args.seed, device, not args.no_progress)
+    sweep = run_sweep(settings, out, args.seed, device, not args.no_progress, jobs=args.jobs, dask=args.dask)
     for p in (sweep_figures(sweep, out) if tools.get("matplotlib") else []):
         print(f"  wrote {p}")
     return 0
@@ -495,8 +541,8 @@ def cmd_demo(args) -> int:
 
     T_mem = max(mem_s.lengths)
     mem = run_sweep(mem_s, out, args.seed, device, progress,
-                    keep_models=lambda cell, T, k: T == T_mem and k == 0)
-    add = run_sweep(add_s, out, args.seed, device, progress)
+                    keep_models=lambda cell, T, k: T == T_mem and k == 0, jobs=args.jobs, dask=args.dask)
+    add = run_sweep(add_s, out, args.seed, device, progress, jobs=args.jobs, dask=args.dask)
 
     plots_on = bool(tools.get("matplotlib"))
     written = sweep_figures(mem, out) + sweep_figures(add, out) if plots_on else []
@@ -670,6 +716,11 @@ def check_optional_tools(plots: bool, graph: bool, progress: bool) -> dict:
     return found
 
 
+def _cmd_road(args) -> int:
+    from .road import cmd_road
+    return cmd_road(args)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -682,7 +733,7 @@ def main(argv=None) -> int:
     limit_blas_threads(1)
     handlers = {"demo": cmd_demo, "memory": lambda a: cmd_sweep(a, "memory"),
                 "adding": lambda a: cmd_sweep(a, "adding"), "gradflow": cmd_gradflow, "graph": cmd_graph,
-                "train": cmd_train, "explore": cmd_explore}
+                "train": cmd_train, "explore": cmd_explore, "road": _cmd_road}
     try:
         code = handlers[args.command](args)
         sys.stdout.flush()                   # a closed pipe shows here rather than at the interpreter's exit

@@ -358,7 +358,13 @@ def ensure_folder(path: str) -> str:
 
 @dataclass
 class Sweep:
-    """A task's sweep over cells, lengths and seeds, with its results written as they come."""
+    """A task's sweep over cells, lengths and seeds, with its results written as they come.
+
+    ``jobs`` worker processes (``None``: the number of cores) or a Dask cluster at ``dask``
+    (``"tcp://HOST:PORT"``) run the independent runs; the results are the serial run's (seeded), kept
+    in serial order. With ``path`` set, each run is saved as it finishes and a sweep whose file holds
+    runs of the same settings, base seed and device resumes: only the missing runs are trained.
+    """
 
     settings: TaskSettings
     seed: int = 0
@@ -366,6 +372,9 @@ class Sweep:
     path: str | None = None
     runs: list = field(default_factory=list)
     models: dict = field(default_factory=dict)
+    jobs: int | None = 1
+    dask: str | None = None
+    resumed: int = 0
 
     def to_json(self) -> dict:
         return {"settings": asdict(self.settings), "base_seed": self.seed, "device": str(self.device),
@@ -373,21 +382,156 @@ class Sweep:
 
     def run(self, progress: bool = True, keep_models: Callable | None = None) -> "Sweep":
         s = self.settings
-        total = s.steps * len(s.cells) * len(s.lengths) * s.seeds
-        bar = progress_bar(total, s.task, progress)
+        order = [(cell, T, self.seed + k) for T in s.lengths for cell in s.cells for k in range(s.seeds)]
+        keep = {(c, T, seed) for c, T, seed in order if keep_models is not None and keep_models(c, T, seed - self.seed)}
+        header = {"settings": asdict(s), "base_seed": self.seed, "device": str(self.device)}
+        saved = {(r["cell"], r["T"], r["seed"]): r for r in load_saved_runs(self.path, header)}
+        saved = {key: r for key, r in saved.items() if key not in keep}          # a kept model is retrained
+        self.resumed = len(saved)
+        jobs = [Job(i, key, _sweep_job, (s, *key, self.device, key in keep))
+                for i, key in enumerate(order) if key not in saved]
+        done = {order.index(key): r for key, r in saved.items()}
+        bar = progress_bar(s.steps * len(order), s.task, progress)
+        bar.update(s.steps * len(saved))
+        serial = resolve_jobs(self.jobs) == 1 and self.dask is None
+
+        def finished(job, value) -> None:
+            result, state = value
+            done[job.index] = result
+            self.runs = [done[i] for i in sorted(done)]
+            if state is not None:
+                cell, T, seed = job.key
+                self.models[(cell, T, seed - self.seed)] = _rebuild_model(s, cell, state, self.device)
+            if not serial:
+                bar.update(s.steps)
+            if self.path is not None:
+                write_json(self.path, self.to_json())
+
         try:
-            for T in s.lengths:
-                for cell in s.cells:
-                    for k in range(s.seeds):
-                        result, model = train_run(s, cell, T, self.seed + k, self.device, bar)
-                        self.runs.append(result)
-                        if keep_models is not None and keep_models(cell, T, k):
-                            self.models[(cell, T, k)] = model
-                        if self.path is not None:
-                            write_json(self.path, self.to_json())
+            run_jobs(jobs, self.jobs, self.dask, finished, bar=bar if serial else None)
         finally:
             bar.close()
+        self.runs = [done[i] for i in sorted(done)]
         return self
+
+
+# --------------------------------------------------------------------------------------------------
+# run scheduling: worker processes, a Dask cluster, resuming from saved runs
+
+
+@dataclass(frozen=True)
+class Job:
+    """One independent run of a sweep: ``fn(*args)`` (a module-level function, so workers can import it);
+    ``index`` is its place in the serial order, ``key`` what identifies it in the results."""
+
+    index: int
+    key: tuple
+    fn: Callable
+    args: tuple
+
+
+def resolve_jobs(jobs: int | None) -> int:
+    """``jobs`` as a positive int: ``None`` means the number of cores."""
+    if jobs is None:
+        return max(1, os.cpu_count() or 1)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs: expected a positive int or None (the number of cores), got {jobs!r}")
+    return jobs
+
+
+def _worker_init() -> None:
+    """Worker processes ask BLAS for one thread, as the command line does (same numbers, no oversubscription)."""
+    from .cli import limit_blas_threads
+    limit_blas_threads(1)
+
+
+def _call(fn: Callable, args: tuple, bar=None):
+    return fn(*args, bar=bar) if bar is not None else fn(*args)
+
+
+def run_jobs(jobs: list, n_jobs: int | None = 1, dask: str | None = None, on_done: Callable | None = None,
+             bar=None) -> dict:
+    """Run independent jobs and call ``on_done(job, value)`` in this process as each one finishes.
+
+    Serially (``n_jobs == 1``, no ``dask``: ``bar`` is passed to the job for its progress), in
+    ``n_jobs`` spawned worker processes, or on the Dask cluster at ``dask`` (``"tcp://HOST:PORT"``;
+    needs ``dask.distributed``: ``pip install 'tinygrad-rnn[dask]'``). Every job seeds itself, so the
+    values do not depend on where or in which order they ran. If a job fails, the jobs not yet started
+    are cancelled and its exception is raised (the finished ones have been handed to ``on_done``).
+    Returns ``{job.index: value}``.
+    """
+    n_jobs = resolve_jobs(n_jobs)
+    values = {}
+
+    def finish(job, value):
+        values[job.index] = value
+        if on_done is not None:
+            on_done(job, value)
+
+    if dask is not None:
+        if not isinstance(dask, str) or "://" not in dask:
+            raise ValueError(f"dask: expected a scheduler address such as 'tcp://127.0.0.1:8786', got {dask!r}")
+        try:
+            from dask.distributed import Client, as_completed
+        except ImportError as e:
+            raise ImportError("--dask needs dask.distributed: pip install 'tinygrad-rnn[dask]' "
+                              "(or pip install 'dask[distributed]')") from e
+        if not jobs:
+            return values
+        with Client(dask, set_as_default=False) as client:
+            client.run(_worker_init)
+            futures = {client.submit(_call, job.fn, job.args, pure=False): job for job in jobs}
+            try:
+                for fut in as_completed(list(futures), loop=client.loop):
+                    finish(futures[fut], fut.result())
+            finally:
+                client.cancel([f for f in futures if not f.done()])
+        return values
+    if n_jobs == 1 or len(jobs) <= 1:
+        for job in jobs:
+            finish(job, _call(job.fn, job.args, bar))
+        return values
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    ctx = multiprocessing.get_context("spawn")        # no fork of a process with threads (tqdm, BLAS)
+    pool = ProcessPoolExecutor(max_workers=min(n_jobs, len(jobs)), mp_context=ctx, initializer=_worker_init)
+    try:
+        pending = {pool.submit(_call, job.fn, job.args): job for job in jobs}
+        while pending:
+            ready, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in sorted(ready, key=lambda f: pending[f].index):
+                job = pending.pop(fut)
+                finish(job, fut.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return values
+
+
+def load_saved_runs(path: str | None, header: dict) -> list:
+    """The runs saved in ``path`` by an earlier sweep with the same ``header`` (settings, seed, device), else []."""
+    if path is None or not os.path.isfile(path):
+        return []
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        return []
+    same = all(json.loads(json.dumps(v)) == saved.get(k) for k, v in header.items())
+    return list(saved.get("runs", [])) if same and isinstance(saved.get("runs"), list) else []
+
+
+def _sweep_job(s: TaskSettings, cell: str, T: int, seed: int, device, keep: bool, bar=None):
+    """One training run of a sweep (in any process): its result, and its weights when they are kept."""
+    result, model = train_run(s, cell, T, seed, device, bar)
+    state = {k: v.detach().numpy() for k, v in model.state_dict().items()} if keep else None
+    return result, state
+
+
+def _rebuild_model(s: TaskSettings, cell: str, state: dict, device) -> SequenceModel:
+    I, O = _input_output(s)
+    model = SequenceModel(cell, I, s.hidden_size, O, device=device)
+    model.load_state_dict({k: tensor(v, device=device) for k, v in state.items()})
+    return model
 
 
 def summarize(runs: list) -> list:

@@ -13,6 +13,12 @@ the arrays to ``device``, so a seed gives the same batch on CPU and GPU. Inputs 
 - :func:`memory_signal`: one of ``K`` symbols (one-hot) at step 1, then one-hot distractor symbols,
   then a recall cue at step ``T``; the target is the first symbol. Chance accuracy is 1/K, and the
   only information about the answer is ``T - 1`` steps back.
+- :func:`copy_task` (Arjovsky, Shah & Bengio 2016): 10 symbols of 8, ``T`` blanks, then copy the 10
+  symbols. Predicting blanks and then a uniform guess gives cross-entropy ``10·log 8 / (T + 20)``
+  (:func:`copy_baseline`), the memoryless baseline.
+- :func:`selective_copy` (Gu & Dao 2023): ``K`` symbols scattered at random among ``T`` blanks, then
+  ``K`` cues; name the symbols in order. Their positions vary, so a fixed delay (time-invariant
+  recurrence, a convolution) cannot solve it: the model must select by content.
 """
 
 from __future__ import annotations
@@ -134,3 +140,87 @@ def memory_signal(T: int, batch: int, K: int, seed: int, device=None, dtype=None
 def memory_input_size(K: int, distractors: int | None = None) -> int:
     """Number of input channels of :func:`memory_signal`: ``K + distractors + 1``."""
     return K + (K if distractors is None else distractors) + 1
+
+
+COPY_SYMBOLS, COPY_LENGTH = 8, 10          # data symbols 0..7; 8 = blank, 9 = delimiter
+
+
+def copy_baseline(T: int) -> float:
+    """The memoryless cross-entropy of :func:`copy_task`: ``10·log 8 / (T + 20)`` (blanks, then a guess)."""
+    T = _check_int("T", T, 1)
+    return COPY_LENGTH * float(np.log(COPY_SYMBOLS)) / (T + 2 * COPY_LENGTH)
+
+
+def copy_task(T: int, batch: int, seed: int, device=None, dtype=None, batch_first: bool = False) -> Batch:
+    """The copy task (Arjovsky et al. 2016): remember 10 symbols over ``T`` blanks and repeat them.
+
+    The alphabet has 10 categories: symbols ``0..7``, the blank ``8`` and the delimiter ``9``. An input
+    sequence has length ``T + 20``: 10 symbols drawn uniformly from ``0..7``, ``T - 1`` blanks, the
+    delimiter, 10 blanks. The target is blank for the first ``T + 10`` steps and then the 10 symbols.
+    A model that outputs blanks and then guesses scores :func:`copy_baseline` ``= 10·log 8 / (T + 20)``.
+
+    Args:
+        T: the delay between the last symbol shown and the first one asked for (>= 1).
+        batch, seed, device, dtype, batch_first: as :func:`adding_problem`.
+
+    Returns:
+        ``Batch(inputs (T + 20, batch, 10) one-hot, targets (T + 20, batch) int64)``
+        (``(batch, T + 20, ...)`` with ``batch_first``).
+    """
+    T = _check_int("T", T, 1)
+    batch = _check_int("batch", batch, 1)
+    seed = _check_int("seed", seed, 0)
+    dt = _float_dtype(dtype)
+    n, blank, delim = COPY_LENGTH, COPY_SYMBOLS, COPY_SYMBOLS + 1
+    L = T + 2 * n
+    rng = np.random.Generator(np.random.PCG64(seed))
+    symbols = rng.integers(0, COPY_SYMBOLS, size=(n, batch))
+    seq = np.full((L, batch), blank, dtype=np.int64)
+    seq[:n] = symbols
+    seq[T + n - 1] = delim
+    target = np.full((L, batch), blank, dtype=np.int64)
+    target[T + n:] = symbols
+    x = np.zeros((L, batch, COPY_SYMBOLS + 2), dtype=dt)
+    np.put_along_axis(x, seq[..., None], 1.0, axis=2)
+    if batch_first:
+        x, target = x.transpose(1, 0, 2), target.T
+    return Batch(tensor(np.ascontiguousarray(x), device=device),
+                 tensor(np.ascontiguousarray(target), device=device))
+
+
+def selective_copy(T: int, batch: int, seed: int, K: int = 16, vocab: int = 8, device=None, dtype=None,
+                   batch_first: bool = False) -> Batch:
+    """Selective copying (Gu & Dao 2023): recall ``K`` symbols scattered among ``T`` blanks, in order.
+
+    The input has ``T + K`` steps over ``vocab + 2`` one-hot channels: the first ``T`` steps hold ``K``
+    symbols from ``0..vocab-1`` at ``K`` distinct random positions (in order of position) and blanks
+    (channel ``vocab``) elsewhere; the last ``K`` steps are the recall cue (channel ``vocab + 1``). The
+    target is the ``K`` symbols in order, one per cue step; guessing scores accuracy ``1/vocab``.
+
+    Args:
+        T: steps that hold the symbols (>= K). batch, seed, device, dtype, batch_first: as the other tasks.
+        K: symbols to recall (>= 1). vocab: number of distinct symbols (>= 2).
+
+    Returns:
+        ``Batch(inputs (T + K, batch, vocab + 2), targets (batch, K) int64)``; the answer to target
+        ``k`` is read at step ``T + k``.
+    """
+    T = _check_int("T", T, 1)
+    batch = _check_int("batch", batch, 1)
+    seed = _check_int("seed", seed, 0)
+    K = _check_int("K", K, 1)
+    vocab = _check_int("vocab", vocab, 2)
+    if K > T:
+        raise ValueError(f"K: expected at most T={T} symbols (they need distinct positions), got {K}")
+    dt = _float_dtype(dtype)
+    rng = np.random.Generator(np.random.PCG64(seed))
+    symbols = rng.integers(0, vocab, size=(batch, K))
+    pos = np.sort(np.argsort(rng.random((batch, T)), axis=1)[:, :K], axis=1)      # K distinct positions
+    seq = np.full((batch, T + K), vocab, dtype=np.int64)
+    np.put_along_axis(seq, pos, symbols, axis=1)
+    seq[:, T:] = vocab + 1
+    x = np.zeros((batch, T + K, vocab + 2), dtype=dt)
+    np.put_along_axis(x, seq[..., None], 1.0, axis=2)
+    if not batch_first:
+        x = x.transpose(1, 0, 2)
+    return Batch(tensor(np.ascontiguousarray(x), device=device), tensor(symbols.astype(np.int64), device=device))

@@ -15,4 +15,5 @@ from .normalization import LayerNorm
 from .activation import GELU, SiLU
 from .transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
                           TransformerEncoder, TransformerEncoderLayer)
+from .linear_recurrent import LRU, LRUCell, MinGRU, MinGRUCell, MinLSTM, MinLSTMCell
 from . import modules

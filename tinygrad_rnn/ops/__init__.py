@@ -6,6 +6,7 @@ from .elementwise import (Abs, Add, Cast, Clamp, Div, Exp, Log, Maximum, Minimum
 from .elementwise import Cos, Cosh, Sin, Sinh
 from .linalg import Matmul
 from .linalg import Einsum, Tril, Triu
+from .lru import LRUScan
 from .hooks import BackwardHookFunction
 from .movement import Cat, Clone, Expand, Flip, Gather, GetItem, IndexPut, Pad, Permute, Reshape, Split, Stack
 from .nn import BinaryCrossEntropy, Dropout, LogSigmoid
@@ -18,4 +19,4 @@ __all__ = ["Abs", "Add", "Amax", "Amin", "Cast", "Cat", "Clamp", "Clone", "Div",
            "Minimum", "Mul", "Neg", "Pad", "Permute", "Pow", "PowScalar", "Relu", "Reshape", "RPowScalar",
            "Sigmoid", "Softmax", "Split", "Sqrt", "Stack", "Sub", "Sum", "Tanh", "Var", "Where"]
 __all__ += ["BackwardHookFunction", "Cos", "Cosh", "Einsum", "Sin", "Sinh", "Tril", "Triu"]
-__all__ += ["FusedRNN"]
+__all__ += ["FusedRNN", "LRUScan"]

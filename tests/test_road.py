@@ -1,0 +1,76 @@
+"""``tinygrad-rnn road``: --quick end to end (CI), the models' budgets, and scheduling that keeps the numbers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tr
+from tinygrad_rnn.app import cli, road
+
+pytestmark = pytest.mark.cpu_only   # CLI and worker processes; the runs are NumPy (cpu) runs
+
+TINY = road.RoadSettings(tasks=("adding", "copy"), lengths=(4,), models=("lstm", "lru", "transformer"), seeds=1,
+                         params=300, batch_size=4, steps=2, test_size=8, time_steps=1)
+
+
+def _numbers(runs):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in runs]
+
+
+def test_road_quick_end_to_end(tmp_path, capsys):
+    out = tmp_path / "road"
+    assert cli.main(["road", "--quick", "--no-progress", "--no-plots", "--jobs", "1", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "settings (fixed in advance)" in text and "LRU (2023)" in text and "minGRU (2024)" in text
+    res = json.loads((out / "road.json").read_text())
+    s = road.QUICK
+    assert res["settings"]["seeds"] >= 3
+    assert len(res["runs"]) == len(s.tasks) * len(s.lengths) * len(s.models) * s.seeds
+    assert {r["model"] for r in res["runs"]} == set(road.MODELS)
+    assert len(res["timing"]) == len(s.lengths) * len(s.models) and all(t["seconds_per_step"] > 0
+                                                                           for t in res["timing"])
+    for r in res["runs"]:
+        L = r["T"] + (20 if r["task"] == "copy" else 0)
+        assert len(r["grad_input"]) == L and np.isfinite(r["metric"])
+        assert (r["model"] == "transformer") == ("grad_state" not in r)
+    assert "### training time per step" in (out / "road.md").read_text()
+
+
+def test_equal_parameter_budget():
+    s = road.RoadSettings(params=5000)
+    for task in road.TASKS:
+        counts = [road.model_width(s, m, *road._io(task))[1] for m in road.MODELS]
+        assert max(abs(c - 5000) for c in counts) < 0.2 * 5000, counts
+
+
+def test_road_jobs_2_equals_jobs_1_and_resumes(tmp_path):
+    path = str(tmp_path / "road.json")
+    serial = road.run_road(TINY, seed=1, jobs=1, progress=False, timing=False)
+    par = road.run_road(TINY, seed=1, path=path, jobs=2, progress=False, timing=False)
+    assert _numbers(par["runs"]) == _numbers(serial["runs"]) and len(serial["runs"]) == 6
+    again = road.run_road(TINY, seed=1, path=path, jobs=1, progress=False, timing=False)
+    assert again["resumed"] == 6 and _numbers(again["runs"]) == _numbers(serial["runs"])
+
+
+def test_models_read_the_tasks():
+    s = road.RoadSettings(params=400)
+    for kind in road.MODELS:
+        m = road.build(s, "copy", kind, seed=0)
+        x, _ = tr.tasks.copy_task(3, 2, seed=0)
+        assert m(x).shape == (23, 2, 10)
+        m = road.build(s, "adding", kind, seed=0)
+        x, _ = tr.tasks.adding_problem(6, 2, seed=0)
+        assert m(x).shape == (2, 1)
+    with pytest.raises(ValueError, match="model"):
+        road.RoadModel("mamba", 2, 4, 1, s, per_step=False)
+
+
+def test_experiments_train_the_new_cells_by_name():
+    from tinygrad_rnn.app import experiments as ex
+    s = ex.TaskSettings("adding", lengths=(4,), seeds=1, hidden_size=4, batch_size=4, steps=2, test_size=8)
+    for cell in ("tinygrad_rnn.nn.linear_recurrent:MinGRUCell", "tinygrad_rnn.nn.linear_recurrent:LRUCell"):
+        result, model = ex.train_run(s, cell, 4, seed=0)
+        assert np.isfinite(result["mse"]) and len(result["grad_norms_init"]) == 4
