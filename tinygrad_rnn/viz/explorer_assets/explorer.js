@@ -515,8 +515,8 @@
     var d = D.graph;
     var v = section("view-graph", "The unrolled graph of a small LSTM",
       "The computation graph this engine recorded for a 4-step LSTM (H = 3), drawn by tr.viz: one cluster per " +
-      "time step, each parameter drawn once with an edge into every step that uses it (weight sharing), node " +
-      "colour = gradient norm. Click a step's cluster to move every view to that step; hover a node for its " +
+      "time step, the same cell in every step (its gates in order), the weights drawn once as a strip that " +
+      "every step shares (the \u25c6 marks), node colour = gradient norm. Click a step's cluster to move every view to that step; hover a node for its " +
       "shape and gradient norm.");
     if (!d || !d.svg) { missing(v, "The graph is not included: " + (d && d.reason ? d.reason : "not recorded")); return; }
     var box = el("div", { id: "graph-box" }, v.root);
