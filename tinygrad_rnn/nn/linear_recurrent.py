@@ -55,7 +55,33 @@ def _uniform(shape, bound: float, dtype, device) -> Parameter:
 # cells (one step; the unrolled path)
 
 
-class MinGRUCell(Module):
+class _MinCell(Module):
+    """What minGRU and minLSTM share: ``blocks`` row blocks of ``weight_ih`` from ``x_t`` alone (no
+    ``weight_hh``), and the step ``h_t = a ⊙ h_{t−1} + b`` from the subclass's :meth:`gates`."""
+
+    state_names = ("h",)
+    blocks = 0
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None, device=None) -> None:
+        super().__init__()
+        check_positive_int(input_size, "input_size")
+        check_positive_int(hidden_size, "hidden_size")
+        self.input_size, self.hidden_size = input_size, hidden_size
+        k = 1 / math.sqrt(input_size)
+        self.weight_ih = _uniform((self.blocks * hidden_size, input_size), k, dtype, device)
+        self.bias_ih = _uniform((self.blocks * hidden_size,), k, dtype, device) if bias else None
+
+    def _project(self, x: Tensor) -> Tensor:
+        p = _linear(x, self.weight_ih)
+        return p if self.bias_ih is None else p + self.bias_ih
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        a, b = self.gates(input)
+        with scope(gate="h"):
+            return b if hx is None else a * hx + b
+
+
+class MinGRUCell(_MinCell):
     r"""One step of minGRU (Feng et al. 2024, "Were RNNs all we needed?"): the gates read ``x_t`` only::
 
         z_t = σ(W_z x_t + b_z)            h̃_t = g(W_h x_t + b_h)
@@ -69,23 +95,12 @@ class MinGRUCell(Module):
         dtype, device: of the parameters. Weights ~ U(−1/√I, 1/√I) (as ``nn.Linear``).
     """
 
-    state_names = ("h",)
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None, device=None) -> None:
-        super().__init__()
-        check_positive_int(input_size, "input_size")
-        check_positive_int(hidden_size, "hidden_size")
-        self.input_size, self.hidden_size = input_size, hidden_size
-        k = 1 / math.sqrt(input_size)
-        self.weight_ih = _uniform((2 * hidden_size, input_size), k, dtype, device)
-        self.bias_ih = _uniform((2 * hidden_size,), k, dtype, device) if bias else None
+    blocks = 2
 
     def gates(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(a, b)`` of ``h_t = a ⊙ h_{t−1} + b`` for inputs ``x (…, I)``: ``(1 − z, z ⊙ h̃)``."""
         H = self.hidden_size
-        p = _linear(x, self.weight_ih)
-        if self.bias_ih is not None:
-            p = p + self.bias_ih
+        p = self._project(x)
         with scope(gate="z"):
             k = p[..., :H]
             z, one_minus_z = k.sigmoid(), (-k).sigmoid()
@@ -93,13 +108,8 @@ class MinGRUCell(Module):
             n = _g(p[..., H:])
         return one_minus_z, z * n
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
-        a, b = self.gates(input)
-        with scope(gate="h"):
-            return b if hx is None else a * hx + b
 
-
-class MinLSTMCell(Module):
+class MinLSTMCell(_MinCell):
     r"""One step of minLSTM (Feng et al. 2024): forget and input gates from ``x_t`` only, normalised::
 
         f_t = σ(W_f x_t + b_f)    i_t = σ(W_i x_t + b_i)    h̃_t = g(W_h x_t + b_h)
@@ -109,23 +119,12 @@ class MinLSTMCell(Module):
     (``g`` as in :class:`MinGRUCell`). ``weight_ih`` ``(3H, I)`` holds the rows of ``f``, ``i``, ``h``.
     """
 
-    state_names = ("h",)
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None, device=None) -> None:
-        super().__init__()
-        check_positive_int(input_size, "input_size")
-        check_positive_int(hidden_size, "hidden_size")
-        self.input_size, self.hidden_size = input_size, hidden_size
-        k = 1 / math.sqrt(input_size)
-        self.weight_ih = _uniform((3 * hidden_size, input_size), k, dtype, device)
-        self.bias_ih = _uniform((3 * hidden_size,), k, dtype, device) if bias else None
+    blocks = 3
 
     def gates(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(a, b)`` of ``h_t = a ⊙ h_{t−1} + b``: ``(f', i' ⊙ h̃)``."""
         H = self.hidden_size
-        p = _linear(x, self.weight_ih)
-        if self.bias_ih is not None:
-            p = p + self.bias_ih
+        p = self._project(x)
         with scope(gate="f"):
             f = p[..., :H].sigmoid()
         with scope(gate="i"):
@@ -134,11 +133,6 @@ class MinLSTMCell(Module):
             n = _g(p[..., 2 * H:])
         s = f + i
         return f / s, (i / s) * n
-
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
-        a, b = self.gates(input)
-        with scope(gate="h"):
-            return b if hx is None else a * hx + b
 
 
 class LRUCell(Module):
