@@ -258,6 +258,8 @@ class Recurrent(Module):
                           "nothing", UserWarning, stacklevel=2 if type(self) is Recurrent else 4)
         self.cell = cell
         self.cell_kwargs = dict(cell_kwargs)
+        kind = kind_of(cell, cell_kwargs)          # looked up once (it inspects the cell's signature)
+        self._kind_name = kind.name if kind is not None else None
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -297,8 +299,8 @@ class Recurrent(Module):
     @property
     def kind(self):
         """The registered :class:`CellKind` of this layer's cell (``None``: not registered, runs unrolled);
-        derived from ``cell`` and ``cell_kwargs``, so a saved module holds only those."""
-        return kind_of(self.cell, self.cell_kwargs)
+        a saved module holds only its registry name."""
+        return get_kind(self._kind_name) if self._kind_name is not None else None
 
     # ----------------------------------------------------------------- the cells
     def _sync(self) -> None:
