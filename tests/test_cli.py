@@ -138,6 +138,14 @@ def test_graph(tmp_path, capsys):
     capsys.readouterr()
 
 
+@pytest.mark.cpu_only      # argument parsing only (.dot output: no Graphviz needed)
+def test_graph_cell_names_ignore_case_as_cells_do(tmp_path, capsys):
+    path = tmp_path / "g.dot"
+    assert cli.main(["graph", "--cell", "LSTM", "--steps", "2", "-o", str(path)]) == 0
+    assert "LSTM" in path.read_text()
+    capsys.readouterr()
+
+
 @pytest.mark.cpu_only          # runs an example script through the CLI (examples are host-side smoke tests)
 def test_train_runs_an_example(tmp_path, capsys):
     require("matplotlib")

@@ -259,7 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("graph", help="draw the computation graph of a small recurrent layer",
                        description="Build a small RNN/GRU/LSTM, run it unrolled forward and backward and render "
                                    "its graph with Graphviz (SVG/PNG/PDF).")
-    p.add_argument("--cell", choices=_graph_cells(), default="lstm", help="Default: lstm")
+    p.add_argument("--cell", type=str.lower, choices=_graph_cells(), default="lstm",   # LSTM = lstm, as --cells
+                   help="Default: lstm")
     p.add_argument("--steps", type=_positive, default=4, help="time steps. Default: 4")
     p.add_argument("--layers", type=_positive, default=1, help="stacked layers. Default: 1")
     p.add_argument("--bidirectional", action="store_true", help="add a reverse direction")
