@@ -47,15 +47,7 @@ def default_collate(batch: list):
     if isinstance(elem, (str, bytes)):
         return batch
     if isinstance(elem, collections.abc.Mapping):
-        collated = {key: default_collate([d[key] for d in batch]) for key in elem}
-        try:
-            if isinstance(elem, collections.abc.MutableMapping):
-                clone = copy.copy(elem)
-                clone.update(collated)
-                return clone
-            return type(elem)(collated)
-        except TypeError:
-            return collated
+        return _mapping_like(elem, {key: default_collate([d[key] for d in batch]) for key in elem})
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):     # namedtuple
         return type(elem)(*(default_collate(list(samples)) for samples in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
@@ -65,15 +57,7 @@ def default_collate(batch: list):
         transposed = [default_collate(list(samples)) for samples in zip(*batch)]
         if isinstance(elem, tuple):
             return transposed
-        try:
-            if isinstance(elem, collections.abc.MutableSequence):
-                clone = copy.copy(elem)
-                for i, value in enumerate(transposed):
-                    clone[i] = value
-                return clone
-            return type(elem)(transposed)
-        except TypeError:
-            return transposed
+        return _sequence_like(elem, transposed)
     raise TypeError(_ERR.format(type(elem)))
 
 
@@ -87,28 +71,36 @@ def default_convert(data):
     if isinstance(data, (np.bool_, np.number)):
         return as_tensor(np.asarray(data))
     if isinstance(data, collections.abc.Mapping):
-        converted = {key: default_convert(data[key]) for key in data}
-        try:
-            if isinstance(data, collections.abc.MutableMapping):
-                clone = copy.copy(data)
-                clone.update(converted)
-                return clone
-            return type(data)(converted)
-        except TypeError:
-            return converted
+        return _mapping_like(data, {key: default_convert(data[key]) for key in data})
     if isinstance(data, tuple) and hasattr(data, "_fields"):
         return type(data)(*(default_convert(d) for d in data))
     if isinstance(data, tuple):
         return [default_convert(d) for d in data]
     if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
-        converted = [default_convert(d) for d in data]
-        try:
-            if isinstance(data, collections.abc.MutableSequence):
-                clone = copy.copy(data)
-                for i, value in enumerate(converted):
-                    clone[i] = value
-                return clone
-            return type(data)(converted)
-        except TypeError:
-            return converted
+        return _sequence_like(data, [default_convert(d) for d in data])
     return data
+
+
+def _mapping_like(like, items: dict):
+    """``items`` in a mapping of ``like``'s type (a copy of a mutable one, updated), else a plain dict."""
+    try:
+        if isinstance(like, collections.abc.MutableMapping):
+            clone = copy.copy(like)
+            clone.update(items)
+            return clone
+        return type(like)(items)
+    except TypeError:
+        return items
+
+
+def _sequence_like(like, items: list):
+    """``items`` in a sequence of ``like``'s type (a copy of a mutable one, refilled), else a plain list."""
+    try:
+        if isinstance(like, collections.abc.MutableSequence):
+            clone = copy.copy(like)
+            for i, value in enumerate(items):
+                clone[i] = value
+            return clone
+        return type(like)(items)
+    except TypeError:
+        return items
