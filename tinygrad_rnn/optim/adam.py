@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..tensor import Tensor, zeros_like
-from .optimizer import Optimizer, _check_range, bump_step, new_step
+from .optimizer import Optimizer, _check_betas, bump_step, new_step
 
 
 class Adam(Optimizer):
@@ -41,14 +41,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _validate(self, group: dict[str, Any]) -> None:
-        _check_range("lr", group["lr"])
-        _check_range("eps", group["eps"])
-        betas = group["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"Invalid betas: expected a pair (beta1, beta2), got {betas!r}")
-        _check_range("betas[0]", betas[0], 0.0, 1.0)
-        _check_range("betas[1]", betas[1], 0.0, 1.0)
-        _check_range("weight_decay", group["weight_decay"])
+        _check_betas(group)
 
     def _init_state(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
         state["step"] = new_step()

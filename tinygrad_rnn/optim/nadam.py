@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import dtypes
 from ..tensor import Tensor, tensor, zeros_like
-from .optimizer import Optimizer, _check_range, bump_step, new_step
+from .optimizer import Optimizer, _check_betas, _check_range, bump_step, new_step
 
 
 class NAdam(Optimizer):
@@ -79,15 +79,3 @@ class NAdam(Optimizer):
 def scalar_dtype():
     """PyTorch's ``_get_scalar_dtype``: float64 when that is the default float dtype, else float32."""
     return dtypes.float64 if dtypes.get_default_dtype() == dtypes.float64 else dtypes.float32
-
-
-def _check_betas(group: dict[str, Any]) -> None:
-    """The checks every Adam-family optimizer makes: lr, eps, betas in [0, 1), weight_decay."""
-    _check_range("lr", group["lr"])
-    _check_range("eps", group["eps"])
-    betas = group["betas"]
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise ValueError(f"Invalid betas: expected a pair (beta1, beta2), got {betas!r}")
-    _check_range("betas[0]", betas[0], 0.0, 1.0)
-    _check_range("betas[1]", betas[1], 0.0, 1.0)
-    _check_range("weight_decay", group["weight_decay"])

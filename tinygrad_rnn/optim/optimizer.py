@@ -42,6 +42,18 @@ def _check_range(name: str, value, low: float = 0.0, high: float | None = None, 
         raise ValueError(f"Invalid {name}: {name}={value!r}, expected a value in {lo}, {hi}")
 
 
+def _check_betas(group: dict[str, Any]) -> None:
+    """The checks every Adam-family optimizer makes: lr, eps, betas in [0, 1), weight_decay."""
+    _check_range("lr", group["lr"])
+    _check_range("eps", group["eps"])
+    betas = group["betas"]
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"Invalid betas: expected a pair (beta1, beta2), got {betas!r}")
+    _check_range("betas[0]", betas[0], 0.0, 1.0)
+    _check_range("betas[1]", betas[1], 0.0, 1.0)
+    _check_range("weight_decay", group["weight_decay"])
+
+
 class Optimizer:
     """Base class: ``param_groups``, ``state``, ``zero_grad``, ``step``, ``state_dict``, ``add_param_group``.
 

@@ -6,8 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..tensor import Tensor, zeros_like
-from .nadam import _check_betas
-from .optimizer import Optimizer, bump_step, new_step
+from .optimizer import Optimizer, _check_betas, bump_step, new_step
 
 
 class RAdam(Optimizer):
