@@ -20,13 +20,15 @@ What it runs (each writes JSON into ``docs/results/``; figures go next to the JS
 - ``tinygrad-rnn adding --T 100 --steps 2500 --lr 3e-3`` -> ``results/adding_T100/``;
 - the memory task at T=30 for the LSTM with three forget-gate biases -> ``results/forget_bias/``;
 - the examples (char_lm, forecasting, bidirectional, clipping, truncated_bptt) -> ``results/examples/``;
+- the seq2seq reversal (attention against the bottleneck, scheduled sampling) -> ``results/seq2seq_reversal.json``;
 - small measurements made here: graph size against T (unfolding), Jacobian products at initialisation
   (vanishing gradients), gradient norms per layer of a stacked LSTM (deep RNNs) -> ``results/*.json``;
 - ``docs/make_graph_figures.py`` -> ``figures/graphs/`` (computation-graph pictures, needs Graphviz).
 
 Then every block between ``<!-- generated: NAME -->`` and ``<!-- end generated -->`` in ``docs/*.md``
 is replaced by the table NAME built from those JSON files: no number in the pages is typed by hand.
-The seq2seq pages read ``results/seq2seq_reversal.json``, written by ``examples/seq2seq_reversal.py``.
+The seq2seq pages read ``results/seq2seq_reversal.json``, written by ``examples/seq2seq_reversal.py --out docs/results``
+(run here too, as ``seq2seq``).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from tinygrad_rnn.app.experiments import CELL_NAMES, format_gradflow_table, form
 RESULTS = os.path.join(DOCS, "results")
 FIGURES = os.path.join(DOCS, "figures")
 EXAMPLES = ("char_lm", "forecasting", "bidirectional", "clipping", "truncated_bptt")
+SEQ2SEQ = "seq2seq_reversal"        # its full run writes results/seq2seq_reversal.json (the seq2seq pages read it)
 QUICK = os.path.join(RESULTS, "quick")
 
 
@@ -103,16 +106,27 @@ def run_forget_bias() -> None:
 def run_examples(out: str | None = None, quick: bool = False) -> None:
     out = out or res("examples")
     for name in EXAMPLES:
-        flags = ["--quick"] if quick else []
-        print(f"\n$ python examples/{name}.py {' '.join(flags)} --out {os.path.relpath(out, ROOT)}", flush=True)
-        subprocess.run([sys.executable, os.path.join(ROOT, "examples", f"{name}.py"), *flags, "--out", out,
-                        "--no-progress"], check=True, env=dict(os.environ, PYTHONPATH=ROOT))
+        run_example(name, out, quick)
+
+
+def run_example(name: str, out: str, quick: bool = False) -> None:
+    flags = ["--quick"] if quick else []
+    print(f"\n$ python examples/{name}.py {' '.join(flags)} --out {os.path.relpath(out, ROOT)}", flush=True)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, os.path.join(ROOT, "examples", f"{name}.py"), *flags, "--out", out,
+                    "--no-progress"], check=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    print(f"({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+def run_seq2seq() -> None:
+    run_example(SEQ2SEQ, RESULTS)
 
 
 def run_quick(out: str) -> None:
     """The quick versions: ``demo --quick`` (numbers only) and every example with ``--quick``."""
     run_cli(["demo", "--quick", "--no-plots", "--no-progress", "--out", os.path.join(out, "demo")])
     run_examples(os.path.join(out, "examples"), quick=True)
+    run_example(SEQ2SEQ, os.path.join(out, "examples"), quick=True)
 
 
 def quick_json_files(folder: str) -> list:
@@ -240,7 +254,7 @@ RUNS = {"demo": (run_demo, "demo/demo.json"), "adding_T100": (run_adding_T100, "
         "forget_bias": (run_forget_bias, "forget_bias/3/memory.json"),
         "examples": (run_examples, "examples/truncated_bptt.json"), "unfolding": (run_unfolding, "unfolding.json"),
         "jacobians": (run_jacobians, "jacobians.json"), "deep": (run_deep, "deep.json"),
-        "graphs": (run_graphs, None)}
+        "seq2seq": (run_seq2seq, "seq2seq_reversal.json"), "graphs": (run_graphs, None)}
 
 
 # --------------------------------------------------------------------------------------------------

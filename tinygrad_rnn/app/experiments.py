@@ -690,8 +690,9 @@ def trace_example(s: TaskSettings, model: SequenceModel, T: int, seed: int, devi
     return out
 
 
-VOLATILE_KEYS = frozenset({"seconds", "load_average_start", "load_average_end", "total_wall_time_s", "platform",
-                           "python", "machine", "cpu_count", "blas_threads_env"})
+VOLATILE_KEYS = frozenset({"seconds", "load_average_start", "load_average_end", "total_wall_time_s",
+                           "train_wall_time_s", "eval_wall_time_s", "platform", "python", "machine", "cpu_count",
+                           "blas_threads_env"})
 """Keys of the results files that describe the run (time, machine), not the computation."""
 
 

@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # run from a chec
 import tinygrad_rnn as tr  # noqa: E402
 import tinygrad_rnn.optim  # noqa: E402,F401
 from tinygrad_rnn import nn  # noqa: E402
+from tinygrad_rnn.app.experiments import progress_bar  # noqa: E402
 
 PAD, SOS, EOS, FIRST = 0, 1, 2, 3
 NUM_SYMBOLS = 10
@@ -177,7 +178,7 @@ def train_one(args, name: str, setting: dict, seed: int, test: list[tuple], devi
             schedule.step()
         loss_value = loss.item()
         progress.update(1)
-        progress.set_postfix_str(f"{name} seed {seed} loss {loss_value:.3f}", refresh=False)
+        progress.set_postfix_str(f"{name} seed {seed} loss {loss_value:.3f}")
         if args.eval_every and step % args.eval_every == 0 and step < steps:
             t0 = time.perf_counter()
             curve.append([step, evaluate(model, test[:args.curve_size], device, hi)["exact_accuracy"]])
@@ -222,28 +223,6 @@ def plot_attention(model: nn.Seq2Seq, seq: tuple, device: str, path: Path) -> bo
     return True
 
 
-class _NoBar:
-    def __init__(self, total: int) -> None:
-        self.total = total
-
-    def update(self, n: int) -> None:
-        pass
-
-    def set_postfix_str(self, s: str, refresh: bool = True) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def progress_bar(total: int):
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _NoBar(total)
-    return tqdm(total=total, unit="step", mininterval=1.0)
-
-
 # ------------------------------------------------------------------------------------------------
 
 
@@ -276,6 +255,7 @@ def parse_args(argv=None):
                    help="inverse-sigmoid k as a fraction of the steps (ε falls to ≈0.1 by the end)")
     p.add_argument("--eval-every", type=int, default=100, help="learning-curve interval in steps (0: none)")
     p.add_argument("--curve-size", type=int, default=200, help="test sequences used for the learning curve")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--settings", nargs="+", choices=tuple(SETTINGS), default=list(SETTINGS))
     args = p.parse_args(argv)
     args.steps = {"short": args.steps_short or (60 if args.quick else 600),
@@ -290,7 +270,7 @@ def main(argv=None) -> dict:
     if device == "cuda" and not tr.cuda_is_available():
         raise SystemExit("--device cuda: CUDA is not available (needs CuPy and an NVIDIA GPU)")
     total_steps = sum(args.steps[SETTINGS[s]["task"]] for s in args.settings) * len(args.seeds)
-    bar = progress_bar(total_steps)
+    bar = progress_bar(total_steps, "seq2seq_reversal", not args.no_progress)
     start = time.perf_counter()
     runs: dict = {}
     plot_model = None
