@@ -21,6 +21,7 @@ What it runs (each writes JSON into ``docs/results/``; figures go next to the JS
 - the memory task at T=30 for the LSTM with three forget-gate biases -> ``results/forget_bias/``;
 - the examples (char_lm, forecasting, bidirectional, clipping, truncated_bptt) -> ``results/examples/``;
 - the seq2seq reversal (attention against the bottleneck, scheduled sampling) -> ``results/seq2seq_reversal.json``;
+- ``tinygrad-rnn road --quick`` -> ``results/road/quick/`` (the full race and its T=100 subset: docs/road.md);
 - small measurements made here: graph size against T (unfolding), Jacobian products at initialisation
   (vanishing gradients), gradient norms per layer of a stacked LSTM (deep RNNs) -> ``results/*.json``;
 - ``docs/make_graph_figures.py`` -> ``figures/graphs/`` (computation-graph pictures, needs Graphviz).
@@ -116,6 +117,11 @@ def run_example(name: str, out: str, quick: bool = False) -> None:
     subprocess.run([sys.executable, os.path.join(ROOT, "examples", f"{name}.py"), *flags, "--out", out,
                     "--no-progress"], check=True, env=dict(os.environ, PYTHONPATH=ROOT))
     print(f"({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+def run_road_quick() -> None:
+    """``road --quick`` (seconds; the full race and its T=100 subset are run by hand, see docs/road.md)."""
+    run_cli(["road", "--quick", "--out", res("road", "quick"), "--no-progress"])
 
 
 def run_seq2seq() -> None:
@@ -254,7 +260,8 @@ RUNS = {"demo": (run_demo, "demo/demo.json"), "adding_T100": (run_adding_T100, "
         "forget_bias": (run_forget_bias, "forget_bias/3/memory.json"),
         "examples": (run_examples, "examples/truncated_bptt.json"), "unfolding": (run_unfolding, "unfolding.json"),
         "jacobians": (run_jacobians, "jacobians.json"), "deep": (run_deep, "deep.json"),
-        "seq2seq": (run_seq2seq, "seq2seq_reversal.json"), "graphs": (run_graphs, None)}
+        "seq2seq": (run_seq2seq, "seq2seq_reversal.json"), "road_quick": (run_road_quick, "road/quick/road.json"),
+        "graphs": (run_graphs, None)}
 
 
 # --------------------------------------------------------------------------------------------------
