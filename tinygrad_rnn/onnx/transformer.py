@@ -27,7 +27,7 @@ from ..nn.transformer import _canonical_mask
 from ..tensor import Tensor
 from .graph import Dim, Graph, OnnxExporterError, TracedTensor, UnsupportedOperatorError, real, where
 
-_RELU, _GELU = F.relu, F.gelu          # the functions TransformerEncoderLayer holds (not the trace's wrappers)
+_RELU, _GELU = F.relu, F.gelu          # the functions TransformerEncoderLayer holds by default
 
 
 def _lift(g: Graph, x):
