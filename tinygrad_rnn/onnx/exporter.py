@@ -41,7 +41,7 @@ MIN_OPSET, MAX_OPSET = 14, 23
 # Modules: each supported class has a converter; containers and the user's own modules run their forward
 
 
-def _linear(g: Graph, x, weight: Tensor, bias: Tensor | None) -> TracedTensor:
+def _linear(g: Graph, x, weight: Tensor, bias: Tensor | None = None) -> TracedTensor:
     if not isinstance(x, TracedTensor):
         return F.linear(x, weight, bias)
     out = F.linear(x.real, real(weight), real(bias))
