@@ -15,8 +15,8 @@ popped from the stack, so that call does not come back to it (it goes to the nex
         tr.cat([a, b])           # prints "cat"
 
 The stack of modes is per thread: a mode entered in one thread is not seen by another. Modes nest: the
-innermost sees a call first. With no mode active a decorated function costs one thread-local attribute
-test more than the undecorated one.
+innermost sees a call first. With no mode active in any thread a decorated function costs a call and one
+global test more than the undecorated one (with a mode active in another thread, one thread-local test).
 
 The ONNX exporter (``tr.onnx.export``) traces a model through such a mode.
 """
@@ -37,6 +37,8 @@ class _ModeStack(threading.local):
 
 
 _STATE = _ModeStack()
+_ACTIVE = 0                     # modes active now, in all threads: with none, a call tests only this global
+_ACTIVE_LOCK = threading.Lock()
 
 
 class TorchFunctionMode:
@@ -53,6 +55,9 @@ class TorchFunctionMode:
                                   "__torch_function__(self, func, types, args=(), kwargs=None)")
 
     def __enter__(self) -> TorchFunctionMode:
+        global _ACTIVE
+        with _ACTIVE_LOCK:
+            _ACTIVE += 1
         _STATE.stack = _STATE.stack + (self,)
         return self
 
@@ -63,6 +68,9 @@ class TorchFunctionMode:
                                f"this thread (active: {[type(m).__name__ for m in stack]}); modes must be "
                                "exited in the reverse order of entering, in the thread that entered them")
         _STATE.stack = stack[:-1]
+        global _ACTIVE
+        with _ACTIVE_LOCK:
+            _ACTIVE -= 1
 
 
 class BaseTorchFunctionMode(TorchFunctionMode):
@@ -110,7 +118,7 @@ def dispatchable(fn: F) -> F:
     innermost mode's ``__torch_function__`` (with ``func`` the decorated function); otherwise ``fn`` runs."""
     @functools.wraps(fn)
     def public(*args, **kwargs):
-        if _STATE.stack:
+        if _ACTIVE and _STATE.stack:
             return _dispatch(public, args, kwargs)
         return fn(*args, **kwargs)
     DISPATCHABLE.append(public)
