@@ -358,7 +358,7 @@ SUPPORTED_MODULES = ("Linear", "LazyLinear", "Embedding", "Dropout", "Identity",
 
 
 # ------------------------------------------------------------------------------------------------
-# The trace: patched entry points while forward runs
+# The trace: a function mode and class wrappers while forward runs
 
 
 class _ExportMode(BaseTorchFunctionMode):
@@ -587,8 +587,10 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
 
     The model is traced in eval mode under ``no_grad`` (its training flags are restored afterwards):
     ``forward`` runs once on proxies of ``args`` that compute the real values and record ONNX nodes.
-    While it runs, ``Module.__call__`` and the functions listed below are patched for the whole process
-    (restored afterwards, also on error): do not run other models in other threads meanwhile.
+    The trace is the exporting thread's own: the functions listed below reach it through a
+    :class:`tr.overrides.TorchFunctionMode`, and ``Module.__call__`` and a few ``Tensor`` methods are wrapped
+    while any export runs (restored afterwards, also on error) by wrappers that read the calling thread's
+    trace, so other threads run models untraced meanwhile and exports in several threads may overlap.
 
     Args:
         model: a :class:`~tinygrad_rnn.nn.Module`.
