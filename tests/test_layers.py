@@ -38,7 +38,7 @@ LAYERS = (
     ("autograd", (("tinygrad_rnn.autograd",),)),
     ("ops", (("tinygrad_rnn.ops",),)),
     ("tensor", (("tinygrad_rnn.tensor", "tinygrad_rnn.tensor_str", "tinygrad_rnn.functions", "tinygrad_rnn.scan",
-                 "tinygrad_rnn.accelerator"),)),
+                 "tinygrad_rnn.accelerator", "tinygrad_rnn.overrides"),)),
     ("nn", (("tinygrad_rnn.nn",),)),
     ("optim, viz, analysis, io, data, onnx", (("tinygrad_rnn.optim",), ("tinygrad_rnn.viz",),
                                               ("tinygrad_rnn.analysis",),
@@ -50,11 +50,9 @@ LAYERS = (
 )
 
 # Known upward imports, each with the reason and what would remove it. Nothing else may point up.
-UPWARD_IMPORTS_ALLOWED = {
-    # the ONNX tracer swaps the public functions (tr.cat, tr.zeros, ...) for tracing ones during export;
-    # a dispatch protocol on the tensor-layer functions (as PyTorch's __torch_function__) would remove it
-    ("tinygrad_rnn.onnx.exporter", "tinygrad_rnn"),
-}
+# (Empty: the ONNX tracer's import of the root, to swap tr.cat, tr.zeros ... during export, went when the
+# tracer became a function mode, tinygrad_rnn/overrides.py.) Entries are (importing module, imported module).
+UPWARD_IMPORTS_ALLOWED: set[tuple[str, str]] = set()
 
 
 

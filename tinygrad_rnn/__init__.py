@@ -25,6 +25,7 @@ from .tensor import (Tensor, arange, as_tensor, cat, concat, device, dropout, em
 from .tensor import (BoolTensor, ByteTensor, DoubleTensor, FloatTensor, HalfTensor, IntTensor, LongTensor, Size,
                      Variable, einsum, get_default_device, meshgrid, normal)
 from . import accelerator, backends, cuda
+from . import overrides
 
 from . import nn
 from . import optim

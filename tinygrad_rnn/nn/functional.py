@@ -20,6 +20,7 @@ import numpy as np
 
 from ..autograd import is_grad_enabled
 from ..ops import BinaryCrossEntropy, LogSigmoid
+from ..overrides import dispatchable
 from ..tensor import Tensor, dropout as _dropout, pad_fn, where
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "embedding",
@@ -73,6 +74,7 @@ def _same_shape(input: Tensor, target: Tensor, fn: str) -> None:
 # --------------------------------------------------------------------- layers
 
 
+@dispatchable
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x Wᵀ + b, for x of shape (*, in_features), W (out_features, in_features), b (out_features)."""
     _tensor_arg(input, "input")
@@ -99,6 +101,7 @@ def _check_indices(idx: Tensor, n: int, what: str) -> None:
                          f"{what}: index {bad} is out of range for {n} rows (valid: 0..{n - 1})")
 
 
+@dispatchable
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
               norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """y[...] = weight[input[...]]: rows of ``weight`` looked up by integer ``input`` (any shape).
@@ -148,6 +151,7 @@ def _renorm_rows(weight: Tensor, input: Tensor, max_norm: float, norm_type: floa
     weight._version.value += 1
 
 
+@dispatchable
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False, generator=None) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p), in training only."""
     if inplace:
@@ -155,6 +159,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     return _dropout(_tensor_arg(input, "input"), p, training, generator=generator)
 
 
+@dispatchable
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0)."""
     if inplace:
@@ -162,10 +167,12 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
     return _tensor_arg(input, "input").relu()
 
 
+@dispatchable
 def tanh(input: Tensor) -> Tensor:
     return _tensor_arg(input, "input").tanh()
 
 
+@dispatchable
 def sigmoid(input: Tensor) -> Tensor:
     return _tensor_arg(input, "input").sigmoid()
 
@@ -178,6 +185,7 @@ def _softmax_dim(input: Tensor, dim, name: str) -> int:
     return dim
 
 
+@dispatchable
 def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     """exp(x_i) / Σ_j exp(x_j) along ``dim``."""
     _tensor_arg(input, "input")
@@ -185,6 +193,7 @@ def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     return x.softmax(_softmax_dim(x, dim, "softmax"))
 
 
+@dispatchable
 def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     """x_i - log Σ_j exp(x_j) along ``dim``."""
     _tensor_arg(input, "input")
@@ -445,6 +454,7 @@ def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduc
 __all__ += ["gelu", "layer_norm", "scaled_dot_product_attention", "silu"]
 
 
+@dispatchable
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """GELU(x) = x·Φ(x) = x/2·(1 + erf(x/√2)); ``approximate="tanh"``: x/2·(1 + tanh(√(2/π)(x + 0.044715x³)))."""
     from ..ops.activation import Gelu, GeluTanh
@@ -456,6 +466,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
+@dispatchable
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """SiLU(x) = x·σ(x) (the swish)."""
     from ..ops.activation import Silu
@@ -473,6 +484,7 @@ def _normalized_shape(normalized_shape) -> tuple:
     return tuple(int(n) for n in normalized_shape)
 
 
+@dispatchable
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,
                eps: float = 1e-5) -> Tensor:
     """y = (x - E[x]) / √(Var[x] + ε) · weight + bias over the last ``len(normalized_shape)`` dims.
@@ -507,6 +519,7 @@ def _causal_mask(L: int, S: int, like: Tensor) -> Tensor:
     return like._new(xp.tril(xp.ones((L, S), dtype=bool)))
 
 
+@dispatchable
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
                                  dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
                                  enable_gqa: bool = False) -> Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import numbers
 import os
-import sys
+import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -25,14 +25,11 @@ from ..nn.recurrent.layers import GRU, LSTM, RNN, RNNBase
 from ..nn.transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
                               TransformerEncoder, TransformerEncoderLayer)
 from ..nn.utils.rnn import PackedSequence, _lengths_array
-from ..tensor import Tensor
+from ..overrides import BaseTorchFunctionMode
+from ..tensor import Tensor, cat, full, ones, ones_like, stack, where as where_, zeros, zeros_like
 from . import transformer as tf
 from .graph import (Dim, Graph, OnnxExporterError, UnsupportedOperatorError, TracedTensor, full_like_shape, getitem,
                     has_value, is_dynamic, real, where)
-
-_tensor_mod = sys.modules["tinygrad_rnn.tensor"]    # the package (tinygrad_rnn's `tensor` is the function)
-# the tensor package's modules: its methods and functions call cat, where, zeros, ... through their own globals
-_TENSOR_MODS = tuple(sys.modules[n] for n in sorted(sys.modules) if n.startswith("tinygrad_rnn.tensor."))
 
 _INHERITED = object()               # a patched attribute that the patched object did not hold itself
 
@@ -44,7 +41,7 @@ MIN_OPSET, MAX_OPSET = 14, 23
 # Modules: each supported class has a converter; containers and the user's own modules run their forward
 
 
-def _linear(g: Graph, x, weight: Tensor, bias: Tensor | None) -> TracedTensor:
+def _linear(g: Graph, x, weight: Tensor, bias: Tensor | None = None) -> TracedTensor:
     if not isinstance(x, TracedTensor):
         return F.linear(x, weight, bias)
     out = F.linear(x.real, real(weight), real(bias))
@@ -93,7 +90,7 @@ def _softmax_like(method: str):
 # the free functions that ported code calls on traced tensors (tr.cat, F.relu, ...)
 def _cat(g: Graph, tensors, dim: int = 0) -> TracedTensor:
     ts = list(tensors)
-    out = _tensor_mod.cat([real(t) for t in ts], dim)
+    out = cat([real(t) for t in ts], dim)
     d = dim + out.ndim if dim < 0 else dim
     names = [g.cast(t.name if isinstance(t, TracedTensor) else g.const(t), real(t).dtype, out.dtype) for t in ts]
     first = next(t for t in ts if isinstance(t, TracedTensor))
@@ -105,32 +102,22 @@ def _cat(g: Graph, tensors, dim: int = 0) -> TracedTensor:
 
 
 def _where(g: Graph, condition, input, other) -> TracedTensor:
-    return where(g, condition, input, other, _tensor_mod.where(real(condition), real(input), real(other)))
+    return where(g, condition, input, other, where_(real(condition), real(input), real(other)))
 
 
 def _stack(g: Graph, tensors, dim: int = 0) -> TracedTensor:
     ts = list(tensors)
-    out = _tensor_mod.stack([real(t) for t in ts], dim)
+    out = stack([real(t) for t in ts], dim)
     d = dim + out.ndim if dim < 0 else dim
     lifted = [t.unsqueeze(d) for t in ts]
     return _cat(g, lifted, d) if any(isinstance(t, TracedTensor) for t in lifted) else out
-
-
-def _full(g: Graph, orig):
-    """tr.full(size, fill_value): a traced ConstantOfShape when a size is dynamic."""
-    def wrapper(size, fill_value, *args, **kwargs):
-        if isinstance(size, (tuple, list)) and is_dynamic(size):
-            return full_like_shape(g, tuple(size), fill_value, kwargs.get("dtype"), kwargs.get("device"))
-        return orig(size, fill_value, *args, **kwargs)
-    wrapper.__wrapped__ = orig
-    return wrapper
 
 
 def _like(fill):
     def convert(g, x, dtype=None, device=None, requires_grad=False):
         if isinstance(x, TracedTensor):
             return full_like_shape(g, x.shape, fill, dtype or x.dtype, device or x.device)
-        return (_tensor_mod.zeros_like if fill == 0 else _tensor_mod.ones_like)(x, dtype=dtype)
+        return (zeros_like if fill == 0 else ones_like)(x, dtype=dtype)
     return convert
 
 
@@ -371,27 +358,40 @@ SUPPORTED_MODULES = ("Linear", "LazyLinear", "Embedding", "Dropout", "Identity",
 
 
 # ------------------------------------------------------------------------------------------------
-# The trace: patched entry points while forward runs
+# The trace: a function mode and class wrappers while forward runs
 
 
-def _wrap_function(g: Graph, orig, convert):
-    def wrapper(*args, **kwargs):
-        if has_value(*args, *kwargs.values()):
-            return convert(g, *args, **kwargs)
-        return orig(*args, **kwargs)
-    wrapper.__wrapped__ = orig
-    return wrapper
+class _ExportMode(BaseTorchFunctionMode):
+    """The trace's function mode: a call of ``tr.cat``, ``tr.zeros``, ``F.linear`` ... that carries a traced
+    value (or a dynamic size) goes to its converter; any other call runs as usual."""
 
+    def __init__(self, g: Graph):
+        self.g = g
+        self.converters = {
+            cat: _cat, stack: _stack, where_: _where, zeros_like: _like(0), ones_like: _like(1),
+            F.linear: _linear, F.embedding: _embedding, F.dropout: _dropout,
+            F.softmax: _softmax_like("softmax"), F.log_softmax: _softmax_like("log_softmax"),
+            F.relu: lambda g, x, inplace=False: x.relu(), F.tanh: lambda g, x: x.tanh(),
+            F.sigmoid: lambda g, x: x.sigmoid(), F.layer_norm: tf.layer_norm, F.gelu: tf.gelu, F.silu: tf.silu,
+            F.scaled_dot_product_attention: tf.scaled_dot_product_attention}
 
-def _dim_args(g: Graph, orig, fill):
-    """tr.zeros/ones(*size): a traced ConstantOfShape when a size is dynamic."""
-    def wrapper(*size, **kwargs):
-        flat = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
-        if is_dynamic(flat):
-            return full_like_shape(g, flat, fill, kwargs.get("dtype"), kwargs.get("device"))
-        return orig(*size, **kwargs)
-    wrapper.__wrapped__ = orig
-    return wrapper
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is zeros or func is ones:          # tr.zeros/ones(*size): ConstantOfShape for a dynamic size
+            flat = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+            if is_dynamic(flat):                   # floats: the default dtype
+                return full_like_shape(self.g, flat, 0.0 if func is zeros else 1.0, kwargs.get("dtype"),
+                                       kwargs.get("device"))
+        elif func is full:                         # tr.full(size, fill_value)
+            size = args[0] if args else kwargs.get("size")
+            if isinstance(size, (tuple, list)) and is_dynamic(size):
+                fill = args[1] if len(args) > 1 else kwargs["fill_value"]
+                return full_like_shape(self.g, tuple(size), fill, kwargs.get("dtype"), kwargs.get("device"))
+        else:
+            convert = self.converters.get(func)
+            if convert is not None and has_value(*args, *kwargs.values()):
+                return convert(self.g, *args, **kwargs)
+        return func(*args, **kwargs)
 
 
 def _tensor_dunder(orig, reflected: str):
@@ -406,10 +406,14 @@ def _tensor_dunder(orig, reflected: str):
     return wrapper
 
 
-def _tensor_sizes(g: Graph, orig, name: str):
+def _tensor_sizes(orig, name: str):
     """``param.expand(B, -1)``, ``h0.repeat(1, B, 1)``, ``w.view(B, -1)`` ... on a tensor with a dynamic
     size (or ``expand_as`` a traced value): the traced method on the tensor as a constant."""
     def wrapper(self, *args, **kwargs):
+        trace = _TRACE.state
+        if trace is None:
+            return orig(self, *args, **kwargs)
+        g = trace[0]
         sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
         if (name == "expand_as" and isinstance(args[0], TracedTensor)) or \
                 (name != "expand_as" and is_dynamic(sizes)) or has_value(*args):
@@ -430,73 +434,89 @@ def _traced_index(index) -> bool:
     return False
 
 
-def _tensor_getitem(g: Graph, orig):
+def _tensor_getitem(orig):
     """``self.pe[:x.size(1)]``, ``table[traced_index]`` on a tensor (a buffer, a parameter): the traced
     indexing of the tensor as a constant, so a slice bound by a dynamic size follows it."""
     def wrapper(self, index):
-        if _traced_index(index):
+        trace = _TRACE.state
+        if trace is not None and _traced_index(index):
+            g = trace[0]
             return getitem(TracedTensor(g, g.const(self), self), index)
         return orig(self, index)
     return wrapper
 
 
-@contextmanager
-def _patched(g: Graph, paths: dict):
-    """Inside the block, the entry points that traced values reach (``Module.__call__``, ``tr.cat``,
-    ``F.linear``, ``tensor + value`` ...) build the graph; everything is restored on exit, also on error."""
-    import tinygrad_rnn as tr
-    from ..nn import functional as nnF
-    patches = []
-
-    def patch(obj, name, new):
-        # what obj itself holds (_INHERITED: nothing, as Tensor's methods that come from its mixin bases)
-        patches.append((obj, name, obj.__dict__.get(name, _INHERITED)))
-        setattr(obj, name, new)
-
-    orig_call = Module.__dict__.get("__call__", Module.__call__)
-
+def _module_call(orig_call):
     def traced_call(self, *args, **kwargs):
-        if has_value(*args, *kwargs.values()):
+        trace = _TRACE.state
+        if trace is not None and has_value(*args, *kwargs.values()):
+            g, paths = trace
             out = _convert_module(g, self, paths.get(id(self), type(self).__name__), args, kwargs)
             if out is not None:
                 return out
         return orig_call(self, *args, **kwargs)
+    return traced_call
 
-    conv = {"cat": _cat, "concat": _cat, "stack": _stack, "where": _where,
-            "zeros_like": _like(0), "ones_like": _like(1)}
-    fconv = {"linear": _linear, "embedding": _embedding, "dropout": _dropout,
-             "softmax": _softmax_like("softmax"), "log_softmax": _softmax_like("log_softmax"),
-             "relu": lambda g, x, inplace=False: x.relu(), "tanh": lambda g, x: x.tanh(),
-             "sigmoid": lambda g, x: x.sigmoid(), "layer_norm": tf.layer_norm, "gelu": tf.gelu, "silu": tf.silu,
-             "scaled_dot_product_attention": tf.scaled_dot_product_attention}
+
+class _Trace(threading.local):
+    state = None                # (graph, module paths) of this thread's export; None: no export in this thread
+
+
+_TRACE = _Trace()
+_PATCH_LOCK = threading.Lock()
+_patches: list = []             # (class, name, what the class held) while any thread exports
+_exports = 0                    # how many exports run now, in all threads
+
+
+def _patch_classes() -> None:
+    """``Module.__call__`` and a few ``Tensor`` methods (``param + traced``, ``h0.expand(B, ...)``,
+    ``pe[:x.size(0)]``) are wrapped while any export runs; the wrappers read this thread's trace, so in
+    a thread that does not export they run the original."""
+    def patch(cls, name, new):
+        # what cls itself holds (_INHERITED: nothing, as Tensor's methods that come from its mixin bases)
+        _patches.append((cls, name, cls.__dict__.get(name, _INHERITED)))
+        setattr(cls, name, new)
+
+    for dunder, refl in (("__add__", "__radd__"), ("__sub__", "__rsub__"), ("__mul__", "__rmul__"),
+                         ("__truediv__", "__rtruediv__"), ("__matmul__", "__rmatmul__"),
+                         ("add", "__radd__"), ("mul", "__rmul__"), ("matmul", "__rmatmul__")):
+        patch(Tensor, dunder, _tensor_dunder(getattr(Tensor, dunder), refl))
+    for name in ("expand", "expand_as", "repeat", "reshape", "view", "new_zeros", "new_ones"):
+        if hasattr(Tensor, name):
+            patch(Tensor, name, _tensor_sizes(getattr(Tensor, name), name))
+    patch(Tensor, "__getitem__", _tensor_getitem(Tensor.__getitem__))
+    patch(Module, "__call__", _module_call(Module.__dict__.get("__call__", Module.__call__)))
+
+
+def _unpatch_classes() -> None:
+    while _patches:
+        cls, name, old = _patches.pop()
+        if old is _INHERITED:
+            delattr(cls, name)
+        else:
+            setattr(cls, name, old)
+
+
+@contextmanager
+def _tracing(g: Graph, paths: dict):
+    """Inside the block, in this thread, the entry points that traced values reach (``tr.cat``,
+    ``F.linear`` through the function mode; ``Module.__call__``, ``tensor + value`` through the class
+    wrappers) build the graph; everything is restored on exit, also on error."""
+    global _exports
+    with _PATCH_LOCK:
+        if _exports == 0:
+            _patch_classes()
+        _exports += 1
+    outer, _TRACE.state = _TRACE.state, (g, paths)
     try:
-        for mod in (tr, _tensor_mod, *_TENSOR_MODS):
-            for name, fn in conv.items():
-                if hasattr(mod, name):
-                    patch(mod, name, _wrap_function(g, getattr(mod, name), fn))
-            for name, fill in (("zeros", 0.0), ("ones", 1.0)):     # floats: the default dtype
-                if hasattr(mod, name):
-                    patch(mod, name, _dim_args(g, getattr(mod, name), fill))
-            if hasattr(mod, "full"):
-                patch(mod, "full", _full(g, mod.full))
-        for name, fn in fconv.items():
-            patch(nnF, name, _wrap_function(g, getattr(nnF, name), fn))
-        for dunder, refl in (("__add__", "__radd__"), ("__sub__", "__rsub__"), ("__mul__", "__rmul__"),
-                             ("__truediv__", "__rtruediv__"), ("__matmul__", "__rmatmul__"),
-                             ("add", "__radd__"), ("mul", "__rmul__"), ("matmul", "__rmatmul__")):
-            patch(Tensor, dunder, _tensor_dunder(getattr(Tensor, dunder), refl))
-        for name in ("expand", "expand_as", "repeat", "reshape", "view", "new_zeros", "new_ones"):
-            if hasattr(Tensor, name):
-                patch(Tensor, name, _tensor_sizes(g, getattr(Tensor, name), name))
-        patch(Tensor, "__getitem__", _tensor_getitem(g, Tensor.__getitem__))
-        patch(Module, "__call__", traced_call)
-        yield
+        with _ExportMode(g):
+            yield
     finally:
-        for obj, name, old in reversed(patches):
-            if old is _INHERITED:
-                delattr(obj, name)
-            else:
-                setattr(obj, name, old)
+        _TRACE.state = outer
+        with _PATCH_LOCK:
+            _exports -= 1
+            if _exports == 0:
+                _unpatch_classes()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -567,8 +587,10 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
 
     The model is traced in eval mode under ``no_grad`` (its training flags are restored afterwards):
     ``forward`` runs once on proxies of ``args`` that compute the real values and record ONNX nodes.
-    While it runs, ``Module.__call__`` and the functions listed below are patched for the whole process
-    (restored afterwards, also on error): do not run other models in other threads meanwhile.
+    The trace is the exporting thread's own: the functions listed below reach it through a
+    :class:`tr.overrides.TorchFunctionMode`, and ``Module.__call__`` and a few ``Tensor`` methods are wrapped
+    while any export runs (restored afterwards, also on error) by wrappers that read the calling thread's
+    trace, so other threads run models untraced meanwhile and exports in several threads may overlap.
 
     Args:
         model: a :class:`~tinygrad_rnn.nn.Module`.
@@ -637,8 +659,9 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
     Dynamic sizes: ``x.size(0)`` of a dynamic axis is a symbolic int, so shapes computed from it
     (``view(B * T, -1)``, ``tr.zeros(L, B, H)``, ``self.h0.expand(-1, B, -1)``) follow the run-time
     size. A Python loop over a dynamic axis (``for t in range(x.size(1))``) is unrolled at the export
-    length, and tensors made with functions imported before the call (``from tinygrad_rnn import
-    zeros``) are constants.
+    length. ``tr.zeros``, ``tr.cat``, ``F.linear`` ... are traced however they were imported (``from
+    tinygrad_rnn import zeros`` too): the trace is a :class:`tr.overrides.TorchFunctionMode` of the
+    exporting thread, so other threads keep running them untraced meanwhile.
 
     Example::
 
@@ -707,7 +730,7 @@ def export(model: Module, args=(), f=None, *, kwargs: dict | None = None, verbos
     paths = {id(m): (n or type(m).__name__) for n, m in model.named_modules()}
     try:
         model.eval()
-        with no_grad(), _patched(g, paths):
+        with no_grad(), _tracing(g, paths):
             result = model(*lift(args), **{k: lift(v) for k, v in kwargs.items()})
     finally:
         for m, mode in modes:

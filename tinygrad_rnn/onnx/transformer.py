@@ -12,8 +12,8 @@ that compute the same numbers:
   whose scores are all -inf gets zero weights (as this project's attention), the causal mask of
   ``is_causal`` is built from ``Range`` so it follows dynamic lengths.
 
-Calls to ``F.linear``, ``F.dropout`` and to submodules inside these converters go through the trace's
-patched entry points (``Module.__call__`` and ``nn.functional``), so they write their own nodes.
+Calls to ``F.linear``, ``F.dropout`` and to submodules inside these converters go through the trace
+(its function mode for ``nn.functional``, its ``Module.__call__`` wrapper), so they write their own nodes.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ..nn.transformer import _canonical_mask
 from ..tensor import Tensor
 from .graph import Dim, Graph, OnnxExporterError, TracedTensor, UnsupportedOperatorError, real, where
 
-_RELU, _GELU = F.relu, F.gelu          # the functions TransformerEncoderLayer holds (not the trace's wrappers)
+_RELU, _GELU = F.relu, F.gelu          # the functions TransformerEncoderLayer holds by default
 
 
 def _lift(g: Graph, x):

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import dtypes, ops
 from ..backend import move
+from ..overrides import dispatchable
 from ..random import default_generator
 from . import core        # core defines Tensor and imports this module first: read core.Tensor at call time
 from .promotion import _as_tensor_like, _bool_mask, _operands, _same_dtype
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from .core import Tensor
 
 
+@dispatchable
 @_dim_aliases
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Concatenate along an existing ``dim``."""
@@ -37,6 +39,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 concat = cat
 
 
+@dispatchable
 @_dim_aliases
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Stack along a new ``dim``."""
@@ -49,6 +52,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return ops.Stack.apply(*ts, dim=d)
 
 
+@dispatchable
 def where(condition: Tensor, input, other) -> Tensor:
     """``input`` where ``condition`` else ``other`` (broadcast; scalars allowed)."""
     cond = _bool_mask(condition, "condition")

@@ -11,6 +11,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd import grad_mode
 from ..backend import canonical_device, default_device, is_device_array, move, to_numpy
+from ..overrides import dispatchable
 from ..random import default_generator
 from . import core        # core defines Tensor and imports this module first: read core.Tensor at call time
 from .devices import _xp, device
@@ -109,10 +110,12 @@ def _factory(size, fill, dtype, device, requires_grad) -> Tensor:
     return t
 
 
+@dispatchable
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     return _factory(size, 0, dtype, device, requires_grad)
 
 
+@dispatchable
 def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     return _factory(size, 1, dtype, device, requires_grad)
 
@@ -121,6 +124,7 @@ def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     return _factory(size, 0, dtype, device, requires_grad)
 
 
+@dispatchable
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     if dtype is None:
         dtype = np.dtype("int64") if isinstance(fill_value, (int, np.integer)) and not isinstance(
@@ -129,10 +133,12 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False)
                     requires_grad)
 
 
+@dispatchable
 def zeros_like(x: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     return zeros(x.shape, dtype=dtype or x.dtype, device=device or x.device, requires_grad=requires_grad)
 
 
+@dispatchable
 def ones_like(x: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     return ones(x.shape, dtype=dtype or x.dtype, device=device or x.device, requires_grad=requires_grad)
 
