@@ -45,7 +45,7 @@ class JacobianSpectrum:
     Attributes:
         kind: the cell kind.
         step: ``(T, B, S)`` singular values (descending) of ``J_t = ∂s_t/∂s_{t−1}`` (``S = H``, or ``2H``
-            for the LSTM state ``(h, c)``); the identity (all ones) at padded steps.
+            for the LSTM state ``(h, c)``, ``P + H`` with ``proj_size``); the identity (all ones) at padded steps.
         to_end: ``(T, B, S)`` singular values of ``∂s_last/∂s_t = J_last ⋯ J_{t+1}`` — the factor that
             carries the gradient at the direction's last step back to step ``t`` (ones at the last step).
         from_start: ``(T, B, S)`` singular values of the running product ``∂s_t/∂s_init = J_t ⋯ J_first``.
