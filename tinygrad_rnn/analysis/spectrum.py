@@ -14,15 +14,11 @@ The state s is every state element of the cell, concatenated: h for the vanilla 
 the pair (h, c) for the LSTM (2H numbers), so for the LSTM the cell path ∂c_t/∂c_{t−1} = diag(f_t)
 shows up directly. :func:`jacobian_spectrum` takes the step Jacobians of any cell through autograd:
 at every step the cell module is called once on the state of a :func:`hidden_trace` and ``S``
-vector–Jacobian products give ``J_t`` row by row. For the built-in kinds they are also written out
-(:func:`step_jacobians`, a test holds the two equal):
-
-    rnn:  J = diag(act'(z_t)) W_hh
-    gru:  J = diag(z) + diag(1 − z) ∂n/∂h + diag(h_{t−1} − n) diag(z(1 − z)) W_hz,
-          ∂n/∂h = diag(1 − n²) [diag(r) W_hn + diag(W_hn h_{t−1} + b_hn) diag(r(1 − r)) W_hr]
-    lstm: ∂c/∂h = diag(c_{t−1}) F' + diag(g) I' + diag(i) G',  ∂c/∂c = diag(f)
-          ∂h/∂h = diag(tanh c_t) O' + diag(o(1 − tanh² c_t)) ∂c/∂h,  ∂h/∂c = diag(o(1 − tanh² c_t) f)
-          with I' = diag(i(1 − i)) W_hi, F' = diag(f(1 − f)) W_hf, G' = diag(1 − g²) W_hg, O' = diag(o(1 − o)) W_ho.
+vector–Jacobian products give ``J_t`` row by row. A registered kind may write them out in its
+description (``CellKind.step_jacobian``; the built-in ones do, with their formulas, in
+``nn/recurrent/kinds/{rnn,lstm,gru}.py``); for a layer whose cell is exactly that kind's cell they are
+computed from the trace for all steps at once instead (``method="auto"``), and a test holds the two
+paths equal. :func:`step_jacobians` calls a kind's written-out Jacobian directly.
 """
 
 from __future__ import annotations
@@ -33,9 +29,13 @@ import numpy as np
 
 from ..autograd import grad as autograd_grad
 from ..autograd.grad_mode import enable_grad
+from ..nn.recurrent.cells import RNNCell
+from ..nn.recurrent.kinds import CellKind, get_kind
 from ..tensor import cat, tensor
 from ._layer import check_index, layer_info, weights
 from .traces import _as_numpy, hidden_trace
+
+METHODS = ("auto", "autograd", "analytic")
 
 
 @dataclass
@@ -45,7 +45,7 @@ class JacobianSpectrum:
     Attributes:
         kind: the cell kind.
         step: ``(T, B, S)`` singular values (descending) of ``J_t = ∂s_t/∂s_{t−1}`` (``S = H``, or ``2H``
-            for the LSTM state ``(h, c)``); the identity (all ones) at padded steps.
+            for the LSTM state ``(h, c)``, ``P + H`` with ``proj_size``); the identity (all ones) at padded steps.
         to_end: ``(T, B, S)`` singular values of ``∂s_last/∂s_t = J_last ⋯ J_{t+1}`` — the factor that
             carries the gradient at the direction's last step back to step ``t`` (ones at the last step).
         from_start: ``(T, B, S)`` singular values of the running product ``∂s_t/∂s_init = J_t ⋯ J_first``.
@@ -53,6 +53,7 @@ class JacobianSpectrum:
         sigma_max: ``σ_max(W_hh)`` (vanilla RNN only, else ``None``).
         gamma: the bound on the activation's derivative: 1 for tanh and ReLU (vanilla RNN only).
         jacobians: ``(T, B, S, S)`` the step Jacobians themselves.
+        method: how they were taken: ``"analytic"`` (the kind's ``step_jacobian``) or ``"autograd"``.
     """
 
     kind: str
@@ -63,6 +64,7 @@ class JacobianSpectrum:
     sigma_max: float | None
     gamma: float | None
     jacobians: np.ndarray
+    method: str = "autograd"
 
     def bound(self) -> np.ndarray:
         """``(T,)``: γ·σ_max(W_hh) raised to the number of steps from t to the last (vanilla RNN only)."""
@@ -72,41 +74,42 @@ class JacobianSpectrum:
         return (self.gamma * self.sigma_max) ** np.arange(T - 1, -1, -1, dtype=np.float64)
 
 
-def _rows(v, M):
-    """diag(v) @ M for a batch: v (B, H), M (H, K) -> (B, H, K)."""
-    return v[:, :, None] * M[None]
+def step_jacobians(kind: str | CellKind, w, prev, new, gates: dict | None = None) -> np.ndarray:
+    """``∂s_t/∂s_{t−1}`` ``(B, S, S)`` of one step of a registered kind, from its written-out Jacobian.
+
+    Args:
+        kind: a registered kind (``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"``, ``"gru"``) or its ``CellKind``.
+        w: ``(W_ih, W_hh, b_ih, b_hh)`` arrays of the layer and direction (biases ``None`` without), with
+            ``W_hr`` appended for an LSTM with ``proj_size``.
+        prev, new: the state elements before and after the step, in the kind's ``states`` order (a
+            tuple of ``(B, H_k)`` arrays, or one array for a single-state kind).
+        gates: gate name -> ``(B, H)`` activations of the step (as :func:`hidden_trace` gives them).
+
+    Returns:
+        ``(B, S, S)``, the state elements concatenated (``S = H``, ``2H`` for the LSTM's ``(h, c)``).
+    """
+    desc = kind if isinstance(kind, CellKind) else get_kind(kind)
+    if desc.step_jacobian is None:
+        raise ValueError(f"kind: {desc.name!r} has no analytic step Jacobian (CellKind.step_jacobian is None)")
+    prev, new = (tuple(a) if isinstance(a, (tuple, list)) else (a,) for a in (prev, new))
+    if len(prev) != len(desc.states) or len(new) != len(desc.states):
+        raise ValueError(f"prev, new: expected {len(desc.states)} state elements {desc.states} each, got "
+                         f"{len(prev)} and {len(new)}")
+    return desc.step_jacobian(tuple(w), prev, new, dict(gates or {}), xp=np)
 
 
-def step_jacobians(kind: str, w, h_prev, h, c_prev=None, c=None, gates=None) -> np.ndarray:
-    """``∂s_t/∂s_{t−1}`` for a batch, ``(B, S, S)``, from one step of a trace (see the module doc)."""
-    _, w_hh, _, b_hh = w
-    H = w_hh.shape[1]
-    if kind in ("rnn_tanh", "rnn_relu"):
-        dact = 1.0 - h * h if kind == "rnn_tanh" else (h > 0).astype(np.float64)
-        return _rows(dact, w_hh)
-    blocks = [w_hh[k * H:(k + 1) * H] for k in range(w_hh.shape[0] // H)]
-    B = h.shape[0]
-    eye = np.eye(H)[None]
-    if kind == "gru":
-        r, z, n = gates["r"], gates["z"], gates["n"]
-        W_hr, W_hz, W_hn = blocks
-        hn = h_prev @ W_hn.T + (0 if b_hh is None else b_hh[2 * H:])
-        dr = _rows(r * (1 - r), W_hr)
-        dn = (1 - n * n)[:, :, None] * (_rows(r, W_hn) + hn[:, :, None] * dr)
-        dz = _rows(z * (1 - z), W_hz)
-        return z[:, :, None] * eye + (1 - z)[:, :, None] * dn + (h_prev - n)[:, :, None] * dz
-    i, f, g, o = gates["i"], gates["f"], gates["g"], gates["o"]
-    W_hi, W_hf, W_hg, W_ho = blocks
-    tc = np.tanh(c)
-    dc_dh = (c_prev[:, :, None] * _rows(f * (1 - f), W_hf) + g[:, :, None] * _rows(i * (1 - i), W_hi)
-             + i[:, :, None] * _rows(1 - g * g, W_hg))
-    k = o * (1 - tc * tc)
-    J = np.zeros((B, 2 * H, 2 * H))
-    J[:, :H, :H] = tc[:, :, None] * _rows(o * (1 - o), W_ho) + k[:, :, None] * dc_dh
-    J[:, :H, H:] = (k * f)[:, :, None] * eye
-    J[:, H:, :H] = dc_dh
-    J[:, H:, H:] = f[:, :, None] * eye
-    return J
+def _analytic_kind(layer, desc: CellKind | None) -> CellKind | None:
+    """The kind whose written-out Jacobian applies to ``layer``'s cell: the exact registered cell class (or
+    its ``proj_cell``), never a subclass or a user cell (which may compute something else)."""
+    if desc is None or desc.step_jacobian is None:
+        return None
+    return desc if layer.cell is desc.cell or (desc.proj_cell is not None and layer.cell is desc.proj_cell) else None
+
+
+def _cell_weights(cell) -> tuple:
+    """``(W_ih, W_hh, b_ih, b_hh)`` (``+ (W_hr,)`` when projected) of a built-in cell, float64 arrays."""
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + (("weight_hr",) if getattr(cell, "proj_size", 0) else ())
+    return tuple(None if getattr(cell, n) is None else _as_numpy(getattr(cell, n).detach()) for n in names)
 
 
 def _autograd_jacobian(cell, x_t, prev: list, like) -> np.ndarray:
@@ -128,8 +131,8 @@ def _autograd_jacobian(cell, x_t, prev: list, like) -> np.ndarray:
     return J
 
 
-def jacobian_spectrum(layer, x, hx=None, *, lengths=None, layer_index: int = 0, direction: int = 0
-                      ) -> JacobianSpectrum:
+def jacobian_spectrum(layer, x, hx=None, *, lengths=None, layer_index: int = 0, direction: int = 0,
+                      method: str = "auto") -> JacobianSpectrum:
     """Singular values of the step Jacobians ∂s_t/∂s_{t−1} of ``layer`` on input ``x``, and of their products.
 
     Args:
@@ -137,6 +140,9 @@ def jacobian_spectrum(layer, x, hx=None, *, lengths=None, layer_index: int = 0, 
         x, hx, lengths: as for the layer (see :func:`hidden_trace`); every sequence of the batch gets
             its own Jacobians, so keep the batch small (each step costs ``B`` SVDs of ``S × S``).
         layer_index, direction: which layer (0-based) and direction (0 forward, 1 reverse).
+        method: ``"auto"`` (the kind's written-out ``step_jacobian`` when the layer's cell is exactly the
+            registered kind's cell, else autograd), ``"autograd"`` (always autograd on the cell) or
+            ``"analytic"`` (the written-out one; a ValueError where there is none).
 
     Returns:
         A :class:`JacobianSpectrum`.
@@ -149,6 +155,14 @@ def jacobian_spectrum(layer, x, hx=None, *, lengths=None, layer_index: int = 0, 
     info = layer_info(layer)
     k = check_index("layer_index", layer_index, info.num_layers)
     d = check_index("direction", direction, info.num_directions)
+    if not isinstance(method, str):
+        raise TypeError(f"method: expected a str, one of {METHODS}, got {type(method).__name__}")
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    desc = _analytic_kind(layer, info.description) if method != "autograd" else None
+    if method == "analytic" and desc is None:
+        raise ValueError(f"method: 'analytic' needs a registered kind with a step_jacobian and its exact cell; "
+                         f"this layer's cell is {layer.cell.__name__} (kind {info.kind!r}): use 'auto' or 'autograd'")
     trace = hidden_trace(layer, x, hx, lengths=lengths)
     kind = info.kind
     names = tuple(trace.states)
@@ -156,27 +170,36 @@ def jacobian_spectrum(layer, x, hx=None, *, lengths=None, layer_index: int = 0, 
     sizes = [trace.states[n].shape[-1] for n in names]
     S = sum(sizes)
     lens = trace.lengths
-    valid_t = (np.arange(T)[:, None] < lens[None, :])[..., None]                   # (T, B, 1)
-    if k == 0:
-        xs = _as_numpy(x)
-        inp = xs.transpose(1, 0, 2) if info.batch_first else xs
-    else:
-        inp = np.concatenate([trace.h[k - 1, dd] * valid_t for dd in range(D)], axis=-1)
     if hx is None:
         init = [np.zeros((B, n)) for n in sizes]
     else:
         hs = hx if isinstance(hx, (tuple, list)) else (hx,)
         init = [_as_numpy(a)[k * D + d] for a in hs]
     cell = layer.get_cell(k, d)
-    like = next(layer.parameters())
     order = list(range(T)) if d == 0 else list(range(T - 1, -1, -1))
-    Js = np.zeros((T, B, S, S))
-    prev_t = None
-    for t in order:
-        prev = init if prev_t is None else [trace.states[n][k, d, prev_t] for n in names]
-        Js[t] = _autograd_jacobian(cell, tensor(inp[t], dtype=like.dtype, device=like.device), prev, like)
-        Js[t][~(t < lens)] = np.eye(S)                          # padded steps leave the state unchanged
-        prev_t = t
+    if desc is not None:
+        # every step at once: the state before step t is the one after the step processed before it
+        new = [trace.states[n][k, d] for n in names]                                 # (T, B, H_k)
+        prev = [np.concatenate([a0[None], a[:-1]]) if d == 0 else np.concatenate([a[1:], a0[None]])
+                for a0, a in zip(init, new)]
+        flat = [tuple(a.reshape(T * B, -1) for a in arrs) for arrs in (prev, new)]
+        gates = {g: a[k, d].reshape(T * B, -1) for g, a in trace.gates.items()}
+        Js = desc.step_jacobian(_cell_weights(cell), *flat, gates, xp=np).reshape(T, B, S, S)
+    else:
+        valid_t = (np.arange(T)[:, None] < lens[None, :])[..., None]               # (T, B, 1)
+        if k == 0:
+            xs = _as_numpy(x)
+            inp = xs.transpose(1, 0, 2) if info.batch_first else xs
+        else:
+            inp = np.concatenate([trace.h[k - 1, dd] * valid_t for dd in range(D)], axis=-1)
+        like = next(layer.parameters())
+        Js = np.zeros((T, B, S, S))
+        prev_t = None
+        for t in order:
+            prev = init if prev_t is None else [trace.states[n][k, d, prev_t] for n in names]
+            Js[t] = _autograd_jacobian(cell, tensor(inp[t], dtype=like.dtype, device=like.device), prev, like)
+            prev_t = t
+    Js[~(np.arange(T)[:, None] < lens[None, :])] = np.eye(S)         # padded steps leave the state unchanged
 
     step = np.linalg.svd(Js, compute_uv=False)
     from_start = np.zeros_like(step)
@@ -192,9 +215,10 @@ def jacobian_spectrum(layer, x, hx=None, *, lengths=None, layer_index: int = 0, 
         Q = Q @ Js[t]
 
     rho = sig = gamma = None
-    if kind in ("rnn_tanh", "rnn_relu"):
+    if info.description is not None and info.description.cell is RNNCell and layer.cell is RNNCell:
         w = weights(layer, k, d)
         rho = float(np.abs(np.linalg.eigvals(w[1])).max())
         sig = float(np.linalg.norm(w[1], 2))
         gamma = 1.0
-    return JacobianSpectrum(kind, step, to_end, from_start, rho, sig, gamma, Js)
+    return JacobianSpectrum(kind, step, to_end, from_start, rho, sig, gamma, Js,
+                            "analytic" if desc is not None else "autograd")

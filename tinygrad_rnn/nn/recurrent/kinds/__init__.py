@@ -47,6 +47,13 @@ class CellKind:
         proj_cell: the cell class of the kind with a projected output ``h' = W_hr h`` (PyTorch's LSTM with
             ``proj_size``: ``LSTMPCell``, built with ``proj_size=P``), or ``None``. Its fused kernel must
             write ``h`` of a step without reading the previous ``h`` (the loop projects after the step).
+        step_jacobian: the analytic step Jacobian ``∂s_t/∂s_{t−1}`` (``None``: analysis takes it through
+            autograd on the cell), called as ``step_jacobian(w, prev, new, gates, xp=np)`` with
+            ``w = (W_ih, W_hh, b_ih, b_hh)`` (biases ``None`` without; ``W_hr`` appended for ``proj_cell``),
+            ``prev``/``new`` the state elements before and after the step (tuples of ``(N, H_k)``, in
+            ``states`` order), ``gates`` name -> ``(N, H)`` activations; returns ``(N, S, S)`` with the
+            state ``s`` the state elements concatenated (``S = Σ H_k``). It must cover ``proj_cell``
+            too when the kind names one. ``tr.analysis.jacobian_spectrum`` uses it for the exact cell.
     """
 
     name: str
@@ -62,6 +69,7 @@ class CellKind:
     recurrent_bias_gates: tuple = ()
     fused: object = None
     proj_cell: type | None = None
+    step_jacobian: Callable | None = None
 
     @property
     def num_gates(self) -> int:
@@ -87,6 +95,11 @@ class CellKind:
             if given.pop(k, params[k].default) != v:
                 return False
         return not given
+
+
+def diag_rows(v, M):
+    """``diag(v) @ M`` for a batch: ``v`` ``(N, H)``, ``M`` ``(H, K)`` -> ``(N, H, K)`` (for step Jacobians)."""
+    return v[:, :, None] * M[None]
 
 
 REGISTRY: dict[str, CellKind] = {}

@@ -6,8 +6,30 @@ the recurrence (``recurrent_bias_gates``), so each step keeps ``W_hn h + b_hn`` 
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..cells import GRUCell, gru_cell
-from . import CellKind, register
+from . import CellKind, diag_rows, register
+
+
+def gru_step_jacobian(w, prev, new, gates, xp=np):
+    """``∂h_t/∂h_{t−1}`` ``(N, H, H)`` of the GRU (the kind's ``step_jacobian``, see ``CellKind``)::
+
+        J = diag(z) + diag(1 − z) ∂n/∂h + diag(h_{t−1} − n) diag(z(1 − z)) W_hz
+        ∂n/∂h = diag(1 − n²) [diag(r) W_hn + diag(W_hn h_{t−1} + b_hn) diag(r(1 − r)) W_hr]
+    """
+    _, w_hh, _, b_hh = w
+    h_prev = prev[0]
+    H = h_prev.shape[1]
+    r, z, n = gates["r"], gates["z"], gates["n"]
+    W_hr, W_hz, W_hn = w_hh[:H], w_hh[H:2 * H], w_hh[2 * H:]
+    hn = h_prev @ W_hn.T
+    if b_hh is not None:
+        hn = hn + b_hh[2 * H:]
+    dr = diag_rows(r * (1 - r), W_hr)
+    dn = (1 - n * n)[:, :, None] * (diag_rows(r, W_hn) + hn[:, :, None] * dr)
+    dz = diag_rows(z * (1 - z), W_hz)
+    return z[:, :, None] * xp.eye(H)[None] + (1 - z)[:, :, None] * dn + (h_prev - n)[:, :, None] * dz
 
 
 class GRUKernel:
@@ -149,4 +171,4 @@ GRU = register(CellKind(
     states=("h",), scope="gru", title="GRU",
     gate_labels={"proj": "W·x + b, W·h + b", "r": "r  reset gate σ", "z": "z  update gate σ",
                  "n": "n  new gate tanh", "h": "h' = (1-z)·n + z·h"},
-    cell_fn=gru_cell, recurrent_bias_gates=("n",), fused=GRUKernel()))
+    cell_fn=gru_cell, recurrent_bias_gates=("n",), fused=GRUKernel(), step_jacobian=gru_step_jacobian))

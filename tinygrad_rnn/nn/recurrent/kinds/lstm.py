@@ -11,7 +11,41 @@ from __future__ import annotations
 import numpy as np
 
 from ..cells import LSTMCell, LSTMPCell, lstm_cell
-from . import CellKind, register
+from . import CellKind, diag_rows, register
+
+
+def lstm_step_jacobian(w, prev, new, gates, xp=np):
+    """``∂(h_t, c_t)/∂(h_{t−1}, c_{t−1})`` ``(N, P+H, P+H)`` of the LSTM (the kind's ``step_jacobian``, see
+    ``CellKind``), with ``m = o·tanh(c_t)`` and ``h_t = W_hr m`` (``W_hr = I``, ``P = H`` without ``proj_size``)::
+
+        ∂c/∂h = diag(c_{t−1}) F' + diag(g) I' + diag(i) G',          ∂c/∂c = diag(f)
+        ∂m/∂h = diag(tanh c_t) O' + diag(o(1 − tanh² c_t)) ∂c/∂h,    ∂m/∂c = diag(o(1 − tanh² c_t) f)
+        ∂h/∂h = W_hr ∂m/∂h,                                           ∂h/∂c = W_hr ∂m/∂c
+
+    with ``I' = diag(i(1 − i)) W_hi``, ``F' = diag(f(1 − f)) W_hf``, ``G' = diag(1 − g²) W_hg``,
+    ``O' = diag(o(1 − o)) W_ho`` (the row blocks of ``W_hh``, ``H × P``).
+    """
+    w_hh, w_hr = w[1], (w[4] if len(w) > 4 else None)
+    c_prev, c = prev[1], new[1]
+    N, H = c.shape
+    P = w_hh.shape[1]
+    i, f, g, o = gates["i"], gates["f"], gates["g"], gates["o"]
+    W_hi, W_hf, W_hg, W_ho = (w_hh[k * H:(k + 1) * H] for k in range(4))
+    tc = xp.tanh(c)
+    dc_dh = (c_prev[:, :, None] * diag_rows(f * (1 - f), W_hf) + g[:, :, None] * diag_rows(i * (1 - i), W_hi)
+             + i[:, :, None] * diag_rows(1 - g * g, W_hg))
+    k = o * (1 - tc * tc)
+    dm_dh = tc[:, :, None] * diag_rows(o * (1 - o), W_ho) + k[:, :, None] * dc_dh         # (N, H, P)
+    J = xp.zeros((N, P + H, P + H), dtype=c.dtype)
+    if w_hr is None:
+        J[:, :P, :P] = dm_dh
+        J[:, :P, P:] = (k * f)[:, :, None] * xp.eye(H)[None]
+    else:
+        J[:, :P, :P] = w_hr[None] @ dm_dh
+        J[:, :P, P:] = w_hr[None] * (k * f)[:, None, :]
+    J[:, P:, :P] = dc_dh
+    J[:, P:, P:] = f[:, :, None] * xp.eye(H)[None]
+    return J
 
 
 class LSTMKernel:
@@ -177,4 +211,4 @@ LSTM = register(CellKind(
     states=("h", "c"), scope="lstm", title="LSTM",
     gate_labels={"proj": "W·x + W·h + b", "i": "i  input gate σ", "f": "f  forget gate σ",
                  "g": "g  candidate tanh", "o": "o  output gate σ", "c": "c' = f·c + i·g", "h": "h' = o·tanh(c')"},
-    cell_fn=lstm_cell, fused=LSTMKernel(), proj_cell=LSTMPCell))
+    cell_fn=lstm_cell, fused=LSTMKernel(), proj_cell=LSTMPCell, step_jacobian=lstm_step_jacobian))

@@ -5,10 +5,20 @@ Two descriptions (``rnn_tanh``, ``rnn_relu``) and the kind's part of the fused k
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from ..cells import RNNCell, rnn_cell
-from . import CellKind, register
+from . import CellKind, diag_rows, register
+
+
+def rnn_step_jacobian(w, prev, new, gates, xp=np, relu: bool = False):
+    """``∂h_t/∂h_{t−1} = diag(act'(z_t)) W_hh`` ``(N, H, H)``, with ``act'`` read from ``h_t``:
+    ``1 − h_t²`` for tanh, ``[h_t > 0]`` for ReLU (the kind's ``step_jacobian``, see ``CellKind``)."""
+    h = new[0]
+    dact = (h > 0).astype(h.dtype) if relu else 1 - h * h
+    return diag_rows(dact, w[1])
 
 
 class RNNKernel:
@@ -103,4 +113,4 @@ for _act in ("tanh", "relu"):
         name=f"rnn_{_act}", cell=RNNCell, cell_kwargs={"nonlinearity": _act}, gates=("h",), sigmoid_gates=(),
         states=("h",), scope="rnn", title="RNN" if _act == "tanh" else "RNN (ReLU)",
         gate_labels={"proj": "W·x + W·h + b", "h": f"h' = {_act}(·)"}, cell_fn=rnn_cell,
-        fused=RNNKernel(relu=_act == "relu")))
+        fused=RNNKernel(relu=_act == "relu"), step_jacobian=partial(rnn_step_jacobian, relu=_act == "relu")))
