@@ -180,7 +180,8 @@ def explorer_summary(data: dict, run: dict, shots: dict, memory_cell: str) -> di
     """
     labels = data["memory"]["labels"]
     hid = data["hidden"]
-    T, t_h = hid["T"], shots["hidden"]
+    T = hid["T"]
+    t_h = min(shots["hidden"], T)                          # the page clamps the step to each view's T
     hidden = {"T": T, "step": t_h, "target": labels[hid["target"]],
               "cells": {c: {"pred": labels[v["pred"]], "right": v["pred"] == hid["target"],
                             "mean_abs_h_at_step": float(np.abs(np.asarray(v["h"][t_h - 1], dtype=np.float64)).mean()),
@@ -201,7 +202,7 @@ def explorer_summary(data: dict, run: dict, shots: dict, memory_cell: str) -> di
     lstm = None
     if data.get("lstm"):
         f = np.asarray(data["lstm"]["gates"]["f"], dtype=np.float64)
-        t_l = shots["lstm"]
+        t_l = min(shots["lstm"], len(f))
         fmean = f.mean(axis=1)
         lstm = {"T": len(f), "step": t_l, "forget_mean_at_step": float(fmean[t_l - 1]),
                 "forget_min_at_step": float(f[t_l - 1].min()), "forget_max_at_step": float(f[t_l - 1].max()),
