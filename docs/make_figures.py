@@ -24,10 +24,13 @@ What it runs (each writes JSON into ``docs/results/``; figures go next to the JS
 - ``tinygrad-rnn road --quick`` -> ``results/road/quick/`` (the full race and its T=100 subset: docs/road.md);
 - small measurements made here: graph size against T (unfolding), Jacobian products at initialisation
   (vanishing gradients), gradient norms per layer of a stacked LSTM (deep RNNs) -> ``results/*.json``;
-- ``docs/make_graph_figures.py`` -> ``figures/graphs/`` (computation-graph pictures, needs Graphviz).
+- ``docs/make_graph_figures.py`` -> ``figures/graphs/`` (computation-graph pictures, needs Graphviz);
+- the explorer's default run (``tinygrad-rnn explore``, into a temporary folder) and its screenshots
+  (``docs/make_explorer_figures.py``, needs Playwright and Chromium; skipped with one line without them)
+  -> ``figures/explorer/*.png`` and ``results/explorer.json`` (what the screenshots' captions say).
 
 Then every block between ``<!-- generated: NAME -->`` and ``<!-- end generated -->`` in ``docs/*.md``
-is replaced by the table NAME built from those JSON files: no number in the pages is typed by hand.
+and ``README.md`` is replaced by the table NAME built from those JSON files: no number in the pages is typed by hand.
 The seq2seq pages read ``results/seq2seq_reversal.json``, written by ``examples/seq2seq_reversal.py --out docs/results``
 (run here too, as ``seq2seq``).
 """
@@ -126,6 +129,124 @@ def run_road_quick() -> None:
 
 def run_seq2seq() -> None:
     run_example(SEQ2SEQ, RESULTS)
+
+
+def _explorer_figures_module():
+    """docs/make_explorer_figures.py as a module (its SHOTS, MEMORY_CELL, main)."""
+    import importlib.util
+    path = os.path.join(DOCS, "make_explorer_figures.py")
+    spec = importlib.util.spec_from_file_location("make_explorer_figures", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _loadavg() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def run_explorer() -> None:
+    """The explorer's default run into a temporary folder, its screenshots, and ``results/explorer.json``.
+
+    The page itself (about 0.4 MB) is not kept; the JSON holds what the captions say (the steps shown,
+    accuracies, seeds remembered, gradient norms) and the run's time, page size and load average. Without
+    Playwright or Chromium it says so in one line and keeps the committed screenshots.
+    """
+    import platform
+    import tempfile
+    shots = _explorer_figures_module()
+    with tempfile.TemporaryDirectory(prefix="explore_") as tmp:
+        load_start, t0 = _loadavg(), time.perf_counter()
+        run_cli(["explore", "--out", tmp, "--no-progress"])
+        seconds, load_end = time.perf_counter() - t0, _loadavg()
+        with open(os.path.join(tmp, "explore.json"), encoding="utf-8") as f:
+            data = json.load(f)
+        page = os.path.join(tmp, "explore.html")
+        run = {"command": "tinygrad-rnn explore --out TMP --no-progress", "seconds": seconds,
+               "collect_seconds": data["meta"]["seconds"], "page_bytes": os.path.getsize(page),
+               "load_average_start": load_start, "load_average_end": load_end, "cpu_count": os.cpu_count(),
+               "python": platform.python_version()}
+        why = shots.missing_tools()
+        if why:
+            print(f"make_figures: explorer screenshots skipped: {why}; docs/figures/explorer/ keeps the old ones")
+        else:
+            print(f"\n$ python docs/make_explorer_figures.py {page}", flush=True)
+            shots.main([page, "--out", os.path.join(FIGURES, "explorer")])
+        run["screenshots"] = why is None
+        write_json(res("explorer.json"), explorer_summary(data, run, shots.SHOTS, shots.MEMORY_CELL))
+
+
+def explorer_summary(data: dict, run: dict, shots: dict, memory_cell: str) -> dict:
+    """What the explorer screenshots' captions state, from the page's data (``explore.json``).
+
+    Steps ``t`` are the page's (1-based); ``shots`` maps each view to the step its screenshot shows.
+    """
+    labels = data["memory"]["labels"]
+    hid = data["hidden"]
+    T = hid["T"]
+    t_h = min(shots["hidden"], T)                          # the page clamps the step to each view's T
+    hidden = {"T": T, "step": t_h, "target": labels[hid["target"]],
+              "cells": {c: {"pred": labels[v["pred"]], "right": v["pred"] == hid["target"],
+                            "mean_abs_h_at_step": float(np.abs(np.asarray(v["h"][t_h - 1], dtype=np.float64)).mean()),
+                            "cosine_h1_h_step": _cosine(v["h"][0], v["h"][t_h - 1])}
+                        for c, v in hid["cells"].items()}}
+    g = data["gradients"]
+    Tg = max(g["lengths"])
+    grads = {"T": Tg, "step": shots["gradients"], "cells": {}}
+    for row in g["curves"]:
+        if row["T"] != Tg:
+            continue
+        c = {"seeds": row["seeds"], "ratio_h1_to_hT_init": row["init"][0] / row["init"][-1],
+             "ratio_h1_to_hT_final": row["final"][0] / row["final"][-1]}
+        for k in ("sigma_max_init", "sigma_max_final"):
+            if k in row:
+                c[k] = row[k]
+        grads["cells"][row["cell"]] = c
+    lstm = None
+    if data.get("lstm"):
+        f = np.asarray(data["lstm"]["gates"]["f"], dtype=np.float64)
+        t_l = min(shots["lstm"], len(f))
+        fmean = f.mean(axis=1)
+        lstm = {"T": len(f), "step": t_l, "forget_mean_at_step": float(fmean[t_l - 1]),
+                "forget_min_at_step": float(f[t_l - 1].min()), "forget_max_at_step": float(f[t_l - 1].max()),
+                "forget_mean_lowest_step": float(fmean.min())}
+    s2 = data["seq2seq"]
+    L = sum(1 for tok in s2["source"] if tok != 0)            # 0 = <pad>
+    models = {}
+    for name, m in s2["models"].items():
+        d = {"accuracy": m["accuracy"], "steps": s2["steps"], "correct_reversal": _reversal_ok(s2, m, L)}
+        if m.get("attention"):
+            w = np.asarray(m["attention"])
+            k = min(L, len(w))
+            d["attention_argmax_on_antidiagonal"] = int(sum(int(np.argmax(w[i])) == L - 1 - i for i in range(k)))
+            d["attention_steps_checked"] = k
+        models[name] = d
+    seq2seq = {"step": shots["seq2seq"], "test_size": s2["test_size"], "lengths": s2["lengths"],
+               "source_length": L, "hidden": s2["hidden"], "models": models}
+    mem = data["memory"]
+    Tm = max(mem["lengths"])
+    rs = sorted((r for r in mem["runs"] if r["cell"] == memory_cell and r["T"] == Tm), key=lambda r: r["seed"])
+    memory = {"cell": memory_cell, "T": Tm, "success_threshold": mem["success_threshold"],
+              "runs": [{k: r[k] for k in ("seed", "accuracy", "success", "grad_h1_init", "grad_h1_final")}
+                       for r in rs]}
+    graph = {"steps": data["graph"]["steps"], "selected": shots["graph"], "drawn": data["graph"]["svg"] is not None}
+    return {"run": run, "settings": data["meta"]["settings"], "seed": data["meta"]["seed"],
+            "device": data["meta"]["device"], "shots": dict(shots), "hidden": hidden, "gradients": grads,
+            "lstm": lstm, "seq2seq": seq2seq, "memory": memory, "graph": graph}
+
+
+def _cosine(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def _reversal_ok(s2: dict, m: dict, L: int) -> bool:
+    """Whether the traced greedy decoding is the reversed source followed by <eos> (token 2)."""
+    src = [tok for tok in s2["source"] if tok != 0]
+    return m["outputs"][:L + 1] == src[::-1] + [2]
 
 
 def run_quick(out: str) -> None:
@@ -261,7 +382,7 @@ RUNS = {"demo": (run_demo, "demo/demo.json"), "adding_T100": (run_adding_T100, "
         "examples": (run_examples, "examples/truncated_bptt.json"), "unfolding": (run_unfolding, "unfolding.json"),
         "jacobians": (run_jacobians, "jacobians.json"), "deep": (run_deep, "deep.json"),
         "seq2seq": (run_seq2seq, "seq2seq_reversal.json"), "road_quick": (run_road_quick, "road/quick/road.json"),
-        "graphs": (run_graphs, None)}
+        "graphs": (run_graphs, None), "explorer": (run_explorer, "explorer.json")}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -516,15 +637,171 @@ def block_seq2seq() -> str:
     return text
 
 
+# the explorer's screenshots (results/explorer.json, written by run_explorer)
+
+
+def _explorer() -> dict:
+    d = load("explorer.json")
+    if d is None:
+        raise KeyError("results/explorer.json (run `python docs/make_figures.py --only explorer`)")
+    return d
+
+
+def _pct(a: float) -> str:
+    return f"{100 * a:.1f} %"
+
+
+def _cell(c: str) -> str:
+    return CELL_NAMES[c]
+
+
+def caption_hidden(d: dict) -> str:
+    h = d["hidden"]
+    answers = ", ".join(f"the {_cell(c)} answers {v['pred']} ({'right' if v['right'] else 'wrong'})"
+                        for c, v in h["cells"].items())
+    t = h["step"]
+    size = ", ".join(f"{_cell(c)} {v['mean_abs_h_at_step']:.2f}" for c, v in h["cells"].items())
+    cos = ", ".join(f"{_cell(c)} {v['cosine_h1_h_step']:.2f}" for c, v in h["cells"].items())
+    return (f"at t = {t} of T = {h['T']}: each trained cell's state h_t on one held-out sequence; the mean "
+            f"absolute value of h_{t}'s units: {size}; its cosine with h_1 (the state just after the symbol to "
+            f"recall): {cos}; at t = T the target is {h['target']}: {answers}")
+
+
+def caption_gradients(d: dict) -> str:
+    g = d["gradients"]
+    seeds = sorted({c["seeds"] for c in g["cells"].values()})
+    ratios = ", ".join(f"{_cell(c)} {v['ratio_h1_to_hT_init']:.1e}" for c, v in g["cells"].items())
+    rnn = g["cells"].get("rnn", {})
+    sig = (f" (σ_max(W_hh) {rnn['sigma_max_init']:.2f} at init, {rnn['sigma_max_final']:.2f} trained)"
+           if "sigma_max_init" in rnn and "sigma_max_final" in rnn else "")
+    return (f"‖∂L/∂h_t‖ at init (dashed) and trained (solid), median of {'/'.join(map(str, seeds))} seeds, log "
+            f"scale, T = {g['T']}, with the RNN's prediction ‖∂L/∂h_T‖ · σ_max(W_hh)^(T−t) dotted{sig}; "
+            f"‖∂L/∂h₁‖ / ‖∂L/∂h_T‖ at init: {ratios}")
+
+
+def caption_lstm(d: dict, lines: bool = True) -> str:
+    m = d["lstm"]
+    if m is None:
+        return "no LSTM was trained"
+    return (f"at t = {m['step']} of T = {m['T']}: the forget gates' mean is {m['forget_mean_at_step']:.2f} "
+            f"(units {m['forget_min_at_step']:.2f}–{m['forget_max_at_step']:.2f}; over all steps the mean is at "
+            f"least {m['forget_mean_lowest_step']:.2f}){', beside every unit of c_t as a line through time' * lines}")
+
+
+def caption_seq2seq(d: dict) -> str:
+    s = d["seq2seq"]
+    a, b = s["models"]["attention"], s["models"]["bottleneck"]
+    lo, hi = s["lengths"]
+    diag = ""
+    if "attention_argmax_on_antidiagonal" in a:
+        diag = (f"; on the traced source of {s['source_length']} tokens attention's largest weight is on the "
+                f"anti-diagonal in {a['attention_argmax_on_antidiagonal']} of {a['attention_steps_checked']} steps")
+    return (f"at decoder step {s['step']}: exact-sequence accuracy on {s['test_size']} test sequences of {lo}–{hi} "
+            f"tokens, {_pct(a['accuracy'])} with attention against {_pct(b['accuracy'])} for the bottleneck "
+            f"({a['steps']} Adam steps each){diag}")
+
+
+def caption_memory(d: dict) -> str:
+    m = d["memory"]
+    rs = m["runs"]
+    won = sum(r["success"] for r in rs)
+    accs = ", ".join(_pct(r["accuracy"]) for r in rs)
+    init = ", ".join(f"{r['grad_h1_init']:.0e}" for r in rs)
+    final = ", ".join(f"{r['grad_h1_final']:.0e}" for r in rs)
+    return (f"{_cell(m['cell'])} at T = {m['T']}: {won}/{len(rs)} seeds remember (test accuracy {accs}; remembered "
+            f"means ≥ {100 * m['success_threshold']:.0f} %), ‖∂L/∂h₁‖ {init} at init and {final} trained")
+
+
+def caption_graph(d: dict) -> str:
+    g = d["graph"]
+    return f"a {g['steps']}-step LSTM with step {g['selected']}'s cluster selected"
+
+
+def _explorer_run_line(d: dict) -> str:
+    r, s = d["run"], d["seq2seq"]
+    load_txt = ""
+    if r.get("load_average_start") is not None:
+        load_txt = (f" at a 1-minute load average of {r['load_average_start']:.1f} at the start and "
+                    f"{r['load_average_end']:.1f} at the end")
+    shots = "" if r.get("screenshots") else " (the screenshots were not retaken: Playwright or Chromium missing)"
+    return (f"`python docs/make_figures.py --only explorer` runs the default `tinygrad-rnn explore` "
+            f"({d['settings'].replace(chr(10) + ' ', ';')}; a reversal encoder–decoder, hidden size {s['hidden']}, "
+            f"with and without attention, {s['models']['attention']['steps']} Adam steps each) and takes the "
+            f"screenshots{shots}: the run took {r['seconds']:.0f} s on {r['cpu_count']} CPU cores{load_txt} and "
+            f"wrote a {r['page_bytes'] / 1e6:.2f} MB page.")
+
+
+EXPLORER_VIEWS = (("hidden", "hidden state over time", caption_hidden),
+                  ("gradients", "gradients through time", caption_gradients),
+                  ("lstm", "LSTM gates", caption_lstm), ("seq2seq", "encoder–decoder", caption_seq2seq),
+                  ("memory", "memory test", caption_memory), ("graph", "unrolled graph", caption_graph))
+
+
+def block_explorer_readme() -> str:
+    """README.md: how the screenshots were made, and the table of them with their captions."""
+    d = _explorer()
+    rows = [[f"[{title}](docs/figures/explorer/{view}.png)", fn(d)] for view, title, fn in EXPLORER_VIEWS]
+    return _explorer_run_line(d) + " Screenshots from that run:\n\n" + _md_table(["view", ""], rows)
+
+
+def _figure(view: str, lead: str, caption: str) -> str:
+    """A docs page's screenshot: the image (the caption as its alt text) and the caption below it."""
+    text = f"{lead}. {caption[0].upper()}{caption[1:]}."
+    return f"![{text}](figures/explorer/{view}.png)\n\n{text}"
+
+
+def block_explorer_hidden() -> str:
+    """docs/unfolding.md, docs/vanilla_rnn.md: the hidden-state view."""
+    return _figure("hidden", "The trained RNN, GRU and LSTM reading one memory-task sequence in the explorer",
+                   caption_hidden(_explorer()))
+
+
+def block_explorer_gradients() -> str:
+    """docs/vanishing_gradients.md: the gradients view."""
+    return _figure("gradients", "The explorer's gradients view (the page animates the backward sweep)",
+                   caption_gradients(_explorer()))
+
+
+def block_explorer_lstm() -> str:
+    """docs/lstm.md: the LSTM gates view."""
+    return _figure("lstm", "The trained LSTM's gates in the explorer (dark is near 1) and every unit of c_t as a "
+                   "line through time", caption_lstm(_explorer(), lines=False))
+
+
+def block_explorer_seq2seq() -> str:
+    """docs/encoder_decoder.md, docs/attention.md: the encoder–decoder view."""
+    return _figure("seq2seq", "The reversal model in the explorer, with attention (its weights: a row per decoder "
+                   "step over the source, the current step outlined) and with the bottleneck only",
+                   caption_seq2seq(_explorer()))
+
+
+def block_explorer_memory() -> str:
+    """docs/memory_test.md: the memory view."""
+    return _figure("memory", "The explorer's memory view: per seed, recall accuracy and ‖∂L/∂h₁‖ at init and after "
+                   "training, and a test sequence it got right and one it got wrong", caption_memory(_explorer()))
+
+
+def block_explorer_graph() -> str:
+    """docs/unfolding.md: the graph view."""
+    return _figure("graph", "The explorer's unrolled graph, where clicking a step's cluster moves every view of the "
+                   "page to that step", caption_graph(_explorer()))
+
 BLOCKS = {name[len("block_"):]: fn for name, fn in globals().items() if name.startswith("block_")}
 
 
+def pages() -> list:
+    """The pages with generated blocks: ``docs/*.md`` and the README."""
+    paths = [os.path.join(DOCS, f) for f in sorted(os.listdir(DOCS)) if f.endswith(".md")]
+    return paths + [os.path.join(ROOT, "README.md")]
+
+
+GENERATED = re.compile(r"(<!-- generated: (\w+) -->\n)(.*?)(<!-- end generated -->)", re.S)
+
+
 def fill_pages() -> None:
-    pattern = re.compile(r"(<!-- generated: (\w+) -->\n)(.*?)(<!-- end generated -->)", re.S)
-    for fname in sorted(os.listdir(DOCS)):
-        if not fname.endswith(".md"):
-            continue
-        path = os.path.join(DOCS, fname)
+    pattern = GENERATED
+    for path in pages():
+        fname = os.path.relpath(path, ROOT)
         with open(path, encoding="utf-8") as f:
             text = f.read()
 
