@@ -2,7 +2,9 @@
 
 The three functions :func:`rnn_cell`, :func:`lstm_cell` and :func:`gru_cell` are the whole math: the
 cell modules (:class:`RNNCell`, :class:`LSTMCell`, :class:`GRUCell`) call them once, and the unrolled
-path of the layers (``layer(x, unroll=True)``) calls them once per time step. Every op they make is a
+path of the layers (``layer(x, unroll=True)``) calls them once per time step (through the cells'
+``_step``: a cell's ``forward`` is ``_check_args`` then ``_step``, and the layer, which checked its
+own arguments once, skips the per-step checks; see :func:`unchecked_step`). Every op they make is a
 graph node; each gate is computed inside ``tr.autograd.scope(gate=...)`` so graph pictures can group
 a step's nodes by gate. The tags: ``"proj"`` for the affine maps ``W x + b`` shared by all gates,
 ``"i" "f" "g" "o"`` (LSTM) / ``"r" "z" "n"`` (GRU) for the gates, ``"c"`` and ``"h"`` for the state

@@ -7,9 +7,12 @@ one answer:
 
 - **unrolled** (``layer(x, unroll=True)``, and always for a cell kind that is not registered): the
   cell module called step by step, every op a graph node tagged ``scope(name=, layer=, direction=,
-  t=, gate=)``, the unfolded graph;
+  t=, gate=)``, the unfolded graph (a built-in cell runs its unchecked step, ``cells.unchecked_step``);
 - **fused** (default for a registered kind, see ``kinds/``): one ``FusedRNN`` node (:func:`~.fused.fused_rnn`) per
   layer (both directions), with a hand-written BPTT backward.
+
+Arguments are validated once, in :meth:`Recurrent.forward` (input, ``hx``, ``lengths``): the fused
+node (:func:`~.fused._fused_rnn`) and the built-in cells' steps trust what it checked and built.
 
 Variable lengths (``lengths=`` or a :class:`PackedSequence`) use one algorithm on both paths and for
 every cell: a sequence's state is frozen after its last step (so ``h_n`` is its state at its own last
