@@ -2,7 +2,9 @@
 
 The three functions :func:`rnn_cell`, :func:`lstm_cell` and :func:`gru_cell` are the whole math: the
 cell modules (:class:`RNNCell`, :class:`LSTMCell`, :class:`GRUCell`) call them once, and the unrolled
-path of the layers (``layer(x, unroll=True)``) calls them once per time step. Every op they make is a
+path of the layers (``layer(x, unroll=True)``) calls them once per time step (through the cells'
+``_step``: a cell's ``forward`` is ``_check_args`` then ``_step``, and the layer, which checked its
+own arguments once, skips the per-step checks; see :func:`unchecked_step`). Every op they make is a
 graph node; each gate is computed inside ``tr.autograd.scope(gate=...)`` so graph pictures can group
 a step's nodes by gate. The tags: ``"proj"`` for the affine maps ``W x + b`` shared by all gates,
 ``"i" "f" "g" "o"`` (LSTM) / ``"r" "z" "n"`` (GRU) for the gates, ``"c"`` and ``"h"`` for the state
@@ -195,6 +197,12 @@ class _CellBase(Module):
                              f"{tuple(x.shape)}, got {tuple(h.shape)}")
         check_input_dtype(h, self.weight_ih, name)
 
+    def _check_args(self, input, hx) -> None:
+        """Validate ``forward``'s arguments for a cell whose state is one Tensor ``h`` (RNN, GRU)."""
+        batched = self._check_input(input)
+        if hx is not None:
+            self._check_state(hx, input, batched, "hx")
+
     def _zeros(self, x: Tensor) -> Tensor:
         shape = (x.shape[0], self.hidden_size) if x.ndim == 2 else (self.hidden_size,)
         return x.new_zeros(*shape)
@@ -241,10 +249,12 @@ class RNNCell(_CellBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
-        batched = self._check_input(input)
+        self._check_args(input, hx)
+        return self._step(input, hx)
+
+    def _step(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        """:meth:`forward` on checked arguments (see :func:`unchecked_step`)."""
         h = self._zeros(input) if hx is None else hx
-        if hx is not None:
-            self._check_state(hx, input, batched, "hx")
         return rnn_cell(input, h, *self._weights(), nonlinearity=self.nonlinearity)
 
 
@@ -280,15 +290,24 @@ class LSTMCell(_CellBase):
     _gates = 4
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        self._check_args(input, hx)
+        return self._step(input, hx)
+
+    def _check_args(self, input, hx) -> None:
         batched = self._check_input(input)
-        if hx is None:
-            h = c = self._zeros(input)
-        else:
+        if hx is not None:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError(f"hx: expected a tuple (h_0, c_0) of two Tensors, got {type(hx).__name__}")
             h, c = hx
             self._check_state(h, input, batched, "hx[0] (h_0)")
             self._check_state(c, input, batched, "hx[1] (c_0)")
+
+    def _step(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """:meth:`forward` on checked arguments (see :func:`unchecked_step`)."""
+        if hx is None:
+            h = c = self._zeros(input)
+        else:
+            h, c = hx
         return lstm_cell(input, h, c, *self._weights())
 
 
@@ -324,10 +343,12 @@ class GRUCell(_CellBase):
     _gates = 3
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
-        batched = self._check_input(input)
+        self._check_args(input, hx)
+        return self._step(input, hx)
+
+    def _step(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        """:meth:`forward` on checked arguments (see :func:`unchecked_step`)."""
         h = self._zeros(input) if hx is None else hx
-        if hx is not None:
-            self._check_state(hx, input, batched, "hx")
         return gru_cell(input, h, *self._weights())
 
 
@@ -380,19 +401,54 @@ class LSTMPCell(_CellBase):
         return super().extra_repr() + f", proj_size={self.proj_size}"
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        self._check_args(input, hx)
+        return self._step(input, hx)
+
+    def _check_args(self, input, hx) -> None:
         batched = self._check_input(input)
-        batch = (input.shape[0],) if batched else ()
         if hx is None:
+            return
+        batch = (input.shape[0],) if batched else ()
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise TypeError(f"hx: expected a tuple (h_0, c_0) of two Tensors, got {type(hx).__name__}")
+        h, c = hx
+        for name, t, size in (("hx[0] (h_0)", h, self.proj_size), ("hx[1] (c_0)", c, self.hidden_size)):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{name}: expected a Tensor, got {type(t).__name__}")
+            if tuple(t.shape) != (*batch, size):
+                raise ValueError(f"{name}: expected shape {(*batch, size)} for input of shape "
+                                 f"{tuple(input.shape)}, got {tuple(t.shape)}")
+            check_input_dtype(t, self.weight_ih, name)
+
+    def _step(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """:meth:`forward` on checked arguments (see :func:`unchecked_step`)."""
+        if hx is None:
+            batch = (input.shape[0],) if input.ndim == 2 else ()
             h, c = input.new_zeros(*batch, self.proj_size), input.new_zeros(*batch, self.hidden_size)
         else:
-            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError(f"hx: expected a tuple (h_0, c_0) of two Tensors, got {type(hx).__name__}")
             h, c = hx
-            for name, t, size in (("hx[0] (h_0)", h, self.proj_size), ("hx[1] (c_0)", c, self.hidden_size)):
-                if not isinstance(t, Tensor):
-                    raise TypeError(f"{name}: expected a Tensor, got {type(t).__name__}")
-                if tuple(t.shape) != (*batch, size):
-                    raise ValueError(f"{name}: expected shape {(*batch, size)} for input of shape "
-                                     f"{tuple(input.shape)}, got {tuple(t.shape)}")
-                check_input_dtype(t, self.weight_ih, name)
         return lstm_cell(input, h, c, *self._weights(), self.weight_hr)
+
+
+# ------------------------------------------------------------------------------------------------
+# The unchecked step (for the layers' unrolled path)
+
+# The built-in cells whose forward is "check the arguments, then _step", with their own checks.
+_CHECKED_FORWARDS = frozenset((RNNCell.forward, LSTMCell.forward, GRUCell.forward, LSTMPCell.forward))
+_BUILTIN_CHECKS = frozenset((_CellBase._check_args, LSTMCell._check_args, LSTMPCell._check_args))
+
+
+def unchecked_step(cell: Module):
+    """What a layer calls for one step of ``cell``: ``cell._step`` (its forward without the argument
+    checks) for a built-in cell, else ``cell`` itself.
+
+    ``Recurrent`` checks the sequence, the state and the dtypes once per forward and then calls the
+    cell once per time step on inputs and states it built, so the built-in cells' per-step checks
+    (``_check_args``) would only repeat its work ``T`` times. A cell runs through its own ``forward``
+    (checks included) when it is not a built-in one, when its class replaces ``forward`` or
+    ``_check_args``, or when the module has hooks (the hooks see every step, as ``Module.__call__`` runs them).
+    """
+    cls = type(cell)
+    if cls.forward in _CHECKED_FORWARDS and cls._check_args in _BUILTIN_CHECKS and "_hooks" not in cell.__dict__:
+        return cell._step
+    return cell

@@ -34,6 +34,9 @@ How the work is laid out (what makes it fast on NumPy):
 
 Public entry points: :func:`forward`, :func:`backward` (pure array functions for one layer) and
 :func:`fused_rnn` (the autograd node over them: ``ops.FusedRNN`` with :class:`FusedKernel`).
+Arguments are validated once, where the caller entered: :func:`forward` and :func:`fused_rnn` check
+theirs (:func:`_check`); the layers check their own (``Recurrent.forward``) and call the unchecked
+:func:`_fused_rnn`, whose kernel runs :func:`_forward` on what it is given.
 """
 
 from __future__ import annotations
@@ -79,9 +82,24 @@ def _to_proc(xp, src, out):
 
 
 def _check(mode, x, h0, c0, weights, lengths):
+    """Validate the arguments of :func:`forward` (the checked entry point); return ``(H, P)``.
+
+    Runs once per call of :func:`forward` or :func:`fused_rnn` by a direct caller; the layers
+    (``Recurrent``) validate their own arguments and reach the kernel through :func:`_fused_rnn` and
+    :func:`_forward`, which trust them, so nothing here runs on that path.
+    """
+    _check_mode(mode)
+    return _check_shapes(mode, x, h0, c0, weights, lengths)
+
+
+def _check_mode(mode) -> None:
     modes = fused_modes()
     if mode not in modes:
         raise ValueError(f"mode: expected one of {modes}, got {mode!r}")
+
+
+def _check_shapes(mode, x, h0, c0, weights, lengths):
+    """The part of :func:`_check` after the mode: every shape, and the lengths."""
     if x.ndim != 3:
         raise ValueError(f"x: expected shape (T, B, I), got {tuple(x.shape)}")
     T, B, I = x.shape
@@ -119,7 +137,20 @@ def _check(mode, x, h0, c0, weights, lengths):
             raise ValueError("weights: either every direction has both biases or none has")
     if T == 0:
         raise ValueError("x: expected at least one time step, got T = 0")
+    if lengths is not None:
+        host = to_numpy(lengths).astype("int64").reshape(-1)
+        if host.shape[0] != B:
+            raise ValueError(f"lengths: expected {B} lengths (one per batch column), got {host.shape[0]}")
+        lo, hi = int(host.min()), int(host.max())
+        if lo < 1 or hi > T:
+            raise ValueError(f"lengths: expected every length in 1..{T}, got min {lo} and max {hi}")
     return H, P
+
+
+def _sizes(mode: str, h0, weights) -> tuple:
+    """``(H, P)`` of arguments already checked: P = h0's features, H = P unless there is a projection."""
+    P = h0.shape[2]
+    return (weights[0][1].shape[0] // REGISTRY[mode].num_gates if len(weights[0]) == 5 else P), P
 
 
 def _masks(xp, lengths, T: int, B: int, D: int, dtype):
@@ -127,19 +158,16 @@ def _masks(xp, lengths, T: int, B: int, D: int, dtype):
 
     ``act`` is 1 where the step is inside the sequence (float, dtype), ``inact`` its boolean complement,
     ``partial[s]`` tells whether step ``s`` has any padded column (host bools, so the loop skips the
-    freezing work on full steps).
+    freezing work on full steps). ``lengths`` are already checked (:func:`_check`, or the layer's own
+    check): ``B`` ints in 1..T.
     """
     if lengths is None:
         return None, None, None, [False] * T
-    # Lengths are host metadata (as in PyTorch): checked on the host, then copied to the device once,
+    # Lengths are host metadata (as in PyTorch): read on the host, then copied to the device once,
     # so the GPU never has to be synchronised to read them back (CuPy lengths are read back here).
     host = to_numpy(lengths).astype("int64").reshape(-1)
-    if host.shape[0] != B:
-        raise ValueError(f"lengths: expected {B} lengths (one per batch column), got {host.shape[0]}")
-    lo, hi = int(host.min()), int(host.max())
+    lo = int(host.min())
     L = xp.asarray(host)
-    if lo < 1 or hi > T:
-        raise ValueError(f"lengths: expected every length in 1..{T}, got min {lo} and max {hi}")
     on_time = xp.arange(T)[:, None] < L[None, :]                           # (T, B) time order
     act_b = xp.empty((T, D, 1, B), dtype=bool)
     act_b[:, 0, 0] = on_time
@@ -255,8 +283,22 @@ def forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: boo
     Returns:
         ``out (T, B, D*H)`` (forward direction in ``[..., :H]``, reverse in ``[..., H:]``),
         ``h_n (D, B, H)``, ``c_n (D, B, H)`` or ``None``, and the cache (an :class:`RNNCache`).
+
+    Raises:
+        ValueError: an unknown mode, shapes that do not fit together, lengths outside 1..T (checked
+            here, once; the layers reach the same computation through the unchecked :func:`_forward`).
     """
     H, P = _check(mode, x, h0, c0, weights, lengths)
+    return _forward(xp, mode, x, h0, c0, weights, lengths, training_cache, loop, H, P)
+
+
+def _forward(xp, mode: str, x, h0, c0, weights, lengths=None, training_cache: bool = True, loop=None,
+             H: int | None = None, P: int | None = None):
+    """:func:`forward` without the argument checks, for arguments a checked entry point built or checked
+    (``Recurrent.forward`` through :class:`FusedKernel`, or :func:`forward` itself); ``H, P`` as
+    :func:`_check` returns them (computed here when not given)."""
+    if H is None:
+        H, P = _sizes(mode, h0, weights)
     if loop is None:
         loop = loop_for(device_of(x), x.dtype)
     proj = len(weights[0]) == 5
@@ -451,9 +493,47 @@ def _tap(xp, buf, act):
 # autograd node
 
 
-def fused_rnn(*tensors, **attrs):
-    """``ops.FusedRNN.apply(*tensors, kernel=FusedKernel, **attrs)``: one layer as one graph node."""
+def fused_rnn(*tensors, mode: str, lengths=None, num_directions: int = 1, has_bias: bool = True, layer: int = 0,
+              loop=None, has_proj: bool = False):
+    """``ops.FusedRNN.apply(*tensors, kernel=FusedKernel, **attrs)``: one layer as one graph node, for a
+    direct caller (see :class:`FusedKernel` for the arguments).
+
+    The checked entry point of the node: the tensor count, ``h0``'s directions and every shape
+    (:func:`_check`) are validated here, once. The layers validate their own arguments and build the
+    node through :func:`_fused_rnn`, which does not check again.
+    """
+    _check_mode(mode)
+    k = 1 + len(REGISTRY[mode].states)
+    per = (4 if has_bias else 2) + bool(has_proj)
+    if len(tensors) != k + per * num_directions:
+        raise ValueError(f"FusedRNN: expected {k} input tensor(s) (x and the initial states) and "
+                         f"{per * num_directions} weight tensors ({num_directions} direction(s), "
+                         f"has_bias={has_bias}, has_proj={has_proj}), got {len(tensors)} tensors")
+    x, h0, c0, weights = _split(mode, tensors, num_directions, has_bias, has_proj)
+    if h0.ndim != 3 or h0.shape[0] != num_directions:
+        raise ValueError(f"h0: expected {num_directions} direction(s) in dim 0, got shape {tuple(h0.shape)}")
+    _check_shapes(mode, x, h0, c0, weights, lengths)
+    return _fused_rnn(*tensors, mode=mode, lengths=lengths, num_directions=num_directions, has_bias=has_bias,
+                      layer=layer, loop=loop, has_proj=has_proj)
+
+
+def _fused_rnn(*tensors, **attrs):
+    """:func:`fused_rnn` without the checks: for arguments a layer already checked (``Recurrent``)."""
     return ops.FusedRNN.apply(*tensors, kernel=FusedKernel, **attrs)
+
+
+def _split(mode: str, arrays, num_directions: int, has_bias: bool, has_proj: bool):
+    """``(x, h0, c0, weights)`` from the node's flat inputs: ``x, h0, [c0,] *flat_weights`` -> per direction
+    ``(w_ih, w_hh, b_ih, b_hh[, w_hr])`` (biases None without bias); no checks (:func:`fused_rnn` checks)."""
+    k = 1 + len(REGISTRY[mode].states)
+    per = (4 if has_bias else 2) + bool(has_proj)
+    flat = arrays[k:]
+    nobias = (None, None)
+    weights = []
+    for d in range(num_directions):
+        ws = tuple(flat[d * per:(d + 1) * per])
+        weights.append(ws[:2] + (ws[2:4] if has_bias else nobias) + ((ws[-1],) if has_proj else ()))
+    return arrays[0], arrays[1], (arrays[2] if k == 3 else None), weights
 
 
 class FusedKernel:
@@ -472,33 +552,20 @@ class FusedKernel:
     ``num_directions``, ``has_bias`` and ``state_names``; pictures and analysis read these. Inside
     ``tr.analysis.record_state_grads()`` it hands its per-step state gradients to the record when
     backward runs.
+
+    Its arguments are trusted: they were checked where the node was built (``Recurrent.forward``, or
+    :func:`fused_rnn` for a direct caller), so forward runs the unchecked :func:`_forward`.
     """
 
     @staticmethod
     def forward(ctx, *arrays, mode: str, lengths=None, num_directions: int = 1, has_bias: bool = True,
                 layer: int = 0, loop=None, has_proj: bool = False):
-        modes = fused_modes()
-        if mode not in modes:
-            raise ValueError(f"mode: expected one of {modes}, got {mode!r}")
         kind = REGISTRY[mode]
-        x, h0 = arrays[0], arrays[1]
+        x, h0, c0, weights = _split(mode, arrays, num_directions, has_bias, has_proj)
         k = 1 + len(kind.states)
-        c0 = arrays[2] if k == 3 else None
-        per = (4 if has_bias else 2) + bool(has_proj)
         flat = arrays[k:]
-        if len(flat) != per * num_directions:
-            raise ValueError(f"FusedRNN: expected {per * num_directions} weight tensors "
-                             f"({num_directions} direction(s), has_bias={has_bias}, has_proj={has_proj}), "
-                             f"got {len(flat)}")
-        if h0.shape[0] != num_directions:
-            raise ValueError(f"h0: expected {num_directions} direction(s) in dim 0, got shape {tuple(h0.shape)}")
-
-        def direction(ws):              # (w_ih, w_hh, b_ih, b_hh[, w_hr]) with None biases without bias
-            ws = tuple(ws)
-            return (ws[:2] + ((None, None) if not has_bias else ws[2:4]) + ((ws[-1],) if has_proj else ()))
-        weights = [direction(flat[d * per:(d + 1) * per]) for d in range(num_directions)]
         training = hasattr(ctx, "needs_input_grad")
-        out, h_n, c_n, cache = forward(ctx.xp, mode, x, h0, c0, weights, lengths, training_cache=training, loop=loop)
+        out, h_n, c_n, cache = _forward(ctx.xp, mode, x, h0, c0, weights, lengths, training, loop)
         ctx.kind, ctx.layer, ctx.num_directions, ctx.has_bias = mode, layer, num_directions, has_bias
         ctx.has_proj = bool(has_proj)
         ctx.state_names = kind.states

@@ -7,9 +7,12 @@ one answer:
 
 - **unrolled** (``layer(x, unroll=True)``, and always for a cell kind that is not registered): the
   cell module called step by step, every op a graph node tagged ``scope(name=, layer=, direction=,
-  t=, gate=)``, the unfolded graph;
+  t=, gate=)``, the unfolded graph (a built-in cell runs its unchecked step, ``cells.unchecked_step``);
 - **fused** (default for a registered kind, see ``kinds/``): one ``FusedRNN`` node (:func:`~.fused.fused_rnn`) per
   layer (both directions), with a hand-written BPTT backward.
+
+Arguments are validated once, in :meth:`Recurrent.forward` (input, ``hx``, ``lengths``): the fused
+node (:func:`~.fused._fused_rnn`) and the built-in cells' steps trust what it checked and built.
 
 Variable lengths (``lengths=`` or a :class:`PackedSequence`) use one algorithm on both paths and for
 every cell: a sequence's state is frozen after its last step (so ``h_n`` is its state at its own last
@@ -31,8 +34,8 @@ from ...tensor import Tensor, cat, dropout, stack, tensor, where, zeros
 from ..module import Module
 from ..utils.rnn import PackedSequence, _lengths_array, pad_packed_sequence
 from . import recording
-from .cells import check_input_dtype, check_nonlinearity, check_positive_int, check_proj_size
-from .fused import fused_rnn, loop_for
+from .cells import check_input_dtype, check_nonlinearity, check_positive_int, check_proj_size, unchecked_step
+from .fused import _fused_rnn, loop_for
 from .kinds import CellKind, get_kind, kind_of
 
 _local_log = []            # the lists of record_states() blocks in force (innermost last)
@@ -132,8 +135,8 @@ def _fused_layer(kind: CellKind, x, s0, layer_weights, lengths, layer: int):
                    for i in range(len(kind.states)))
     has_bias = layer_weights[0][2] is not None
     flat = [w for ws in layer_weights for w in (ws[:4] if has_bias else ws[:2]) + tuple(ws[4:])]
-    outs = fused_rnn(x, *s0, *flat, mode=kind.name, lengths=lengths, num_directions=D, has_bias=has_bias,
-                          layer=layer, loop=loop_for(x.device, x.dtype), has_proj=has_proj)
+    outs = _fused_rnn(x, *s0, *flat, mode=kind.name, lengths=lengths, num_directions=D, has_bias=has_bias,
+                      layer=layer, loop=loop_for(x.device, x.dtype), has_proj=has_proj)
     return outs[0], tuple(outs[1:])
 
 
@@ -450,8 +453,10 @@ class Recurrent(Module):
 
     # ----------------------------------------------------------------- forward
     def _step_fn(self, k: int, d: int):
-        cell = self._cells[k][d]
-        return lambda x_t, state: cell(x_t, None if state is None else state[0] if len(state) == 1 else state)
+        # forward checked the input and the states once: a built-in cell runs its unchecked step (one
+        # lookup per layer and call, not per step); any other cell is called as it is (it is the user's).
+        step = unchecked_step(self._cells[k][d])
+        return lambda x_t, state: step(x_t, None if state is None else state[0] if len(state) == 1 else state)
 
     def forward(self, input, hx=None, *, lengths=None, unroll: bool = False, generator=None):
         """Run the stack over a sequence; see the class docstring for shapes."""
