@@ -156,3 +156,17 @@ def test_direct_fused_rnn_checks_once_and_raises(calls, device):
         fused.fused_rnn(*ts[:7], ts[7][:, :2], *ts[8:], mode="gru", num_directions=2)
     with pytest.raises(ValueError, match="mode: expected one of"):
         fused.fused_rnn(*ts, mode="elman", num_directions=2)
+
+
+@pytest.mark.parametrize("unroll", [False, True])
+def test_a_reassigned_parameter_of_another_shape_is_refused_by_the_layer(unroll, device):
+    # the fused node trusts the weights, so the layer checks a re-assigned parameter once, in forward
+    lstm = tr.nn.LSTM(I, H, device=device)
+    x = tr.randn(T, B, I, device=device)
+    lstm.weight_hh_l0 = tr.nn.Parameter(tr.randn(4 * H, H + 1, device=device))
+    with pytest.raises(ValueError, match=r"weight_hh_l0: expected a parameter of shape \(12, 3\).*got \(12, 4\)"):
+        lstm(x, unroll=unroll)
+    lstm.weight_hh_l0 = tr.nn.Parameter(tr.randn(4 * H, H, device=device))      # the right shape: used
+    out, _ = lstm(x, unroll=unroll)
+    assert out.shape == (T, B, H)
+    assert lstm.get_cell(0, 0).weight_hh is lstm.weight_hh_l0
