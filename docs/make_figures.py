@@ -46,9 +46,11 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import runpy  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -92,19 +94,35 @@ def run_cli(argv: list) -> None:
     print(f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
+@contextmanager
+def fresh(folder: str):
+    """A new output folder for a sweep: sweeps resume from the runs a folder holds, so regenerating
+    means running into ``folder.new``, which replaces ``folder`` only once the run has finished (a
+    failed or interrupted run leaves the committed results as they were)."""
+    new, old = folder + ".new", folder + ".old"
+    shutil.rmtree(new, ignore_errors=True)
+    yield new
+    shutil.rmtree(old, ignore_errors=True)
+    if os.path.isdir(folder):
+        os.rename(folder, old)
+    os.rename(new, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def run_demo() -> None:
-    run_cli(["demo", "--out", res("demo"), "--no-progress"])
+    with fresh(res("demo")) as out:
+        run_cli(["demo", "--out", out, "--no-progress"])
 
 
 def run_adding_T100() -> None:
-    run_cli(["adding", "--T", "100", "--steps", "2500", "--lr", "3e-3", "--out", res("adding_T100"),
-             "--no-progress"])
+    with fresh(res("adding_T100")) as out:
+        run_cli(["adding", "--T", "100", "--steps", "2500", "--lr", "3e-3", "--out", out, "--no-progress"])
 
 
 def run_forget_bias() -> None:
     for fb in ("none", "1", "3"):
-        run_cli(["memory", "--T", "30", "--cells", "lstm", "--forget-bias", fb, "--out", res("forget_bias", fb),
-                 "--no-progress"])
+        with fresh(res("forget_bias", fb)) as out:
+            run_cli(["memory", "--T", "30", "--cells", "lstm", "--forget-bias", fb, "--out", out, "--no-progress"])
 
 
 def run_examples(out: str | None = None, quick: bool = False) -> None:
@@ -124,7 +142,8 @@ def run_example(name: str, out: str, quick: bool = False) -> None:
 
 def run_road_quick() -> None:
     """``road --quick`` (seconds; the full race and its T=100 subset are run by hand, see docs/road.md)."""
-    run_cli(["road", "--quick", "--out", res("road", "quick"), "--no-progress"])
+    with fresh(res("road", "quick")) as out:
+        run_cli(["road", "--quick", "--out", out, "--no-progress"])
 
 
 def run_seq2seq() -> None:
