@@ -1,12 +1,15 @@
 """Regenerate every figure and every measured number of the docs pages.
 
-    python docs/make_figures.py              # run everything (about 30 min on 2 CPU cores), then fill the pages
+    python docs/make_figures.py              # run everything, then fill the pages (34 min on 2 cores, see below)
     python docs/make_figures.py --reuse      # keep results already in docs/results/, redo the rest and the pages
     python docs/make_figures.py --pages      # only redraw the figures and rewrite the generated blocks from the results
     python docs/make_figures.py --quick      # the quick versions (demo --quick, examples --quick) -> results/quick/
     python docs/make_figures.py --check-quick [--exact]   # rerun the quick versions, compare with results/quick/
 
-``make results`` runs the first (every committed result and figure); ``make results-quick`` the quick
+``make results`` runs the first (every committed result and figure; in a fresh clone on 2 CPU cores it took
+34 min 11 s wall at a 1-minute load average of 3.0 at the start and 3.1 at the end, another sweep running
+beside it at nice 19: 2026-12-02, `/usr/bin/time -v make results`, the demo 319 s, the seq2seq reversal
+1065 s of it); ``make results-quick`` the quick
 versions; CI runs ``make check-results`` (``--check-quick``), which fails when the current code no longer
 reproduces the committed quick results. The comparison is exact for everything that is not a float
 (success counts, settings, lengths, graph sizes, sampled text) and for floats within a relative 1e-3
