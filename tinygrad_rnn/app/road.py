@@ -361,6 +361,22 @@ def format_tables(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _t_axis(ax, lengths) -> None:
+    """A log T axis whose ticks are the race's lengths, written out (no 8×10⁰ minor labels)."""
+    from matplotlib.ticker import NullFormatter, NullLocator
+    Ts = sorted(set(lengths))
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(Ts, [str(T) for T in Ts])
+    lo, hi = Ts[0], Ts[-1]
+    ax.set_xlim(lo / 1.3, hi * 1.3)                 # one length: a narrow axis around it, not 29.4..30.6
+
+
+def _legend_right(ax) -> None:
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+
+
 def figures(results: dict, out: str) -> list:
     """success-vs-T, time-per-step-vs-T and gradient-norm-at-init figures (PNG); returns the paths."""
     import matplotlib
@@ -370,26 +386,41 @@ def figures(results: dict, out: str) -> list:
     summ = results.get("summary") or []
     task_list = list(dict.fromkeys(r["task"] for r in summ))
     if task_list:
-        fig, axes = plt.subplots(1, len(task_list), figsize=(5 * len(task_list), 3.6), squeeze=False)
+        fig, axes = plt.subplots(1, len(task_list), figsize=(5 * len(task_list) + 1.2, 3.6), squeeze=False)
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         for ax, task in zip(axes[0], task_list):
-            for kind in MODELS:
-                rs = sorted((r for r in summ if r["task"] == task and r["model"] == kind), key=lambda r: r["T"])
-                if rs:
-                    ax.plot([r["T"] for r in rs], [r["successes"] / r["seeds"] for r in rs], "o-", label=TITLES[kind])
-            ax.set(title=f"{task}: fraction of seeds solved", xlabel="T", ylim=(-0.05, 1.05), xscale="log")
-        axes[0][0].legend(fontsize=7)
+            # grouped bars, one group per T, labelled k/n: a model that solved nothing still shows
+            lengths = sorted({r["T"] for r in summ if r["task"] == task})
+            kinds = [k for k in MODELS if any(r["task"] == task and r["model"] == k for r in summ)]
+            width = 0.8 / max(1, len(kinds))
+            for j, kind in enumerate(kinds):
+                for i, T in enumerate(lengths):
+                    r = next((r for r in summ if r["task"] == task and r["model"] == kind and r["T"] == T), None)
+                    if r is None:
+                        continue
+                    x = i - 0.4 + (j + 0.5) * width
+                    ax.bar(x, r["successes"] / r["seeds"], width * 0.9, color=colors[j % len(colors)],
+                           label=TITLES[kind] if i == 0 else None)
+                    ax.text(x, r["successes"] / r["seeds"] + 0.02, f"{r['successes']}/{r['seeds']}", ha="center",
+                            va="bottom", fontsize=6)
+            ax.set_xticks(range(len(lengths)), [f"T={T}" for T in lengths])
+            ax.set(title=f"{task}: seeds solved", ylabel="fraction of seeds", ylim=(0, 1.15))
+        _legend_right(axes[0][-1])
         fig.tight_layout()
         paths.append(os.path.join(out, "road_success.png"))
         fig.savefig(paths[-1], dpi=110)
         plt.close(fig)
     timing = results.get("timing") or []
     if timing:
-        fig, ax = plt.subplots(figsize=(5, 3.6))
+        fig, ax = plt.subplots(figsize=(6.2, 3.6))
         for kind in dict.fromkeys(t["model"] for t in timing):
             ts = sorted((t for t in timing if t["model"] == kind), key=lambda t: t["T"])
             ax.plot([t["T"] for t in ts], [t["seconds_per_step"] for t in ts], "o-", label=TITLES[kind])
-        ax.set(title="training time per step", xlabel="T", ylabel="seconds", xscale="log", yscale="log")
-        ax.legend(fontsize=7)
+        batch = (results.get("settings") or {}).get("batch_size")
+        ax.set(title=f"training step time ({timing[0]['task']}{f', batch {batch}' if batch else ''}; median)",
+               xlabel="T", ylabel="seconds per step", yscale="log")
+        _t_axis(ax, [t["T"] for t in timing])
+        _legend_right(ax)
         fig.tight_layout()
         paths.append(os.path.join(out, "road_time_per_step.png"))
         fig.savefig(paths[-1], dpi=110)
@@ -398,14 +429,14 @@ def figures(results: dict, out: str) -> list:
     if runs:
         task = runs[0]["task"]
         T = max(r["T"] for r in runs if r["task"] == task)
-        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        fig, ax = plt.subplots(figsize=(6.7, 3.6))
         for kind in MODELS:
             rs = [r for r in runs if r["task"] == task and r["T"] == T and r["model"] == kind]
             if rs:
                 g = np.median(np.array([r["grad_input"] for r in rs]), axis=0)
                 ax.plot(np.arange(1, len(g) + 1), np.maximum(g, 1e-30), label=TITLES[kind])
         ax.set(title=f"{task}, T={T}: ‖∂L/∂x_t‖ at init (median of seeds)", xlabel="input step t", yscale="log")
-        ax.legend(fontsize=7)
+        _legend_right(ax)
         fig.tight_layout()
         paths.append(os.path.join(out, "road_gradnorm_init.png"))
         fig.savefig(paths[-1], dpi=110)
