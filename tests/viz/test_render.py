@@ -112,6 +112,29 @@ def test_svg_every_step_drawn_the_same_way(tmp_path, cell):
     assert xs == sorted(xs)                                     # time runs left to right
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_svg_weight_strips_stand_in_lane_order(tmp_path, cell):
+    """From dot's SVG: the weight strips are one column, top to bottom in the steps' lane order (layer 2
+    forward, layer 2 reverse, layer 1 forward, layer 1 reverse), so their edges into the steps do not cross."""
+    require_dot()
+    tr.manual_seed(0)                   # the docs figure's case (batch 1, gradient norms shown)
+    model = {"lstm": tr.nn.LSTM, "gru": tr.nn.GRU}[cell](2, 3, num_layers=2, bidirectional=True)
+    out, state = model(tr.randn(3, 1, 2), unroll=True)
+    with tr.autograd.record_grad_norms():
+        out.pow(2).mean().backward()
+    roots = [out] + (list(state) if isinstance(state, tuple) else [state])
+    svg = render(roots, tmp_path / "g.svg", detail="cell", show_grads=True)
+    heads = []
+    for rows in _positions(svg).values():
+        for text, x, y in rows:
+            if text.endswith(" weights") and "layer" in text:
+                heads.append((y, x, text.split("· ", 1)[1]))
+    heads.sort()
+    assert [h[2] for h in heads] == ["layer 2 · forward weights", "layer 2 · reverse weights",
+                                     "layer 1 · forward weights", "layer 1 · reverse weights"]
+    assert max(h[1] for h in heads) - min(h[1] for h in heads) < 1.0        # one column
+
+
 def test_graph_command_many_steps_finishes_with_an_ellipsis(tmp_path):
     require_dot()
     import time

@@ -1177,9 +1177,13 @@ class _Builder:
     def build(self) -> _Drawing:
         self._place_nodes()
         rep_v = self._place_leaves()
-        for key in sorted(self.strips, key=lambda k: (str(k[0]), _lane_key(k[1]))):   # strips in lane order
-            sid = self.strips[key][0]
+        ordered = [self.strips[key][0] for key in sorted(self.strips, key=lambda k: (str(k[0]), _lane_key(k[1])))]
+        for sid in ordered:                                 # strips in lane order ...
             self.d.items[sid] = self.d.items.pop(sid)
+        if len(ordered) > 1:                                # ... held there: one column, chained top to bottom
+            self.d.same_rank.setdefault(None, []).append(ordered)
+            for a, b in zip(ordered, ordered[1:]):
+                self.d.edge(a, b, style="invis")
         for i, k in enumerate(self.fold):                # ops folded into a parameter are drawn as it is
             if k is not None:
                 self.rep_n[i] = rep_v[k]
