@@ -74,3 +74,10 @@ def test_experiments_train_the_new_cells_by_name():
     for cell in ("tinygrad_rnn.nn.linear_recurrent:MinGRUCell", "tinygrad_rnn.nn.linear_recurrent:LRUCell"):
         result, model = ex.train_run(s, cell, 4, seed=0)
         assert np.isfinite(result["mse"]) and len(result["grad_norms_init"]) == 4
+
+
+@pytest.mark.cpu_only  # formatting of numbers only
+def test_a_gradient_ratio_that_underflowed_is_not_printed_as_an_exact_zero():
+    assert road._fmt(0.0) == "0 (underflow)"
+    assert road._fmt(1.5e-20) == "1.50e-20"
+    assert road._fmt(None) == "—" and road._fmt(float("nan")) == "—"
