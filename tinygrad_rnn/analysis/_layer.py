@@ -51,14 +51,17 @@ def find_recurrent_layers(model) -> list:
 
 
 def weights(layer, k: int, d: int) -> tuple:
-    """``(W_ih, W_hh, b_ih, b_hh)`` of layer ``k``, direction ``d`` as float64 NumPy arrays (biases may be None)."""
+    """``(W_ih, W_hh, b_ih, b_hh)`` of layer ``k``, direction ``d`` as float64 NumPy arrays (biases may be None),
+    with ``W_hr`` appended for an LSTM with ``proj_size`` (as a kind's ``step_jacobian`` takes them)."""
     sfx = f"_l{k}" + ("_reverse" if d else "")
 
     def get(name):
         p = getattr(layer, name + sfx, None)
         return None if p is None else to_numpy(p.detach()._data).astype(np.float64)
 
-    return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+    w = (get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"))
+    w_hr = get("weight_hr")
+    return w if w_hr is None else w + (w_hr,)
 
 
 def check_index(name: str, value: int, n: int) -> int:

@@ -106,12 +106,6 @@ def _analytic_kind(layer, desc: CellKind | None) -> CellKind | None:
     return desc if layer.cell is desc.cell or (desc.proj_cell is not None and layer.cell is desc.proj_cell) else None
 
 
-def _cell_weights(cell) -> tuple:
-    """``(W_ih, W_hh, b_ih, b_hh)`` (``+ (W_hr,)`` when projected) of a built-in cell, float64 arrays."""
-    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + (("weight_hr",) if getattr(cell, "proj_size", 0) else ())
-    return tuple(None if getattr(cell, n) is None else _as_numpy(getattr(cell, n).detach()) for n in names)
-
-
 def _autograd_jacobian(cell, x_t, prev: list, like) -> np.ndarray:
     """``∂s_t/∂s_{t−1}`` ``(B, S, S)`` of one call of ``cell`` at the state ``prev`` (arrays), by autograd."""
     with enable_grad():
@@ -184,7 +178,7 @@ def jacobian_spectrum(layer, x, hx=None, *, lengths=None, layer_index: int = 0, 
                 for a0, a in zip(init, new)]
         flat = [tuple(a.reshape(T * B, -1) for a in arrs) for arrs in (prev, new)]
         gates = {g: a[k, d].reshape(T * B, -1) for g, a in trace.gates.items()}
-        Js = desc.step_jacobian(_cell_weights(cell), *flat, gates, xp=np).reshape(T, B, S, S)
+        Js = desc.step_jacobian(weights(layer, k, d), *flat, gates, xp=np).reshape(T, B, S, S)
     else:
         valid_t = (np.arange(T)[:, None] < lens[None, :])[..., None]               # (T, B, 1)
         if k == 0:
