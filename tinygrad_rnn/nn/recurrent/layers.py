@@ -309,13 +309,13 @@ class Recurrent(Module):
     def _sync(self) -> None:
         """Point every cell at this module's parameters (they may have been re-assigned, e.g. tied)."""
         for owner, leaf, full in self._param_map:
-            p = self._parameters[full]
-            if owner._parameters.get(leaf) is not p:
+            p, old = self._parameters[full], owner._parameters.get(leaf)
+            if old is not p:
                 # a re-assigned parameter: the layer's one check of the weights (the fused node trusts them)
-                want = tuple(owner._parameters[leaf].shape) if owner._parameters.get(leaf) is not None else None
-                if p is not None and want is not None and tuple(p.shape) != want:
-                    raise ValueError(f"{full}: expected a parameter of shape {want} (as built for input_size="
-                                     f"{self.input_size}, hidden_size={self.hidden_size}), got {tuple(p.shape)}")
+                if p is not None and old is not None and tuple(p.shape) != tuple(old.shape):
+                    raise ValueError(f"{full}: expected a parameter of shape {tuple(old.shape)} (as built for "
+                                     f"input_size={self.input_size}, hidden_size={self.hidden_size}), got "
+                                     f"{tuple(p.shape)}")
                 owner._parameters[leaf] = p
 
     def get_cell(self, layer: int = 0, direction: int = 0) -> Module:
