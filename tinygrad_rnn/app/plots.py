@@ -37,6 +37,11 @@ def _save(fig, path: str) -> str:
     return os.fspath(path)
 
 
+def legend_beside(ax) -> None:
+    """The legend to the right of the axes (it never covers a curve); ``_save`` keeps it in the picture."""
+    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+
+
 def metric_vs_length(runs: list, path: str, task: str, title: str | None = None) -> str:
     """Test metric after training against sequence length: one line (median over seeds) and one dot
     per seed for each cell; a filled dot is a run that met the task's success rule, a hollow one did not.
@@ -87,7 +92,7 @@ def metric_vs_length(runs: list, path: str, task: str, title: str | None = None)
             "solved: MSE < 0.01 and ≥ 90 % within 0.04")
     ax.set_title(title or f"{task}: test {'accuracy' if task == 'memory' else 'MSE'} after training\n"
                           f"(line: median over seeds; dots: seeds, filled = {rule})", fontsize=10)
-    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    legend_beside(ax)
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
@@ -113,7 +118,7 @@ def grad_norms_vs_step(curves: dict, path: str, title: str | None = None, ylabel
     ax.set_ylabel(ylabel)
     ax.set_title(title or "gradient norm through time")
     if len(curves) > 6:                                   # many curves: the legend goes beside the axes
-        ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+        legend_beside(ax)
     else:
         ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")

@@ -377,15 +377,10 @@ def _t_axis(ax, lengths) -> None:
     ax.set_xlim(lo / 1.3, hi * 1.3)                 # one length: a narrow axis around it, not 29.4..30.6
 
 
-def _legend_right(ax) -> None:
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-
-
 def figures(results: dict, out: str) -> list:
     """success-vs-T, time-per-step-vs-T and gradient-norm-at-init figures (PNG); returns the paths."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .plots import _plt, _save, legend_beside
+    plt = _plt()
     paths = []
     summ = results.get("summary") or []
     task_list = list(dict.fromkeys(r["task"] for r in summ))
@@ -409,11 +404,8 @@ def figures(results: dict, out: str) -> list:
                             va="bottom", fontsize=6)
             ax.set_xticks(range(len(lengths)), [f"T={T}" for T in lengths])
             ax.set(title=f"{task}: seeds solved", ylabel="fraction of seeds", ylim=(0, 1.15))
-        _legend_right(axes[0][-1])
-        fig.tight_layout()
-        paths.append(os.path.join(out, "road_success.png"))
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        legend_beside(axes[0][-1])
+        paths.append(_save(fig, os.path.join(out, "road_success.png")))
     timing = results.get("timing") or []
     if timing:
         fig, ax = plt.subplots(figsize=(6.2, 3.6))
@@ -424,11 +416,8 @@ def figures(results: dict, out: str) -> list:
         ax.set(title=f"training step time ({timing[0]['task']}{f', batch {batch}' if batch else ''}; median)",
                xlabel="T", ylabel="seconds per step", yscale="log")
         _t_axis(ax, [t["T"] for t in timing])
-        _legend_right(ax)
-        fig.tight_layout()
-        paths.append(os.path.join(out, "road_time_per_step.png"))
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        legend_beside(ax)
+        paths.append(_save(fig, os.path.join(out, "road_time_per_step.png")))
     runs = results.get("runs") or []
     if runs:
         task = runs[0]["task"]
@@ -445,11 +434,8 @@ def figures(results: dict, out: str) -> list:
         if under:                        # exact zeros are float32 underflow: left out, and said so
             ax.text(0.02, 0.03, "steps where a line stops: below float32's range (underflow to 0), not drawn",
                     transform=ax.transAxes, fontsize=7, color="#555555")
-        _legend_right(ax)
-        fig.tight_layout()
-        paths.append(os.path.join(out, "road_gradnorm_init.png"))
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        legend_beside(ax)
+        paths.append(_save(fig, os.path.join(out, "road_gradnorm_init.png")))
     return paths
 
 
