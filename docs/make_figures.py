@@ -163,13 +163,6 @@ def _explorer_figures_module():
     return mod
 
 
-def _loadavg() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
-
-
 def run_explorer() -> None:
     """The explorer's default run into a temporary folder, its screenshots, and ``results/explorer.json``.
 
@@ -181,15 +174,16 @@ def run_explorer() -> None:
     import tempfile
     shots = _explorer_figures_module()
     with tempfile.TemporaryDirectory(prefix="explore_") as tmp:
-        load_start, t0 = _loadavg(), time.perf_counter()
+        load_start, t0 = cli._loadavg(), time.perf_counter()
         run_cli(["explore", "--out", tmp, "--no-progress"])
-        seconds, load_end = time.perf_counter() - t0, _loadavg()
+        seconds, load_end = time.perf_counter() - t0, cli._loadavg()
         with open(os.path.join(tmp, "explore.json"), encoding="utf-8") as f:
             data = json.load(f)
         page = os.path.join(tmp, "explore.html")
         run = {"command": "tinygrad-rnn explore --out TMP --no-progress", "seconds": seconds,
                "collect_seconds": data["meta"]["seconds"], "page_bytes": os.path.getsize(page),
-               "load_average_start": load_start, "load_average_end": load_end, "cpu_count": os.cpu_count(),
+               "load_average_start": None if load_start is None else round(load_start, 2),
+               "load_average_end": None if load_end is None else round(load_end, 2), "cpu_count": os.cpu_count(),
                "python": platform.python_version()}
         why = shots.missing_tools()
         if why:
