@@ -532,8 +532,10 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     NaN. ``dropout_p`` drops attention weights (always: the functional has no training flag).
     ``enable_gqa``: key/value with fewer heads (dim -3) than the query are repeated to match.
 
-    Without dropout this is one ``Function`` (``ops.attention.Attention``: the (…, L, S) weights made
-    and differentiated in place); with dropout it is composed from matmul, softmax and dropout.
+    Without dropout this is one ``Function`` (``ops.attention.Attention``: on NumPy without a mask, or
+    with ``is_causal``, in cache-sized tiles that never hold the (…, L, S) weights; with a mask, the
+    weights made and differentiated in place); with dropout it is composed from matmul, softmax and
+    dropout.
 
     Shape: query (…, L, E), key (…, S, E), value (…, S, Ev) -> (…, L, Ev).
     """
@@ -559,7 +561,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
                              f"multiple of the key/value heads ({hk}, {value.shape[-3]})")
         key, value = (_repeat_heads(t, hq // hk) for t in (key, value))
     scale = 1.0 / math.sqrt(E) if scale is None else float(scale)
-    if is_causal:
+    fused = dropout_p == 0.0
+    if is_causal and not fused:
         attn_mask = _causal_mask(L, S, query)
     bias = None
     if attn_mask is not None:
@@ -578,13 +581,14 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
         else:
             raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool or of the query's dtype "
                             f"{query.dtype}, got dtype {attn_mask.dtype}")
-    if dropout_p == 0.0:
+    if fused:
         from ..ops.attention import Attention
         if query.dtype != key.dtype or query.dtype != value.dtype:
             raise TypeError(f"scaled_dot_product_attention: query, key and value must have one dtype, got "
                             f"{query.dtype}, {key.dtype}, {value.dtype}")
-        inputs = (query, key, value) if bias is None else (query, key, value, bias)
-        return Attention.apply(*inputs, scale=scale)
+        if bias is None:
+            return Attention.apply(query, key, value, scale=scale, causal=bool(is_causal))
+        return Attention.apply(query, key, value, bias, scale=scale)
     scores = query.matmul(key.transpose(-2, -1)) * scale     # with dropout on the weights: composed
     if bias is None:
         weights = scores.softmax(-1)

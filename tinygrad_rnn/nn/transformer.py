@@ -182,7 +182,9 @@ class MultiheadAttention(Module):
                 query with every key masked gives NaN weights there, as PyTorch).
             attn_mask: (L, S) or (N·h, L, S); bool True = not allowed, or float added to the scores.
             average_attn_weights: average the returned weights over heads.
-            is_causal: a hint that ``attn_mask`` is the causal mask (it must be given, as PyTorch).
+            is_causal: a hint that ``attn_mask`` is the causal mask (it must be given, as PyTorch). With
+                ``need_weights=False`` and no ``key_padding_mask`` it is trusted, as PyTorch does: the
+                attention is causal and ``attn_mask`` is not read.
         """
         for name, x in (("query", query), ("key", key), ("value", value)):
             F._float_arg(x, name)
@@ -226,6 +228,11 @@ class MultiheadAttention(Module):
         if key_padding_mask is not None and tuple(key_padding_mask.shape) != (N, S):
             raise ValueError(f"MultiheadAttention: expected key_padding_mask of shape {(N, S)}, but got "
                              f"{tuple(key_padding_mask.shape)}")
+        # As PyTorch: the hint is trusted when nothing else needs the mask (no padding mask, no weights
+        # returned): the mask is dropped and the attention is causal by construction (its fast path).
+        is_causal = bool(is_causal) and key_padding_mask is None and not need_weights
+        if is_causal:
+            attn_mask = None
 
         q, k, v = self._projections(query, key, value)
         if self.bias_k is not None:
@@ -261,7 +268,8 @@ class MultiheadAttention(Module):
             if attn_mask is not None:      # (1, L, S) -> (1, 1, L, S); (N·h, L or 1, S) -> (N, h, L or 1, S)
                 mask4 = attn_mask.unsqueeze(0) if attn_mask.shape[0] == 1 else attn_mask.reshape(N, h, -1, S)
             out = F.scaled_dot_product_attention(q.reshape(N, h, L, d), k.reshape(N, h, S, d),
-                                                 v.reshape(N, h, S, d), attn_mask=mask4, dropout_p=p)
+                                                 v.reshape(N, h, S, d), attn_mask=mask4, dropout_p=p,
+                                                 is_causal=is_causal)
             out = out.reshape(N * h, L, d)
         out = out.transpose(0, 1).reshape(L * N, E)
         out = self.out_proj(out).reshape(L, N, E)
