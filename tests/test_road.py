@@ -55,6 +55,37 @@ def test_road_jobs_2_equals_jobs_1_and_resumes(tmp_path):
     assert again["resumed"] == 6 and _numbers(again["runs"]) == _numbers(serial["runs"])
 
 
+def test_a_race_assembled_from_parts_equals_one_run(tmp_path, monkeypatch, capsys):
+    """Commands that differ only in which runs they make (here T) fill one folder, or read each other's
+    road.json (--from); the race they assemble equals one run of the whole, and no run is made twice."""
+    from dataclasses import replace
+    whole_s = replace(TINY, lengths=(4, 5))
+    whole = road.run_road(whole_s, seed=1, progress=False, timing=False)
+    path = str(tmp_path / "race" / "road.json")
+    (tmp_path / "race").mkdir()
+    a = road.run_road(replace(TINY, lengths=(5,)), seed=1, path=path, progress=False, timing=False)
+    b = road.run_road(TINY, seed=1, path=path, progress=False, timing=False)
+    assert (b["resumed"], b["kept"]) == (0, len(a["runs"])) and tuple(b["settings"]["lengths"]) == (4, 5)
+    key = road._key
+    assert sorted(_numbers(b["runs"]), key=key) == sorted(_numbers(whole["runs"]), key=key)
+
+    def no_training(*args):
+        raise AssertionError("a run was made twice")
+    monkeypatch.setattr(road, "train_run", no_training)
+    again = road.run_road(whole_s, seed=1, path=path, progress=False, timing=False)
+    assert again["resumed"] == len(whole["runs"]) and _numbers(again["runs"]) == _numbers(whole["runs"])
+    other = str(tmp_path / "other.json")
+    got = road.run_road(whole_s, seed=1, path=other, progress=False, timing=False, sources=[path])
+    assert got["resumed"] == len(whole["runs"]) and _numbers(got["runs"]) == _numbers(whole["runs"])
+    with pytest.raises(ValueError, match="steps 2 there, 3 here"):       # other training settings: refused
+        road.run_road(replace(whole_s, steps=3), seed=1, path=other, progress=False, sources=[path])
+    with pytest.raises(ValueError, match="base_seed 1 there, 2 here"):
+        road.run_road(whole_s, seed=2, path=other, progress=False, sources=[path])
+    assert cli.main(["road", "--quick", "--no-progress", "--from", str(tmp_path / "missing.json"),
+                     "--out", str(tmp_path / "q")]) == 1
+    assert "missing.json is not a file" in capsys.readouterr().err
+
+
 def test_models_read_the_tasks():
     s = road.RoadSettings(params=400)
     for kind in road.MODELS:

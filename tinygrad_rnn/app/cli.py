@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "{100, 500, 1000}, 3 seeds each, on settings fixed in advance; report success per "
                                    "model and T, training time per step against T and the gradient norm through "
                                    "time at initialisation; write road.json (after every run), road.md and figures. "
-                                   "The full run takes days on 2 cores; --quick takes seconds.")
+                                   "The full run takes hours (docs/road.md); --quick takes seconds.")
     p.add_argument("--quick", action="store_true", help="tiny settings (seconds), for checking the setup")
     p.add_argument("--T", type=_ints, default=None, help="sequence lengths, comma-separated. Default: 100,500,1000")
     p.add_argument("--models", type=lambda t: _choices(t, _ROAD_MODELS), default=None,
@@ -253,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", type=_positive, default=None, help="parameter budget per model. Default: 5000")
     p.add_argument("--lr", type=float, default=None, help="learning rate. Default: 3e-3")
     p.add_argument("--batch", type=_positive, default=None, help="batch size. Default: 32")
+    p.add_argument("--from", dest="sources", action="append", metavar="ROAD_JSON", default=None,
+                   help="also read the finished runs of an earlier road.json (repeatable): runs trained with the same "
+                        "settings, base seed and device are not run again and join this race's results, as do "
+                        "the runs already in --out of other tasks, lengths or models")
     _common(p, "out/road")
     _scale_args(p)
 

@@ -507,17 +507,40 @@ def run_jobs(jobs: list, n_jobs: int | None = 1, dask: str | None = None, on_don
     return values
 
 
-def load_saved_runs(path: str | None, header: dict) -> list:
-    """The runs saved in ``path`` by an earlier sweep with the same ``header`` (settings, seed, device), else []."""
+def read_saved(path: str | None, header: dict, ignore: tuple = ()) -> dict | None:
+    """What ``path`` holds if an earlier sweep wrote it with the same ``header`` (settings, seed, device),
+    else None (no file, unreadable, or another sweep's). ``ignore``: keys of ``header["settings"]`` that
+    may differ (those that choose which runs a sweep makes, not how a run trains)."""
     if path is None or not os.path.isfile(path):
-        return []
+        return None
     try:
         with open(path, encoding="utf-8") as f:
             saved = json.load(f)
     except (OSError, ValueError):
-        return []
-    same = all(json.loads(json.dumps(v)) == saved.get(k) for k, v in header.items())
-    return list(saved.get("runs", [])) if same and isinstance(saved.get("runs"), list) else []
+        return None
+    if not isinstance(saved, dict) or not isinstance(saved.get("runs"), list):
+        return None
+    return saved if not header_differences(saved, header, ignore) else None
+
+
+def header_differences(saved: dict, header: dict, ignore: tuple = ()) -> list:
+    """``[(key, saved value, this sweep's value)]`` where ``saved`` and ``header`` differ (settings compared
+    field by field, the ``ignore`` fields left out)."""
+    out = []
+    for k, v in header.items():
+        v, old = json.loads(json.dumps(v)), saved.get(k)
+        if k == "settings" and isinstance(v, dict) and isinstance(old, dict):
+            out += [(f, old.get(f), v.get(f)) for f in sorted(set(v) | set(old))
+                    if f not in ignore and old.get(f) != v.get(f)]
+        elif old != v:
+            out.append((k, old, v))
+    return out
+
+
+def load_saved_runs(path: str | None, header: dict) -> list:
+    """The runs saved in ``path`` by an earlier sweep with the same ``header`` (settings, seed, device), else []."""
+    saved = read_saved(path, header)
+    return [] if saved is None else list(saved["runs"])
 
 
 def _sweep_job(s: TaskSettings, cell: str, T: int, seed: int, device, keep: bool, bar=None):

@@ -20,6 +20,7 @@ finishes, and an interrupted sweep resumes from what it saved.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 import time
@@ -33,8 +34,8 @@ from ..autograd import no_grad
 from ..random import manual_seed
 from ..tensor import Tensor, tensor
 from . import tasks
-from .experiments import (ADDING_FRACTION, ADDING_MSE, ADDING_TOL, Job, load_saved_runs, progress_bar, run_jobs,
-                          test_seed, train_seed, write_json)
+from .experiments import (ADDING_FRACTION, ADDING_MSE, ADDING_TOL, Job, header_differences, progress_bar, read_saved,
+                          run_jobs, test_seed, train_seed, write_json)
 
 MODELS = ("rnn", "lstm", "gru", "lru", "mingru", "transformer")
 TITLES = {"rnn": "RNN (1986)", "lstm": "LSTM (1997)", "gru": "GRU (2014)", "lru": "LRU (2023)",
@@ -275,22 +276,69 @@ def time_per_step(s: RoadSettings, task: str, kind: str, T: int, device="cpu") -
 # the race
 
 
+SELECTION = ("tasks", "lengths", "models", "seeds", "time_steps")
+"""The settings that choose which runs a command makes, not how a run trains. Runs saved by commands that
+differ only in these are the same runs: a race is assembled from parts (``--T 500`` today, ``--T 1000``
+tomorrow, into one folder or from ``--from`` files) and no run is made twice."""
+
+
+def _key(r: dict) -> tuple:
+    return r["task"], r["model"], r["T"], r["seed"]
+
+
+def read_sources(sources, header: dict) -> list:
+    """The runs of earlier road.json files (``--from``), each checked: a file that is missing, is not a
+    road result or trained with other settings is an error that says so (nothing runs)."""
+    runs = []
+    for src in sources:
+        if not os.path.isfile(src):
+            raise FileNotFoundError(f"road --from: {src} is not a file (expected the road.json of an earlier run)")
+        saved = read_saved(src, header, ignore=SELECTION)
+        if saved is None:
+            try:
+                with open(src, encoding="utf-8") as f:
+                    other = json.load(f)
+            except (OSError, ValueError) as e:
+                raise ValueError(f"road --from: {src} is not a road.json ({e})") from None
+            diff = header_differences(other, header, SELECTION) if isinstance(other, dict) else []
+            what = "; ".join(f"{k} {a!r} there, {b!r} here" for k, a, b in diff) or "no runs list"
+            raise ValueError(f"road --from: {src} holds runs made with other settings ({what}): its runs are not "
+                             f"this race's")
+        runs += saved["runs"]
+    return runs
+
+
+def _union(s: RoadSettings, runs: list) -> RoadSettings:
+    """``s`` widened to every task, length and model among ``runs`` (the settings of a folder that holds them)."""
+    tasks = {r["task"] for r in runs} | set(s.tasks)
+    models = {r["model"] for r in runs} | set(s.models)
+    return replace(s, tasks=tuple(t for t in TASKS if t in tasks), models=tuple(m for m in MODELS if m in models),
+                   lengths=tuple(sorted({r["T"] for r in runs} | set(s.lengths))))
+
+
 def run_road(s: RoadSettings, seed: int = 0, device="cpu", path: str | None = None, jobs: int | None = 1,
-             dask: str | None = None, progress: bool = True, timing: bool = True) -> dict:
+             dask: str | None = None, progress: bool = True, timing: bool = True, sources=()) -> dict:
     """Every (task, model, T, seed) run, saved as it finishes to ``path`` (resuming from it), and the
-    time-per-step table (serial, this process). Returns the results (what ``path`` holds)."""
+    time-per-step table (serial, this process). Returns the results (what ``path`` holds).
+
+    Runs already in ``path`` or in the ``sources`` files (earlier road.json) that were trained with the same
+    settings (all but :data:`SELECTION`), base seed and device are read back, not run again; those outside
+    this command's selection are kept in ``path`` too, as is their time-per-step table."""
     order = [(task, kind, T, seed + k) for task in s.tasks for T in s.lengths for kind in s.models
              for k in range(s.seeds)]
     header = {"settings": asdict(s), "base_seed": seed, "device": str(device)}
-    saved = {(r["task"], r["model"], r["T"], r["seed"]): r for r in load_saved_runs(path, header)}
+    here = read_saved(path, header, ignore=SELECTION) or {}
+    saved = {_key(r): r for r in read_sources(sources, header) + here.get("runs", [])}   # the folder's own win
     done = {order.index(key): r for key, r in saved.items() if key in order}
-    results = dict(header, runs=[], resumed=len(done), timing=[])
+    extra = [r for key, r in saved.items() if key not in order]
+    wide = _union(s, extra) if extra else s
+    results = dict(header, settings=asdict(wide), runs=[], resumed=len(done), kept=len(extra), timing=[])
     bar = progress_bar(len(order), "road", progress)
     bar.update(len(done))
 
     def finished(job, value) -> None:
         done[job.index] = value
-        results["runs"] = [done[i] for i in sorted(done)]
+        results["runs"] = [done[i] for i in sorted(done)] + extra
         results["summary"] = summarize(results["runs"])
         bar.update(1)
         if path is not None:
@@ -301,12 +349,15 @@ def run_road(s: RoadSettings, seed: int = 0, device="cpu", path: str | None = No
         run_jobs(todo, jobs, dask, finished)
     finally:
         bar.close()
-    results["runs"] = [done[i] for i in sorted(done)]
+    results["runs"] = [done[i] for i in sorted(done)] + extra
     results["summary"] = summarize(results["runs"])
     if timing:
         results["timing"] = [{"task": task, "model": kind, "T": T, "seconds_per_step": time_per_step(s, task, kind, T,
                                                                                                      device)}
                              for task in s.tasks[:1] for T in s.lengths for kind in s.models]
+    new = {(t["task"], t["model"], t["T"]) for t in results["timing"]}
+    old = [t for t in here.get("timing", []) if (t["task"], t["model"], t["T"]) not in new]
+    results["timing"] += [t for t in old if t["task"] == (results["timing"] or old)[0]["task"]]   # one task's table
     if path is not None:
         write_json(path, results)
     return results
@@ -360,7 +411,8 @@ def format_tables(results: dict) -> str:
                   "| model | " + " | ".join(f"T={T}" for T in Ts) + " |", "| --- |" + " ---: |" * len(Ts)]
         for kind in dict.fromkeys(t["model"] for t in timing):
             cells = {t["T"]: t["seconds_per_step"] for t in timing if t["model"] == kind}
-            lines.append(f"| {TITLES[kind]} | " + " | ".join(f"{1e3 * cells[T]:.1f}" for T in Ts) + " |")
+            lines.append(f"| {TITLES[kind]} | " + " | ".join(f"{1e3 * cells[T]:.1f}" if T in cells else "—"
+                                                            for T in Ts) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -458,9 +510,13 @@ def cmd_road(args) -> int:
     print(f"tinygrad-rnn road{' --quick' if args.quick else ''}: device {device}, base seed {args.seed}, "
           f"output {path}\n  settings (fixed in advance): {s.describe()}", flush=True)
     t0 = time.perf_counter()
-    res = run_road(s, args.seed, device, path, jobs=args.jobs, dask=args.dask, progress=not args.no_progress)
+    res = run_road(s, args.seed, device, path, jobs=args.jobs, dask=args.dask, progress=not args.no_progress,
+                   sources=args.sources or ())
     if res["resumed"]:
-        print(f"  (resumed: {res['resumed']} runs read back from {path})")
+        print(f"  (resumed: {res['resumed']} runs read back from {path}{' and --from' if args.sources else ''})")
+    if res["kept"]:
+        print(f"  ({res['kept']} runs of other tasks, lengths or models, made with the same settings, kept in {path})")
+    s = replace(s, **{k: tuple(res["settings"][k]) for k in ("tasks", "lengths", "models")})
     seconds = time.perf_counter() - t0
     res["seconds"] = seconds
     write_json(path, res)
