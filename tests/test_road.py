@@ -36,7 +36,11 @@ def test_road_quick_end_to_end(tmp_path, capsys):
         L = r["T"] + (20 if r["task"] == "copy" else 0)
         assert len(r["grad_input"]) == L and np.isfinite(r["metric"])
         assert (r["model"] == "transformer") == ("grad_state" not in r)
-    assert "### training time per step" in (out / "road.md").read_text()
+    md = (out / "road.md").read_text()
+    assert "### training time per step" in md and f"trained {len(res['runs'])} of the {len(res['runs'])} runs." in md
+    assert cli.main(["road", "--quick", "--no-progress", "--no-plots", "--jobs", "1", "--out", str(out)]) == 0
+    n = len(res["runs"])
+    assert f"trained 0 of the {n} runs; the other {n} were read back" in (out / "road.md").read_text()
 
 
 def test_equal_parameter_budget():

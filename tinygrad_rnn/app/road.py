@@ -34,8 +34,8 @@ from ..autograd import no_grad
 from ..random import manual_seed
 from ..tensor import Tensor, tensor
 from . import tasks
-from .experiments import (ADDING_FRACTION, ADDING_MSE, ADDING_TOL, Job, header_differences, progress_bar, read_saved,
-                          run_jobs, test_seed, train_seed, write_json)
+from .experiments import (ADDING_FRACTION, ADDING_MSE, ADDING_TOL, Job, ensure_folder, fmt_seconds, header_differences,
+                          progress_bar, read_saved, run_jobs, test_seed, train_seed, write_json)
 
 MODELS = ("rnn", "lstm", "gru", "lru", "mingru", "transformer")
 TITLES = {"rnn": "RNN (1986)", "lstm": "LSTM (1997)", "gru": "GRU (2014)", "lru": "LRU (2023)",
@@ -332,7 +332,8 @@ def run_road(s: RoadSettings, seed: int = 0, device="cpu", path: str | None = No
     done = {order.index(key): r for key, r in saved.items() if key in order}
     extra = [r for key, r in saved.items() if key not in order]
     wide = _union(s, extra) if extra else s
-    results = dict(header, settings=asdict(wide), runs=[], resumed=len(done), kept=len(extra), timing=[])
+    results = dict(header, settings=asdict(wide), runs=[], resumed=len(done), kept=len(extra), timing=[],
+                   read_back_seconds=float(sum(r.get("seconds", 0.0) for r in [*done.values(), *extra])))
     bar = progress_bar(len(order), "road", progress)
     bar.update(len(done))
 
@@ -499,10 +500,21 @@ def settings_from(args) -> RoadSettings:
     return replace(base, **kw)
 
 
+def _provenance(res: dict, seconds: float, device) -> str:
+    """Where the runs of ``res`` come from: this command's time, and the runs it read back with the sum of
+    their own recorded seconds (spent by the earlier commands that made them)."""
+    back = res["resumed"] + res["kept"]
+    text = (f"Run time {fmt_seconds(seconds)} on {os.cpu_count()} cores, device {device}: this command trained "
+            f"{len(res['runs']) - back} of the {len(res['runs'])} runs")
+    if not back:
+        return text + "."
+    return (text + f"; the other {back} were read back from earlier commands' road.json (their training took "
+            f"{fmt_seconds(res['read_back_seconds'])} in all, the sum of the seconds each run recorded).")
+
+
 def cmd_road(args) -> int:
     """The ``tinygrad-rnn road`` command."""
     from .cli import _device
-    from .experiments import ensure_folder, fmt_seconds
     device = _device(args.device)
     out = ensure_folder(args.out)
     s = settings_from(args)
@@ -523,7 +535,7 @@ def cmd_road(args) -> int:
     print(format_tables(res))
     with open(os.path.join(out, "road.md"), "w", encoding="utf-8") as f:
         f.write(f"# tinygrad-rnn road{' --quick' if args.quick else ''}\n\n{s.describe()}\n\n"
-                f"Run time {fmt_seconds(seconds)} on {os.cpu_count()} cores, device {device}.\n\n{format_tables(res)}")
+                f"{_provenance(res, seconds, device)}\n\n{format_tables(res)}")
     if not args.no_plots:
         for p in figures(res, out):
             print(f"  wrote {p}")
