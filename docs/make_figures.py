@@ -24,7 +24,7 @@ What it runs (each writes JSON into ``docs/results/``; figures go next to the JS
 - the memory task at T=30 for the LSTM with three forget-gate biases -> ``results/forget_bias/``;
 - the examples (char_lm, forecasting, bidirectional, clipping, truncated_bptt) -> ``results/examples/``;
 - the seq2seq reversal (attention against the bottleneck, scheduled sampling) -> ``results/seq2seq_reversal.json``;
-- ``tinygrad-rnn road --quick`` -> ``results/road/quick/`` (the full race and its T=100 subset: docs/road.md);
+- ``tinygrad-rnn road --quick`` -> ``results/road/quick/`` (the full race, assembled by hand: docs/road.md);
 - small measurements made here: graph size against T (unfolding), Jacobian products at initialisation
   (vanishing gradients), gradient norms per layer of a stacked LSTM (deep RNNs) -> ``results/*.json``;
 - ``docs/make_graph_figures.py`` -> ``figures/graphs/`` (computation-graph pictures, needs Graphviz);
@@ -144,7 +144,7 @@ def run_example(name: str, out: str, quick: bool = False) -> None:
 
 
 def run_road_quick() -> None:
-    """``road --quick`` (seconds; the full race and its T=100 subset are run by hand, see docs/road.md)."""
+    """``road --quick`` (seconds; the full race is run by hand, see docs/road.md)."""
     with fresh(res("road", "quick")) as out:
         run_cli(["road", "--quick", "--out", out, "--no-progress"])
 
