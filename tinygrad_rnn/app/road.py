@@ -287,25 +287,36 @@ def _key(r: dict) -> tuple:
 
 
 def read_sources(sources, header: dict) -> list:
-    """The runs of earlier road.json files (``--from``), each checked: a file that is missing, is not a
-    road result or trained with other settings is an error that says so (nothing runs)."""
+    """The runs of earlier road.json files (``--from``), each read once and checked: a file that is missing,
+    is not a road result or trained with other settings is an error that says so (nothing runs)."""
     runs = []
     for src in sources:
         if not os.path.isfile(src):
             raise FileNotFoundError(f"road --from: {src} is not a file (expected the road.json of an earlier run)")
-        saved = read_saved(src, header, ignore=SELECTION)
-        if saved is None:
-            try:
-                with open(src, encoding="utf-8") as f:
-                    other = json.load(f)
-            except (OSError, ValueError) as e:
-                raise ValueError(f"road --from: {src} is not a road.json ({e})") from None
-            diff = header_differences(other, header, SELECTION) if isinstance(other, dict) else []
-            what = "; ".join(f"{k} {a!r} there, {b!r} here" for k, a, b in diff) or "no runs list"
+        try:
+            with open(src, encoding="utf-8") as f:
+                saved = json.load(f)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"road --from: {src} is not a road.json ({e})") from None
+        if not isinstance(saved, dict) or not isinstance(saved.get("runs"), list):
+            raise ValueError(f"road --from: {src} holds runs made with other settings (no runs list): its runs are "
+                             f"not this race's")
+        diff = header_differences(saved, header, SELECTION)
+        if diff:
+            what = "; ".join(f"{k} {a!r} there, {b!r} here" for k, a, b in diff)
             raise ValueError(f"road --from: {src} holds runs made with other settings ({what}): its runs are not "
                              f"this race's")
         runs += saved["runs"]
     return runs
+
+
+def _merge_timing(new: list, old: list) -> list:
+    """This command's time-per-step rows, then the saved rows it did not re-time, of the same task only (the
+    table is one task's)."""
+    timed = {(t["task"], t["model"], t["T"]) for t in new}
+    old = [t for t in old if (t["task"], t["model"], t["T"]) not in timed]
+    task = (new or old or [{"task": None}])[0]["task"]
+    return new + [t for t in old if t["task"] == task]
 
 
 def _union(s: RoadSettings, runs: list) -> RoadSettings:
@@ -356,9 +367,7 @@ def run_road(s: RoadSettings, seed: int = 0, device="cpu", path: str | None = No
         results["timing"] = [{"task": task, "model": kind, "T": T, "seconds_per_step": time_per_step(s, task, kind, T,
                                                                                                      device)}
                              for task in s.tasks[:1] for T in s.lengths for kind in s.models]
-    new = {(t["task"], t["model"], t["T"]) for t in results["timing"]}
-    old = [t for t in here.get("timing", []) if (t["task"], t["model"], t["T"]) not in new]
-    results["timing"] += [t for t in old if t["task"] == (results["timing"] or old)[0]["task"]]   # one task's table
+    results["timing"] = _merge_timing(results["timing"], here.get("timing", []))
     if path is not None:
         write_json(path, results)
     return results

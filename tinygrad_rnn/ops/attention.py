@@ -84,10 +84,15 @@ class Attention(Function):
         return dq, dk, dv
 
 
+def _rows(L: int, S: int) -> int:
+    """Query rows per tile: as many as fit ``TILE`` elements with every key (at least one)."""
+    return max(1, min(L, TILE // S))
+
+
 def _tiles(G: int, L: int, S: int, causal: bool):
     """``(g0, g1, r0, r1, c1)``: groups g0:g1 and query rows r0:r1 attend keys 0:c1, at most ``TILE``
     elements per tile (rows first, then as many groups as fit)."""
-    rows = max(1, min(L, TILE // S))
+    rows = _rows(L, S)
     groups = max(1, min(G, TILE // (rows * S)))
     for g0 in range(0, G, groups):
         for r0 in range(0, L, rows):
@@ -111,8 +116,7 @@ def _tiled_forward(ctx, q, k, v, scale, causal):
     q3, k3, v3 = (xp.broadcast_to(a, batch + a.shape[-2:]).reshape(G, *a.shape[-2:]) for a in (q, k, v))
     y = xp.empty((G, L, Ev), q.dtype)
     lse = xp.empty((G, L, 1), q.dtype)
-    rows = max(1, min(L, TILE // S))
-    tri = causal_bias(xp, rows, rows, q.dtype) if causal else None
+    tri = causal_bias(xp, _rows(L, S), _rows(L, S), q.dtype) if causal else None   # a tile's diagonal block
     for g0, g1, r0, r1, c1 in _tiles(G, L, S, causal):
         w = _scores(xp, q3[g0:g1, r0:r1] * scale, k3[g0:g1, :c1], r0, r1, c1, causal, tri)
         m = w.max(axis=-1, keepdims=True)
@@ -127,7 +131,7 @@ def _tiled_forward(ctx, q, k, v, scale, causal):
     y = y.reshape(batch + (L, Ev))          # saved as returned, so an in-place change to it is caught
     ctx.save_for_backward(q3, k3, v3, y, lse)
     ctx.shapes = (q.shape, k.shape, v.shape, batch)
-    ctx.causal = causal
+    ctx.causal, ctx.tri = causal, tri
     return y
 
 
@@ -135,15 +139,13 @@ def _tiled_backward(ctx, dy):
     import numpy as xp
     q3, k3, v3, y, lse = ctx.saved
     q_shape, k_shape, v_shape, batch = ctx.shapes
-    s, causal, needs = ctx.scale, ctx.causal, ctx.needs_input_grad
+    s, causal, tri, needs = ctx.scale, ctx.causal, ctx.tri, ctx.needs_input_grad
     G, L, _ = q3.shape
     S = k3.shape[1]
     y = y.reshape(G, L, -1)
     dy3 = dy.reshape(y.shape)
     delta = (dy3 * y).sum(axis=-1, keepdims=True)          # Σ_j dW⊙W per row = dy · y
     dq3, dk3, dv3 = xp.empty_like(q3), xp.zeros_like(k3), xp.zeros_like(v3)
-    rows = max(1, min(L, TILE // S))
-    tri = causal_bias(xp, rows, rows, q3.dtype) if causal else None
     for g0, g1, r0, r1, c1 in _tiles(G, L, S, causal):
         qs = q3[g0:g1, r0:r1] * s
         kt, vt, dyt = k3[g0:g1, :c1], v3[g0:g1, :c1], dy3[g0:g1, r0:r1]
