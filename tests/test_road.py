@@ -59,6 +59,24 @@ def test_road_jobs_2_equals_jobs_1_and_resumes(tmp_path):
     assert again["resumed"] == 6 and _numbers(again["runs"]) == _numbers(serial["runs"])
 
 
+def test_the_longest_runs_start_first_and_the_results_keep_the_serial_order(monkeypatch):
+    """On a few workers a race ends sooner when its longest runs start first: the longest T, and at each T
+    the Transformer (attention grows as T²). The results are listed in the serial order all the same."""
+    from dataclasses import replace
+    s = replace(TINY, tasks=("adding",), lengths=(4, 6), models=("lstm", "transformer", "lru"))
+    started = []
+
+    def fake_train(s, task, kind, T, seed, device="cpu", bar=None):
+        started.append((kind, T))
+        return {"task": task, "model": kind, "T": T, "seed": seed, "params": 1, "metric": 0.0, "success": False,
+                "seconds": 0.0}
+    monkeypatch.setattr(road, "train_run", fake_train)
+    got = road.run_road(s, seed=0, jobs=1, progress=False, timing=False)
+    assert started == [("transformer", 6), ("lstm", 6), ("lru", 6), ("transformer", 4), ("lstm", 4), ("lru", 4)]
+    assert [(r["model"], r["T"]) for r in got["runs"]] == [("lstm", 4), ("transformer", 4), ("lru", 4),
+                                                           ("lstm", 6), ("transformer", 6), ("lru", 6)]
+
+
 def test_a_race_assembled_from_parts_equals_one_run(tmp_path, monkeypatch, capsys):
     """Commands that differ only in which runs they make (here T) fill one folder, or read each other's
     road.json (--from); the race they assemble equals one run of the whole, and no run is made twice."""

@@ -282,6 +282,15 @@ differ only in these are the same runs: a race is assembled from parts (``--T 50
 tomorrow, into one folder or from ``--from`` files) and no run is made twice."""
 
 
+def _longest_first(job) -> tuple:
+    """Start order of the runs (the results keep the serial order): the longest T first, and at each T the
+    Transformer, whose attention grows as T² (docs/road.md: 1.07 s a step at T = 1000, the recurrent models
+    0.06–0.24 s). On a few workers the runs that start last are then short ones, so no worker waits long for
+    the last run to finish (the serial order would start the three Transformer copy runs at T = 1000 last)."""
+    task, kind, T, seed = job.key
+    return -T, kind != "transformer", job.index
+
+
 def _key(r: dict) -> tuple:
     return r["task"], r["model"], r["T"], r["seed"]
 
@@ -356,7 +365,8 @@ def run_road(s: RoadSettings, seed: int = 0, device="cpu", path: str | None = No
         if path is not None:
             write_json(path, results)
 
-    todo = [Job(i, key, train_run, (s, *key, device)) for i, key in enumerate(order) if i not in done]
+    todo = sorted((Job(i, key, train_run, (s, *key, device)) for i, key in enumerate(order) if i not in done),
+                  key=_longest_first)
     try:
         run_jobs(todo, jobs, dask, finished)
     finally:
