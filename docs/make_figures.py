@@ -802,6 +802,371 @@ def block_explorer_graph() -> str:
     return _figure("graph", "The explorer's unrolled graph, where clicking a step's cluster moves every view of the "
                    "page to that step", caption_graph(_explorer()))
 
+# the road to modern sequence models (results/road/full/road.json, assembled by the commands in its
+# console.log; docs/road.md). The chapter's claims are fixed text; what was measured, and the verdict, are
+# built from the runs: a claim the runs stop supporting changes its verdict when the pages are filled.
+
+ROAD_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU", "lru": "LRU", "mingru": "minGRU",
+              "transformer": "Transformer"}
+ROAD_MODERN = ("lru", "mingru", "transformer")
+
+
+def _road() -> dict:
+    d = load("road", "full", "road.json")
+    if d is None:
+        raise KeyError("results/road/full/road.json (the full race: see docs/road.md)")
+    return d
+
+
+def _road_rows(d: dict) -> dict:
+    return {(r["task"], r["model"], r["T"]): r for r in d["summary"]}
+
+
+def _road_runs(d: dict, task: str, kind: str, T: int) -> list:
+    return sorted((r for r in d["runs"] if (r["task"], r["model"], r["T"]) == (task, kind, T)),
+                  key=lambda r: r["seed"])
+
+
+def _names(kinds, the: bool = False) -> str:
+    """'RNN', 'RNN and LSTM', 'RNN, LSTM and GRU' (with ``the``: 'the RNN and the LSTM')."""
+    names = ["the " * the + ROAD_NAMES[k] for k in kinds]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _short(x) -> str:
+    """A ratio in one significant digit ('2e-24', '5e-3'); 0 is a float32 underflow, not an exact zero."""
+    if x is None:
+        return "—"
+    if x == 0:
+        return "underflow"
+    m, e = f"{x:.0e}".split("e")
+    return f"{m}e{int(e)}"
+
+
+def _at_lengths(pairs) -> str:
+    """[(T, text)] -> 'a at T = 100, b at 500 and 1000' (equal neighbours share one text)."""
+    groups = []
+    for T, text in pairs:
+        if groups and groups[-1][1] == text:
+            groups[-1][0].append(T)
+        else:
+            groups.append(([T], text))
+    out = []
+    for i, (Ts, text) in enumerate(groups):
+        ts = " and ".join(str(T) for T in Ts) if len(Ts) <= 2 else ", ".join(map(str, Ts[:-1])) + f" and {Ts[-1]}"
+        out.append(f"{text} at {'T = ' if i == 0 else ''}{ts}")
+    return ", ".join(out)
+
+
+def _solved(d: dict, task: str, kind: str):
+    """{T: (successes, seeds)} for the lengths this model ran on this task."""
+    rows = _road_rows(d)
+    return {T: (rows[task, kind, T]["successes"], rows[task, kind, T]["seeds"])
+            for T in d["settings"]["lengths"] if (task, kind, T) in rows}
+
+
+def _mse(m: float) -> str:
+    return f"{m:.4f}" if m >= 1e-3 else _short(m)
+
+
+def _seed_line(d: dict, task: str, kind: str) -> str:
+    """'3/3 seeds at T = 100 (MSE …), 1/3 at T = 500 (MSE …; …% within 0.04)' over the lengths run."""
+    parts = []
+    for i, T in enumerate(d["settings"]["lengths"]):
+        runs = _road_runs(d, task, kind, T)
+        if not runs:
+            parts.append(f"not run at {'T = ' if i == 0 else ''}{T}")
+            continue
+        k = sum(r["success"] for r in runs)
+        if task == "adding":
+            detail = "MSE " + ", ".join(_mse(r["mse"]) for r in runs)
+            if any(r["mse"] < 0.01 and not r["success"] for r in runs):      # close: say how close
+                detail += "; " + ", ".join(f"{100 * r['within_0.04']:.0f} %" for r in runs) + " within 0.04"
+        else:
+            detail = ", ".join(f"{r['metric']:.2f}" for r in runs) + " of the symbols right"
+        parts.append(f"{k}/{len(runs)}{' seeds' if i == 0 else ''} at {'T = ' if i == 0 else ''}{T} ({detail})")
+    return ", ".join(parts)
+
+
+def _ratios(d: dict, kind: str, task: str = "adding") -> dict:
+    rows = _road_rows(d)
+    return {T: rows[task, kind, T]["input_ratio"] for T in d["settings"]["lengths"] if (task, kind, T) in rows}
+
+
+def _largest_solved(d: dict, task: str, kind: str):
+    Ts = [T for T, (k, _) in _solved(d, task, kind).items() if k]
+    return max(Ts) if Ts else None
+
+
+def _up_to(d: dict, task: str, kind: str):
+    """'up to T = 500, fading with T' (the longest T with a solved seed; fading: fewer seeds as T grows), or None."""
+    top = _largest_solved(d, task, kind)
+    if top is None:
+        return None
+    fading = top < max(d["settings"]["lengths"]) and any(k < n for k, n in _solved(d, task, kind).values())
+    return f"up to T = {top}" + (", fading with T" if fading else "")
+
+
+def _claim_vanilla(d):
+    ratios = _ratios(d, "rnn")
+    measured = (f"adding at init: ‖∂L/∂x₁‖/‖∂L/∂x_T‖ = {_at_lengths((T, _short(r)) for T, r in ratios.items())} (RNN); "
+                f"seeds solved: {_at_lengths((T, f'{k}/{n}') for T, (k, n) in _solved(d, 'adding', 'rnn').items())}")
+    vanish = all(r is not None and r < 1e-6 for r in ratios.values())
+    long_solved = [T for T, (k, _) in _solved(d, "adding", "rnn").items() if k and T > min(ratios)]
+    if vanish and not long_solved:
+        verdict = "supported"
+    elif vanish:
+        verdict = f"the gradients vanish at init, yet the RNN solves the adding problem at T = {long_solved}"
+    else:
+        verdict = f"not supported: the ratio at T = {max(ratios)} is {_short(ratios[max(ratios)])}"
+    return "Vanilla RNNs forget: gradients vanish through time", measured, verdict
+
+
+def _claim_gating(d):
+    measured = "; ".join(f"{ROAD_NAMES[k]}, adding: {_seed_line(d, 'adding', k)}" for k in ("gru", "lstm"))
+    verdicts = [f"supported for the {ROAD_NAMES[k]} {_up_to(d, 'adding', k)}" if _up_to(d, "adding", k) else
+                f"not for the {ROAD_NAMES[k]} with PyTorch's default initialisation in {d['settings']['steps']} steps"
+                for k in ("gru", "lstm")]
+    a = load("adding_T100", "adding.json")
+    lstm = next((r for r in (a or {}).get("summary", []) if r["cell"] == "lstm"), None)
+    if lstm is not None and _largest_solved(d, "adding", "lstm") is None:
+        s = a["settings"]
+        verdicts[-1] += (f"; with forget bias {s['forget_bias']:g}, {s['steps']} steps and hidden {s['hidden_size']}, "
+                         f"`tinygrad-rnn adding` solves T = {s['lengths'][0]} on {lstm['successes']}/{lstm['seeds']} "
+                         f"seeds: docs/results/adding_T100")
+    return "Gating (LSTM, GRU) carries information over long spans", measured, "; ".join(verdicts)
+
+
+def _claim_scan_speed(d):
+    # python bench/road.py: three runs recorded by hand in docs/results/road/bench_road_cpu.md (not road.json)
+    return ("Recurrence returns in linear recurrences / SSMs, trained in parallel with linear complexity",
+            "training step at (T, B, H) = (1000, 32, 256), CPU, three idle runs: LRU 3.4–4.3× (N = H complex), "
+            "6.4–6.9× (N = H/2) faster than the fused LSTM; minGRU 2.4–3.2×, minLSTM 2.0–2.5× "
+            "(docs/results/road/bench_road_cpu.md)",
+            "supported for the LRU at N = H/2 (the issue's ≥ 5×); at N = H (twice the LSTM's real state width) "
+            "3.4–4.3×: its two dense projections are 75 % of the step, half the LSTM's FLOPs")
+
+
+def _claim_mingru(d):
+    measured = f"adding: minGRU {_seed_line(d, 'adding', 'mingru')}"
+    top = max(d["settings"]["lengths"])
+    at_top = [k for k in d["settings"]["models"] if _solved(d, "adding", k).get(top, (0, 0))[0]]
+    if at_top == ["mingru"]:
+        measured += f": the only model to solve it at T = {top}"
+    adding, copy = _up_to(d, "adding", "mingru"), _up_to(d, "copy", "mingru")
+    verdict = f"supported on the adding problem {adding}" if adding else "not supported on the adding problem"
+    verdict += f"; on the copy task {copy}" if copy else "; not on the copy task (no seed at any T)"
+    return "Gating from the input alone is enough (minGRU, \"were RNNs all we needed?\")", measured, verdict
+
+
+def _claim_ring(d):
+    lru = _ratios(d, "lru")
+    others = [k for k in d["settings"]["models"] if k not in ("lru", "transformer")]
+
+    def spread(T):
+        vals = [_ratios(d, k).get(T) for k in others]
+        vals = [v for v in vals if v is not None]
+        if all(v == 0 for v in vals):
+            return "underflow"
+        pos = [v for v in vals if v > 0]
+        return f"{_short(min(pos))}…{_short(max(pos))}" + (" or underflow" if len(pos) < len(vals) else "")
+    measured = (f"adding at init: ‖∂L/∂x₁‖/‖∂L/∂x_T‖ = {_at_lengths((T, _short(r)) for T, r in lru.items())} (LRU), "
+                f"where {_names(others)} are at {_at_lengths((T, spread(T)) for T in lru)}; LRU seeds solved, adding: "
+                f"{_at_lengths((T, f'{k}/{n}') for T, (k, n) in _solved(d, 'adding', 'lru').items())}; copy: "
+                f"{_at_lengths((T, f'{k}/{n}') for T, (k, n) in _solved(d, 'copy', 'lru').items())}")
+    keeps = all(r is not None and r > 1e-6 for r in lru.values())
+    verdict = "supported at init" if keeps else f"not supported: the LRU's ratio reaches {_short(min(lru.values()))}"
+    adding = sum(k for k, _ in _solved(d, "adding", "lru").values())
+    runs = sum(n for _, n in _solved(d, "adding", "lru").values())
+    if adding == 0:
+        verdict += f"; yet the LRU solves the adding problem on 0 of its {runs} runs"
+    copies = [T for T, (k, _) in _solved(d, "copy", "lru").items() if k]
+    if copies:
+        verdict += f", while it copies at T = {' and '.join(map(str, copies))}"
+    return "The LRU's ring initialisation (\\|λ\\| near 1) keeps gradients from vanishing", measured, verdict
+
+
+def _claim_attention_path(d):
+    tf = _ratios(d, "transformer")
+    measured = (f"‖∂L/∂x₁‖/‖∂L/∂x_T‖ at init {_at_lengths((T, _short(r)) for T, r in tf.items())}. "
+                f"Adding: {_seed_line(d, 'adding', 'transformer')}. Copy: {_seed_line(d, 'copy', 'transformer')}")
+    parts = ["supported for the gradient path" if all(r is not None and r > 1e-6 for r in tf.values())
+             else "not supported for the gradient path"]
+    copy, adding = _largest_solved(d, "copy", "transformer"), _largest_solved(d, "adding", "transformer")
+    parts.append("no copy run solved" if copy is None else f"it copies up to T = {copy}")
+    top = max(d["settings"]["lengths"])
+    if adding is None:
+        parts.append("the small Transformer solves the adding problem at no T")
+    elif adding < top:
+        parts.append(f"on the adding problem the small Transformer does not learn it past T = {adding} in "
+                     f"{d['settings']['steps']} steps")
+    return "Self-attention reaches every position directly (no path through time)", measured, "; ".join(parts)
+
+
+def _claim_cost(d):
+    t = {(r["model"], r["T"]): 1e3 * r["seconds_per_step"] for r in d["timing"]}
+    Ts = sorted({T for _, T in t})
+    lo, hi = Ts[0], Ts[-1]
+
+    def ms(x):
+        return f"{x:.1f}" if x < 100 else f"{x:.0f}"
+    models = [k for k in d["settings"]["models"] if (k, lo) in t]
+    measured = (f"time per step (adding, batch {d['settings']['batch_size']}): "
+                + ", ".join(f"{ROAD_NAMES[k]} {' / '.join(ms(t[k, T]) for T in Ts)} ms" for k in models)
+                + f" at T = {' / '.join(map(str, Ts))}")
+    rec = [k for k in models if k != "transformer"]
+    growth = {k: t[k, hi] / t[k, lo] for k in models}
+    g_rec, g_tf = [growth[k] for k in rec], growth.get("transformer")
+    factor = hi // lo
+    if g_tf is None:
+        return "Attention's cost grows as O(T²), recurrence's as O(T)", measured, "no Transformer timed"
+    verdict = ("supported" if g_tf > max(g_rec) else "not supported") + (
+        f": for {factor}× the length the recurrent models' step grows {min(g_rec):.0f}–{max(g_rec):.0f}×, the "
+        f"Transformer's {g_tf:.0f}×")
+    if g_tf < factor ** 2:
+        verdict += (f" (not the full {factor ** 2}× of T²: its O(T) projections and feed-forward block still weigh "
+                    f"at T = {lo})")
+    rel = [t["transformer", hi] / t[k, hi] for k in rec]
+    verdict += f"; at T = {hi} its step is {min(rel):.1f}–{max(rel):.0f}× the others'"
+    scans, fused = [k for k in rec if k in ROAD_MODERN], [k for k in rec if k not in ROAD_MODERN]
+    if scans and fused and min(t[k, hi] for k in scans) > max(t[k, hi] for k in fused):
+        widths = sorted({r["width"] for r in d["runs"] if r["model"] in rec and r["task"] == "adding"})
+        verdict += (f". The scans ({_names(scans)}) are slower per step than the fused classic cells at these widths "
+                    f"({min(widths)}–{max(widths)}): their gain is at large widths (the row above)")
+    return "Attention's cost grows as O(T²), recurrence's as O(T)", measured, verdict
+
+
+def _claim_copy(d):
+    chance = 1 / 8
+    parts = []
+    for T in d["settings"]["lengths"]:
+        ran = [k for k in d["settings"]["models"] if _road_runs(d, "copy", k, T)]
+        if not ran:
+            parts.append(f"T = {T}: not run")
+            continue
+        said, near = [], []
+        for k in ran:
+            runs = _road_runs(d, "copy", k, T)
+            m = [r["metric"] for r in runs]
+            k_ok = sum(r["success"] for r in runs)
+            if max(m) < 2 * chance and not k_ok:
+                near.append((k, m))
+            else:
+                said.append(f"the {ROAD_NAMES[k]} {', '.join(f'{x:.2f}' for x in m)} ({k_ok}/{len(runs)})")
+        if near:
+            vals = [x for _, m in near for x in m]
+            said.append(f"{_names([k for k, _ in near])} stay near chance ({min(vals):.2f}–{max(vals):.2f}, chance "
+                        f"1/8) on every seed")
+        missing = [k for k in d["settings"]["models"] if k not in ran]
+        if missing:
+            said.append(f"{_names(missing)} not run")
+        parts.append(f"T = {T}: " + "; ".join(said))
+    measured = "copied symbols right per seed (seeds solved). " + ". ".join(parts)
+    copies = {k: [T for T, (n, _) in _solved(d, "copy", k).items() if n] for k in d["settings"]["models"]}
+    yes = [k for k, Ts in copies.items() if Ts]
+    no = [k for k, Ts in copies.items() if not Ts]
+    by_lengths = {}
+    for k in yes:
+        by_lengths.setdefault(tuple(copies[k]), []).append(k)
+    verdict = "; ".join(
+        [f"supported for {_names(ks, the=True)} at T = {' and '.join(map(str, Ts))}" for Ts, ks in by_lengths.items()]
+        + ([f"{_names(no)} copy at no T in {d['settings']['steps']} steps"] if no else []))
+    return "Long memory: the copy task (10 symbols over T blanks)", measured, verdict
+
+
+def _claim_long_range(d):
+    models, lengths = d["settings"]["models"], d["settings"]["lengths"]
+    long, top = [T for T in lengths if T > min(lengths)], max(lengths)
+    modern, classic = [k for k in models if k in ROAD_MODERN], [k for k in models if k not in ROAD_MODERN]
+    measured, wins, won = [], [], []
+    for task in d["settings"]["tasks"]:
+        def total(kinds, task=task):
+            return sum(_solved(d, task, k).get(T, (0, 0))[0] for k in kinds for T in long)
+        ran = [k for k in models if top in _solved(d, task, k)]
+        at_top = [f"{ROAD_NAMES[k]} {'{}/{}'.format(*_solved(d, task, k)[top])}" for k in ran
+                  if _solved(d, task, k)[top][0]]
+        said = ", ".join(at_top) if at_top else "no model" if ran else "not run"
+        measured.append(f"{task}: seeds solved at T ≥ {min(long)} by the classic models ({_names(classic)}) "
+                        f"{total(classic)}, by the modern ones ({_names(modern)}) {total(modern)}; at T = {top}: "
+                        f"{said}")
+        wins.append(total(modern) > total(classic))
+        won += [task] if wins[-1] else []
+    verdict = ("supported" if all(wins) else f"partly: on {' and '.join(won)}, where the modern models solve more "
+               f"seeds" if any(wins) else "not supported") + " (every count: the table below)"
+    return "Long-range tasks at T = 500, 1000 favour the modern models", ". ".join(measured), verdict
+
+
+ROAD_CLAIMS = (_claim_vanilla, _claim_gating, _claim_scan_speed, _claim_mingru, _claim_ring,
+               _claim_attention_path, _claim_cost, _claim_copy, _claim_long_range)
+
+
+def block_road_claims() -> str:
+    """docs/road.md: the chapter's table beside what the full race measured, the verdict from the runs."""
+    d = _road()
+    return _md_table(["the chapter says", "measured here", "verdict"], [claim(d) for claim in ROAD_CLAIMS])
+
+
+ROAD_MODELS = {"rnn": ("RNN (Elman 1990 / 1986)", "`nn.RNN`, fused kernel"),
+               "lstm": ("LSTM (Hochreiter & Schmidhuber 1997)", "`nn.LSTM`, fused kernel"),
+               "gru": ("GRU (Cho et al. 2014)", "`nn.GRU`, fused kernel"),
+               "lru": ("LRU (Orvieto et al. 2023)", "`Linear+GELU → nn.LRU (ring [{r_min}, {r_max}]) → GELU`, scan"),
+               "mingru": ("minGRU (Feng et al. 2024)", "`Linear+GELU → nn.MinGRU`, scan"),
+               "transformer": ("Transformer encoder (Vaswani et al. 2017)",
+                               "`Linear` + sinusoidal positions, {layers} causal pre-norm layers, {heads} heads")}
+
+
+def block_road_models() -> str:
+    """docs/road.md: what each model of the race is, its width and parameter count (from the runs)."""
+    d = _road()
+    s = d["settings"]
+    rows = []
+    for k in s["models"]:
+        title, what = ROAD_MODELS[k]
+        per_task = {r["task"]: r for r in d["runs"] if r["model"] == k}
+        rows.append([title, what.format(**s)] + [f"{per_task[t]['width']} / {per_task[t]['params']}"
+                                                 if t in per_task else "—" for t in s["tasks"]])
+    return _md_table(["model", "what runs"] + [f"width / params ({t})" for t in s["tasks"]], rows)
+
+
+def block_road_success() -> str:
+    """docs/road.md: seeds solved per model, task and T (— where the run was not made)."""
+    d = _road()
+    cols = [(task, T) for task in d["settings"]["tasks"] for T in d["settings"]["lengths"]]
+    rows = []
+    for k in d["settings"]["models"]:
+        solved = {task: _solved(d, task, k) for task in d["settings"]["tasks"]}
+        rows.append([ROAD_NAMES[k]] + [("{}/{}".format(*solved[task][T]) if T in solved[task] else "—")
+                                       for task, T in cols])
+    return _md_table(["model"] + [f"{task}, T = {T}" for task, T in cols], rows)
+
+
+def block_road_race() -> str:
+    """docs/road.md: what the full race's folder holds and how long its training took."""
+    d = _road()
+    s = d["settings"]
+    want = len(s["tasks"]) * len(s["lengths"]) * len(s["models"]) * s["seeds"]
+    have = {(r["task"], r["model"], r["T"]) for r in d["runs"]}
+    missing = [f"{task} at T = {T} ({_names([k for k in s['models'] if (task, k, T) not in have])})"
+               for task in s["tasks"] for T in s["lengths"]
+               if any((task, k, T) not in have for k in s["models"])]
+    hours = sum(r["seconds"] for r in d["runs"]) / 3600
+    text = (f"`docs/results/road/full/road.json` holds {len(d['runs'])} of the {want} runs of the full settings "
+            f"({', '.join(s['tasks'])}; T ∈ {{{', '.join(map(str, s['lengths']))}}}; {s['seeds']} seeds of each of "
+            f"{len(s['models'])} models; {s['steps']} Adam steps, batch {s['batch_size']}) on device {d['device']}: "
+            f"{hours:.1f} hours of training in all, the sum of the seconds each run recorded")
+    return text + (f". Not run yet: {'; '.join(missing)}." if missing else ".")
+
+
+def block_road_time() -> str:
+    """docs/road.md: the time-per-step table of the full race's last command."""
+    d = _road()
+    t = {(r["model"], r["T"]): 1e3 * r["seconds_per_step"] for r in d["timing"]}
+    Ts = sorted({T for _, T in t})
+    rows = [[ROAD_NAMES[k]] + [f"{t[k, T]:.1f} ms" for T in Ts] + [f"{t[k, Ts[-1]] / t[k, Ts[0]]:.0f}×"]
+            for k in d["settings"]["models"] if all((k, T) in t for T in Ts)]
+    return _md_table(["model"] + [f"T = {T}" for T in Ts] + [f"T = {Ts[-1]} / T = {Ts[0]}"], rows)
+
+
 BLOCKS = {name[len("block_"):]: fn for name, fn in globals().items() if name.startswith("block_")}
 
 
