@@ -39,9 +39,10 @@ class LRUScan(Function):
         lam, xc, h0c = ctx.lam, ctx.xc, ctx.h0c
         g = xp.ascontiguousarray(dx, dtype=dx.dtype).view(xc.dtype)
         cl = xp.conj(lam)
-        delta = linear_recurrence(xp, xp.broadcast_to(cl, g.shape), g[::-1])[::-1]
+        delta = xp.empty_like(g)          # the reverse scan writes it backwards: delta stays in forward order
+        linear_recurrence(xp, xp.broadcast_to(cl, g.shape), g[::-1], out=delta[::-1])
         need_b, need_nu, need_theta = ctx.needs_input_grad[:3]
-        db = xp.ascontiguousarray(delta).view(dx.dtype) if need_b else None
+        db = delta.view(dx.dtype) if need_b else None
         dnu = dtheta = dh0 = None
         if need_nu or need_theta:
             g_lam = xp.einsum("tbn,tbn->n", xp.conj(xc[:-1]), delta[1:])
