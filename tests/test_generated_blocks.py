@@ -1,5 +1,5 @@
 """Every generated block of the pages (README.md, docs/*.md) equals what ``docs/make_figures.py`` builds from the
-committed results, and the road page's verdicts follow the runs.
+committed results, the road page's verdicts follow the runs, and every relative link of the pages exists.
 
 ``python docs/make_figures.py --pages`` writes the blocks; a number edited by hand in one, or results
 regenerated without the pages, fails here. No training: the committed JSON and the pages are read as text.
@@ -133,3 +133,15 @@ def test_runs_not_made_are_said_to_be_missing(mf, race):
         assert mf.block_road_success().count("| — |") >= 1
     finally:
         mf.load = saved
+
+
+def test_every_relative_link_and_image_of_the_pages_exists(mf):
+    missing = []
+    for path in mf.pages():
+        for m in re.finditer(r"\]\(([^)\s]+)\)", _read(path)):
+            target = m.group(1).split("#")[0]
+            if not target or target.startswith(("http://", "https://", "mailto:")):
+                continue
+            if not os.path.exists(os.path.normpath(os.path.join(os.path.dirname(path), target))):
+                missing.append(f"{os.path.relpath(path, ROOT)}: {m.group(1)}")
+    assert not missing, f"links to files that are not there: {missing}"
