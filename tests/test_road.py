@@ -10,6 +10,8 @@ import pytest
 import tinygrad_rnn as tr
 from tinygrad_rnn.app import cli, road
 
+from conftest import require
+
 pytestmark = pytest.mark.cpu_only   # CLI and worker processes; the runs are NumPy (cpu) runs
 
 TINY = road.RoadSettings(tasks=("adding", "copy"), lengths=(4,), models=("lstm", "lru", "transformer"), seeds=1,
@@ -57,6 +59,17 @@ def test_road_jobs_2_equals_jobs_1_and_resumes(tmp_path):
     assert _numbers(par["runs"]) == _numbers(serial["runs"]) and len(serial["runs"]) == 6
     again = road.run_road(TINY, seed=1, path=path, jobs=1, progress=False, timing=False)
     assert again["resumed"] == 6 and _numbers(again["runs"]) == _numbers(serial["runs"])
+
+
+def test_road_on_a_dask_cluster_equals_jobs_1():
+    """The issue's third way to run the race: a Dask cluster (here a LocalCluster on loopback) gives the
+    serial numbers, in the serial order."""
+    distributed = require("dask.distributed")
+    serial = road.run_road(TINY, seed=1, jobs=1, progress=False, timing=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        par = road.run_road(TINY, seed=1, dask=cluster.scheduler_address, progress=False, timing=False)
+    assert _numbers(par["runs"]) == _numbers(serial["runs"]) and len(serial["runs"]) == 6
 
 
 def test_the_longest_runs_start_first_and_the_results_keep_the_serial_order(monkeypatch):
