@@ -24,7 +24,8 @@ What it runs (each writes JSON into ``docs/results/``; figures go next to the JS
 - the memory task at T=30 for the LSTM with three forget-gate biases -> ``results/forget_bias/``;
 - the examples (char_lm, forecasting, bidirectional, clipping, truncated_bptt) -> ``results/examples/``;
 - the seq2seq reversal (attention against the bottleneck, scheduled sampling) -> ``results/seq2seq_reversal.json``;
-- ``tinygrad-rnn road --quick`` -> ``results/road/quick/`` (the full race, assembled by hand: docs/road.md);
+- ``tinygrad-rnn road --quick`` -> ``results/road/quick/`` (the full race, ``results/road/full/``, is hours of
+  training and is not rerun here: its commands are in its console.log; the pages' road blocks read it);
 - small measurements made here: graph size against T (unfolding), Jacobian products at initialisation
   (vanishing gradients), gradient norms per layer of a stacked LSTM (deep RNNs) -> ``results/*.json``;
 - ``docs/make_graph_figures.py`` -> ``figures/graphs/`` (computation-graph pictures, needs Graphviz);
