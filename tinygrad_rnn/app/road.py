@@ -423,6 +423,9 @@ def format_tables(results: dict) -> str:
             lines.append(f"| {TITLES[r['model']]} | {r['params']} | {r['T']} | {r['successes']}/{r['seeds']} | "
                          f"{', '.join(f.format(m) for m in r['metrics'])} | {_fmt(r['input_ratio'])} | "
                          f"{_fmt(r['state_ratio'])} |")
+        if task == "copy":
+            lines += ["", "(The copy task's loss reads every step, the blanks' too, so ‖∂L/∂x₁‖ holds step 1's own "
+                      "read-out: on this task the ratios do not measure the gradient's path over the T blanks.)"]
         lines.append("")
     timing = results.get("timing") or []
     if timing:
