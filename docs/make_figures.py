@@ -63,7 +63,8 @@ ROOT = os.path.dirname(DOCS)
 sys.path.insert(0, ROOT)
 
 import tinygrad_rnn as tr  # noqa: E402
-from tinygrad_rnn.app import cli  # noqa: E402
+from tinygrad_rnn.app import cli, road  # noqa: E402
+from tinygrad_rnn.app.tasks import COPY_SYMBOLS  # noqa: E402
 from tinygrad_rnn.app.experiments import CELL_NAMES, format_gradflow_table, format_table, write_json  # noqa: E402
 
 RESULTS = os.path.join(DOCS, "results")
@@ -807,8 +808,7 @@ def block_explorer_graph() -> str:
 # console.log; docs/road.md). The chapter's claims are fixed text; what was measured, and the verdict, are
 # built from the runs: a claim the runs stop supporting changes its verdict when the pages are filled.
 
-ROAD_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU", "lru": "LRU", "mingru": "minGRU",
-              "transformer": "Transformer"}
+ROAD_NAMES = {k: title.split(" (")[0] for k, title in road.TITLES.items()}     # "RNN (1986)" -> "RNN"
 ROAD_MODERN = ("lru", "mingru", "transformer")
 
 
@@ -821,6 +821,12 @@ def _road() -> dict:
 
 def _road_rows(d: dict) -> dict:
     return {(r["task"], r["model"], r["T"]): r for r in d["summary"]}
+
+
+def _road_timing(d: dict):
+    """The race's time per step in ms, {(model, T): ms}, and the lengths timed."""
+    t = {(r["model"], r["T"]): 1e3 * r["seconds_per_step"] for r in d["timing"]}
+    return t, sorted({T for _, T in t})
 
 
 def _road_runs(d: dict, task: str, kind: str, T: int) -> list:
@@ -1005,8 +1011,7 @@ def _claim_attention_path(d):
 
 
 def _claim_cost(d):
-    t = {(r["model"], r["T"]): 1e3 * r["seconds_per_step"] for r in d["timing"]}
-    Ts = sorted({T for _, T in t})
+    t, Ts = _road_timing(d)
     lo, hi = Ts[0], Ts[-1]
 
     def ms(x):
@@ -1038,7 +1043,7 @@ def _claim_cost(d):
 
 
 def _claim_copy(d):
-    chance = 1 / 8
+    chance = 1 / COPY_SYMBOLS
     parts = []
     for T in d["settings"]["lengths"]:
         ran = [k for k in d["settings"]["models"] if _road_runs(d, "copy", k, T)]
@@ -1057,7 +1062,7 @@ def _claim_copy(d):
         if near:
             vals = [x for _, m in near for x in m]
             said.append(f"{_names([k for k, _ in near])} stay near chance ({min(vals):.2f}–{max(vals):.2f}, chance "
-                        f"1/8) on every seed")
+                        f"1/{COPY_SYMBOLS}) on every seed")
         missing = [k for k in d["settings"]["models"] if k not in ran]
         if missing:
             said.append(f"{_names(missing)} not run")
@@ -1161,8 +1166,7 @@ def block_road_race() -> str:
 def block_road_time() -> str:
     """docs/road.md: the time-per-step table of the full race's last command."""
     d = _road()
-    t = {(r["model"], r["T"]): 1e3 * r["seconds_per_step"] for r in d["timing"]}
-    Ts = sorted({T for _, T in t})
+    t, Ts = _road_timing(d)
     rows = [[ROAD_NAMES[k]] + [f"{t[k, T]:.1f} ms" for T in Ts] + [f"{t[k, Ts[-1]] / t[k, Ts[0]]:.0f}×"]
             for k in d["settings"]["models"] if all((k, T) in t for T in Ts)]
     return _md_table(["model"] + [f"T = {T}" for T in Ts] + [f"T = {Ts[-1]} / T = {Ts[0]}"], rows)

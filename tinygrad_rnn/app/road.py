@@ -284,10 +284,10 @@ tomorrow, into one folder or from ``--from`` files) and no run is made twice."""
 
 def _longest_first(job) -> tuple:
     """Start order of the runs (the results keep the serial order): the longest T first, and at each T the
-    Transformer, whose attention grows as T² (docs/road.md: 1.07 s a step at T = 1000, the recurrent models
-    0.06–0.24 s). On a few workers the runs that start last are then short ones, so no worker waits long for
-    the last run to finish (the serial order would start the three Transformer copy runs at T = 1000 last)."""
-    task, kind, T, seed = job.key
+    Transformer, whose attention grows as T² (its step is the longest at every T: docs/road.md, 'Time per
+    step'). On a few workers the runs that start last are then short ones, so no worker waits long for the
+    last run to finish (the serial order would start the three Transformer copy runs at T = 1000 last)."""
+    _, kind, T, _ = job.key
     return -T, kind != "transformer", job.index
 
 
