@@ -40,6 +40,9 @@ def test_road_quick_end_to_end(tmp_path, capsys):
         assert (r["model"] == "transformer") == ("grad_state" not in r)
     md = (out / "road.md").read_text()
     assert "### training time per step" in md and f"trained {len(res['runs'])} of the {len(res['runs'])} runs." in md
+    copy_table = md[md.index("### copy"):md.index("### training time per step")]
+    assert "the ratios do not measure the gradient's path over the T blanks" in copy_table     # and not under adding
+    assert "do not measure" not in md[:md.index("### copy")]
     assert cli.main(["road", "--quick", "--no-progress", "--no-plots", "--jobs", "1", "--out", str(out)]) == 0
     n = len(res["runs"])
     assert f"trained 0 of the {n} runs; the other {n} were read back" in (out / "road.md").read_text()
